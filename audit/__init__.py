@@ -1,0 +1,1 @@
+"""Auditing: sampling, judges, citation verification, statistics and the gate."""

@@ -1,0 +1,1 @@
+"""Judges: each turns (record, evidence passages) into a Verdict or an abstention."""

@@ -1,0 +1,30 @@
+"""The judge contract shared by every judge kind.
+
+A judge gets one record and the evidence passages retrieved for it and returns a
+``JudgeOutcome``: a ``Verdict``, or ``None`` to abstain. Provider failures raise
+``ProviderError``; output that cannot be parsed raises ``JudgeOutputError``. The audit
+runner verifies citations and stores the judgment, so judges never touch the store directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from core.models import JudgeSpec, Passage, QARecord, Verdict
+
+
+@dataclass
+class JudgeOutcome:
+    verdict: Verdict | None  # None = abstain
+    raw: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    cache_hit: bool = False
+
+
+class Judge(Protocol):
+    spec: JudgeSpec
+
+    async def judge(self, record: QARecord, evidence: list[Passage]) -> JudgeOutcome: ...

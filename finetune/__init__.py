@@ -1,0 +1,1 @@
+"""Assay finetune package."""
