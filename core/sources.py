@@ -115,9 +115,17 @@ def load_passages(folder: str | Path) -> list[Passage]:
     if not files:
         raise SourceError(f"{root}: no source documents ({', '.join(sorted(SUFFIXES))})")
     passages: list[Passage] = []
+    seen: dict[str, Path] = {}
     for path in files:
         doc_id = path.relative_to(root).with_suffix("").as_posix()
+        if doc_id in seen:  # a.md and a.txt would both give passages a#0, a#1, ...
+            raise SourceError(
+                f"{seen[doc_id]} and {path} share the document id {doc_id!r}; rename one"
+            )
+        seen[doc_id] = path
         passages.extend(chunk_text(doc_id, read_document(path)))
+    if not passages:
+        raise SourceError(f"{root}: the source documents contain no text")
     return passages
 
 

@@ -27,8 +27,15 @@ def default_db_path() -> Path:
     return Path(os.environ.get("ASSAY_DB", DEFAULT_DB))
 
 
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the surrounding migration transaction; run one by one.
+    for statement in filter(str.strip, script.split(";")):
+        db.execute(statement)
+
+
 def m001_initial(db: sqlite3.Connection) -> None:
-    db.executescript(
+    _run_script(
+        db,
         """
         CREATE TABLE datasets (
             sha256 TEXT PRIMARY KEY, path TEXT NOT NULL, n_records INTEGER NOT NULL,

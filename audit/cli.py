@@ -1,0 +1,122 @@
+"""``audit``: the command-line layer, thin over the library in ``audit``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from core.console import db_option, entry_point, err_console, out_console, version_option
+
+dataset_fields = [
+    click.option("--question-field", default="question", show_default=True),
+    click.option("--answer-field", default="answer", show_default=True),
+    click.option("--id-field", default="id", show_default=True),
+    click.option("--skip-invalid", is_flag=True, help="Skip invalid records and list them."),
+]
+
+
+def with_dataset_fields(fn):
+    for option in reversed(dataset_fields):
+        fn = option(fn)
+    return fn
+
+
+def open_store(db_path: str | None):
+    from core.store import Store
+
+    return Store(db_path)
+
+
+@click.group(name="audit", context_settings={"help_option_names": ["-h", "--help"]})
+@version_option()
+def cli() -> None:
+    """Audit synthetic Q&A data with a panel of judges (add --debug for tracebacks)."""
+
+
+@cli.command()
+@click.option("--n", "n", default=40, show_default=True, help="Records to sample.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--dataset", type=click.Path(path_type=Path), default=None,
+              help="Dataset file or folder (default: the bundled advising example).")
+@click.option("--sources", type=click.Path(path_type=Path), default=None,
+              help="Folder of source documents (default: the bundled example's).")
+@click.option("--judges", "judges_file", type=click.Path(path_type=Path), default=None,
+              help="Judges file (TOML); default: the embedded offline panel (local + rules).")
+@click.option("--stratify", type=click.Choice(["topic"]), default=None)
+@click.option("--k", "evidence_k", default=4, show_default=True, help="Evidence passages per record.")
+@click.option("--hybrid", is_flag=True, help="Add embedding retrieval to BM25.")
+@click.option("--until-margin", type=float, default=None,
+              help="Stop early once the consensus interval half-width is at most this.")
+@click.option("--confidence", default=0.95, show_default=True)
+@click.option("--concurrency", default=4, show_default=True)
+@with_dataset_fields
+@db_option
+def sample(db_path, **kwargs) -> None:
+    """Judge a seeded random sample of the dataset with every judge of the panel."""
+    from audit.pipeline import SampleOptions, audit_sample
+    from reports.progress import progress_bar
+
+    options = SampleOptions(**{k: v for k, v in kwargs.items() if v is not None})
+    store = open_store(db_path)
+    with progress_bar("judging") as progress:
+        outcome = audit_sample(store, options, progress=progress)
+    show_run_summary(store, outcome.run_id, model_calls=outcome.model_calls)
+
+
+def show_run_summary(store, run_id: str, model_calls: int | None = None) -> None:
+    from audit.report_data import build_report
+    from reports.terminal import render_run_summary
+
+    render_run_summary(build_report(store, run_id), out_console(), model_calls=model_calls)
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@with_dataset_fields
+def lint(dataset, as_json, question_field, answer_field, id_field, skip_invalid) -> None:
+    """Cheap structural checks (no judges). Passing lint says nothing about facts."""
+    from audit.lint import lint_dataset
+    from core.datasets import load_dataset
+    from reports.lint import render_lint
+
+    loaded = load_dataset(dataset, question_field=question_field, answer_field=answer_field,
+                          id_field=id_field, skip_invalid=skip_invalid)
+    report = lint_dataset(loaded)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        render_lint(report, out_console())
+
+
+@cli.command()
+@click.option("--margin", type=float, required=True, help="Wanted interval half-width, e.g. 0.05.")
+@click.option("--expected", type=float, default=0.3, show_default=True,
+              help="Expected error rate.")
+@click.option("--population", type=int, default=None, help="Dataset size (finite-population correction).")
+@click.option("--confidence", default=0.95, show_default=True)
+def plan(margin, expected, population, confidence) -> None:
+    """How many records an interval of a given width needs."""
+    from audit.stats import sample_size_for_margin
+
+    n = sample_size_for_margin(margin, expected, confidence=confidence, population=population)
+    scope = f" of {population:,}" if population else ""
+    out_console().print(
+        f"Sample [bold]{n}[/bold] records{scope} for a ±{margin:.1%} interval at "
+        f"{confidence:.0%} confidence around an expected error rate of {expected:.0%}."
+    )
+
+
+@cli.command(name="runs")
+@db_option
+def runs(db_path) -> None:
+    """List stored audit runs."""
+    from reports.terminal import render_runs
+
+    render_runs(open_store(db_path).list_runs("audit"), out_console())
+
+
+main = entry_point(cli)
+
+__all__ = ["cli", "main", "err_console"]

@@ -1,0 +1,85 @@
+"""Judge panels: the embedded default, judges files (TOML), and building judges from specs.
+
+A judges file declares any mix of judges::
+
+    [[judge]]
+    name = "gemini-flash"
+    provider = "gemini"            # openai | gemini | local | rules
+    model = "gemini-2.5-flash"
+    [judge.params]
+    requests_per_minute = 60
+
+    [[judge]]
+    name = "local-llama"
+    provider = "openai"            # any OpenAI-compatible server
+    model = "gemma-3-270m"
+    [judge.params]
+    base_url = "http://127.0.0.1:8080/v1"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from audit.judges.base import Judge
+from core.errors import ConfigError
+from core.local_model import DEFAULT_LOCAL_MODEL
+from core.models import JudgeSpec
+from core.store import Store
+
+DEFAULT_PANEL = [
+    JudgeSpec(name="local", provider="local", model=DEFAULT_LOCAL_MODEL),
+    JudgeSpec(name="rules", provider="rules"),
+]
+
+
+def load_judges_file(path: str | Path) -> list[JudgeSpec]:
+    """Judge specs from a TOML file; every problem is a ConfigError naming the file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the judges file ({exc.strerror or exc})") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    entries = data.get("judge")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: declares no judges; add at least one [[judge]] table")
+    specs = []
+    for i, entry in enumerate(entries, start=1):
+        try:
+            specs.append(JudgeSpec.model_validate(entry))
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            field = ".".join(str(part) for part in problem["loc"]) or "judge"
+            raise ConfigError(
+                f"{path}: judge #{i}, field {field!r}: {problem['msg']}"
+                " (providers: openai, gemini, local, rules, human)"
+            ) from exc
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: judge names must be unique, got {names}")
+    return specs
+
+
+def build_judge(spec: JudgeSpec, store: Store) -> Judge:
+    """Instantiate the judge for ``spec`` (heavy modules are imported only here)."""
+    if spec.provider in ("openai", "gemini"):
+        from audit.judges.llm import LLMJudge
+
+        return LLMJudge(spec, store)
+    if spec.provider == "local":
+        from audit.judges.local import LocalJudge
+
+        return LocalJudge(spec, store)
+    if spec.provider == "rules":
+        from audit.judges.rules import RulesJudge
+
+        return RulesJudge(spec, store)
+    raise ConfigError(
+        f"judge {spec.name!r}: provider {spec.provider!r} cannot run unattended;"
+        " human judges use `audit review RUN_ID`"
+    )

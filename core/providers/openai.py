@@ -1,0 +1,177 @@
+"""OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp server, LM Studio).
+
+An OpenAI-compatible server is the same provider with another ``base_url``. The key comes
+from the environment only; a local server without a key gets a placeholder. SDK exceptions
+are mapped to ``core.errors`` once, here, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from core.errors import AuthError, ProviderError, RateLimited, Unavailable
+from core.providers.base import Capabilities, ChatRequest, Completion
+
+if TYPE_CHECKING:
+    import httpx
+
+OPENAI_HOST = "api.openai.com"
+NO_KEY_PLACEHOLDER = "sk-no-key-required"
+
+
+class OpenAIProvider:
+    """Chat completions through the official ``openai`` SDK (``AsyncOpenAI``).
+
+    ``max_retries`` is the SDK's own retry count for 429/5xx/timeouts (it honours
+    ``retry-after``), so ``capabilities.sdk_retries`` is True and ``CallRunner`` does not
+    retry again. ``http_client`` (an ``httpx.AsyncClient``) is for tests and proxies.
+    """
+
+    name = "openai"
+    capabilities = Capabilities(json_schema=True, seed=True, sdk_retries=True)
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        if not model:
+            raise ProviderError(
+                "no model given for the openai provider: set `model` in the judges file",
+                provider=self.name,
+            )
+        self.model = model
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self._api_key = _api_key(api_key_env, base_url, model)
+        from openai import AsyncOpenAI
+
+        self._client = AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=http_client,
+        )
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        """One chat completion; raises RateLimited, AuthError, Unavailable or ProviderError."""
+        import openai
+
+        try:
+            response = await self._client.chat.completions.create(**self._arguments(request))
+        except openai.OpenAIError as exc:
+            raise self._map_error(exc) from exc
+        if not response.choices:
+            raise ProviderError(
+                f"{self.model} returned no choices", provider=self.name, model=self.model
+            )
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=choice.message.content or "",
+            tokens_in=usage.prompt_tokens if usage else 0,
+            tokens_out=usage.completion_tokens if usage else 0,
+            model=response.model or self.model,
+            finish_reason=choice.finish_reason,
+        )
+
+    def _arguments(self, request: ChatRequest) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "model": self.model,
+            "messages": request.messages,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        if request.seed is not None:
+            arguments["seed"] = request.seed
+        if request.json_schema is not None:
+            arguments["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": request.schema_name,
+                    "schema": request.json_schema,
+                    "strict": bool(request.params.get("strict", True)),
+                },
+            }
+        extra = {k: v for k, v in request.params.items() if k != "strict"}
+        if extra:
+            arguments["extra_body"] = extra
+        return arguments
+
+    def _map_error(self, exc: Exception) -> ProviderError:
+        import openai
+
+        status = getattr(exc, "status_code", None)
+        body = self._redact(str(getattr(exc, "body", None) or exc))
+        where = f"{self.name} model {self.model}" + (f" at {self.base_url}" if self.base_url else "")
+        fields: dict[str, Any] = {
+            "provider": self.name,
+            "model": self.model,
+            "status": status,
+            "body": body,
+        }
+        if isinstance(exc, openai.RateLimitError):
+            error = RateLimited(
+                f"{where} is rate limited (429) after retries; lower requests_per_minute "
+                "or concurrency for this judge",
+                **fields,
+            )
+            error.retry_after = _retry_after(exc.response.headers)  # type: ignore[attr-defined]
+            return error
+        if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            return AuthError(
+                f"{where} refused the credentials ({status}): check the key in "
+                f"the {self.api_key_env} environment variable",
+                **fields,
+            )
+        if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
+            return Unavailable(
+                f"{where} could not be reached ({type(exc).__name__}): check the server "
+                "is running and base_url is right",
+                **fields,
+            )
+        if isinstance(exc, openai.APIStatusError) and status is not None and status >= 500:
+            return Unavailable(f"{where} answered {status} after retries", **fields)
+        return ProviderError(f"{where} failed ({status}): {body[:300]}", **fields)
+
+    def _redact(self, text: str) -> str:
+        if self._api_key and self._api_key != NO_KEY_PLACEHOLDER:
+            text = text.replace(self._api_key, "***")
+        return text
+
+
+def _api_key(api_key_env: str, base_url: str | None, model: str) -> str:
+    key = os.environ.get(api_key_env, "").strip()
+    if key:
+        return key
+    host = urlparse(base_url).hostname if base_url else OPENAI_HOST
+    if host == OPENAI_HOST:
+        raise AuthError(
+            f"no OpenAI API key: set the {api_key_env} environment variable "
+            "(keys are read from the environment only)",
+            provider="openai",
+            model=model,
+        )
+    # Self-hosted OpenAI-compatible servers usually need no key; the SDK insists on one.
+    return NO_KEY_PLACEHOLDER
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds), if present."""
+    for header, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header) if headers is not None else None
+        if value is None:
+            continue
+        try:
+            return float(value) / divisor
+        except ValueError:
+            continue
+    return None
