@@ -65,8 +65,9 @@ def sample(db_path, **kwargs) -> None:
 
 
 def show_run_summary(store, run_id: str, model_calls: int | None = None) -> None:
-    from audit.report_data import build_report
     from reports.terminal import render_run_summary
+
+    from audit.report_data import build_report
 
     render_run_summary(build_report(store, run_id), out_console(), model_calls=model_calls)
 

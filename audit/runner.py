@@ -17,7 +17,7 @@ from audit.judges.base import Judge
 from audit.panel import build_judge
 from audit.sampling import sample_records
 from core.errors import AssayError, JudgeOutputError
-from core.models import Judgment, JudgmentStatus, JudgeSpec, Passage, QARecord, content_hash
+from core.models import JudgeSpec, Judgment, JudgmentStatus, Passage, QARecord, content_hash
 from core.store import Store
 
 Progress = Callable[[int, int], None]  # (done, total)

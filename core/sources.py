@@ -102,7 +102,9 @@ def chunk_text(doc_id: str, text: str, max_chars: int = MAX_CHARS) -> list[Passa
     passages = []
     for n, parts in enumerate(chunks):
         body = "\n\n".join(parts)
-        passages.append(Passage(id=f"{doc_id}#{n}", doc_id=doc_id, text=body, sha256=sha256_text(body)))
+        passages.append(
+            Passage(id=f"{doc_id}#{n}", doc_id=doc_id, text=body, sha256=sha256_text(body))
+        )
     return passages
 
 

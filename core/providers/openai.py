@@ -8,10 +8,10 @@ are mapped to ``core.errors`` once, here, with ``raise ... from exc``.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
-from core.errors import AuthError, ProviderError, RateLimited, Unavailable
+from core.errors import AuthError, ConfigError, ProviderError, RateLimited, Unavailable
 from core.providers.base import Capabilities, ChatRequest, Completion
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 OPENAI_HOST = "api.openai.com"
 NO_KEY_PLACEHOLDER = "sk-no-key-required"
+SCHEMA_FORMATS = ("auto", "json_schema", "json_object")
 
 
 class OpenAIProvider:
@@ -27,6 +28,11 @@ class OpenAIProvider:
     ``max_retries`` is the SDK's own retry count for 429/5xx/timeouts (it honours
     ``retry-after``), so ``capabilities.sdk_retries`` is True and ``CallRunner`` does not
     retry again. ``http_client`` (an ``httpx.AsyncClient``) is for tests and proxies.
+
+    ``schema_format`` says how a JSON schema is sent: ``json_schema`` (OpenAI, vLLM,
+    llama.cpp's ``llama-server``), ``json_object`` (``{"type": "json_object", "schema": ...}``,
+    as llama-cpp-python's server takes it) or ``auto``: json_schema, switching to json_object
+    for good when the server rejects ``response_format`` with a 400/422.
     """
 
     name = "openai"
@@ -41,7 +47,12 @@ class OpenAIProvider:
         timeout: float = 60.0,
         max_retries: int = 3,
         http_client: httpx.AsyncClient | None = None,
+        schema_format: Literal["auto", "json_schema", "json_object"] = "auto",
     ) -> None:
+        if schema_format not in SCHEMA_FORMATS:
+            raise ConfigError(
+                f"schema_format should be one of {', '.join(SCHEMA_FORMATS)}, got {schema_format!r}"
+            )
         if not model:
             raise ProviderError(
                 "no model given for the openai provider: set `model` in the judges file",
@@ -50,6 +61,7 @@ class OpenAIProvider:
         self.model = model
         self.base_url = base_url
         self.api_key_env = api_key_env
+        self.schema_format = schema_format
         self._api_key = _api_key(api_key_env, base_url, model)
         from openai import AsyncOpenAI
 
@@ -66,7 +78,13 @@ class OpenAIProvider:
         import openai
 
         try:
-            response = await self._client.chat.completions.create(**self._arguments(request))
+            try:
+                response = await self._client.chat.completions.create(**self._arguments(request))
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if not self._falls_back(request, exc):
+                    raise
+                self.schema_format = "json_object"
+                response = await self._client.chat.completions.create(**self._arguments(request))
         except openai.OpenAIError as exc:
             raise self._map_error(exc) from exc
         if not response.choices:
@@ -92,7 +110,9 @@ class OpenAIProvider:
         }
         if request.seed is not None:
             arguments["seed"] = request.seed
-        if request.json_schema is not None:
+        if request.json_schema is not None and self.schema_format == "json_object":
+            arguments["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        elif request.json_schema is not None:
             arguments["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {
@@ -106,12 +126,22 @@ class OpenAIProvider:
             arguments["extra_body"] = extra
         return arguments
 
+    def _falls_back(self, request: ChatRequest, exc: Exception) -> bool:
+        """True when ``auto`` should retry a rejected json_schema as json_object."""
+        return (
+            self.schema_format == "auto"
+            and request.json_schema is not None
+            and "response_format" in str(getattr(exc, "body", None) or exc)
+        )
+
     def _map_error(self, exc: Exception) -> ProviderError:
         import openai
 
         status = getattr(exc, "status_code", None)
         body = self._redact(str(getattr(exc, "body", None) or exc))
-        where = f"{self.name} model {self.model}" + (f" at {self.base_url}" if self.base_url else "")
+        where = f"{self.name} model {self.model}"
+        if self.base_url:
+            where += f" at {self.base_url}"
         fields: dict[str, Any] = {
             "provider": self.name,
             "model": self.model,

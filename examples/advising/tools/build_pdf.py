@@ -68,7 +68,8 @@ SECTIONS: list[tuple[str, str]] = [
         "full by the due date. The late fee was raised from $100 in 2025. If a balance of more "
         "than $500 is still unpaid 30 days after the due date, a registration hold is placed on "
         "the account, and you cannot register for the next term or request an official "
-        "transcript until the balance is paid. OISS cannot remove a financial hold.",
+        "transcript until the balance is paid. OISS cannot remove a financial hold, and a late fee "
+        "is not waived because an international wire transfer arrived late.",
     ),
     (
         "Payment plan",
@@ -76,7 +77,9 @@ SECTIONS: list[tuple[str, str]] = [
         "with no interest. Enrolment in the plan costs $40 per semester and must be completed no "
         "later than the payment deadline for that semester. A missed instalment is charged a $30 "
         "fee. The first instalment is due at enrolment. The payment plan does not cover the "
-        "housing deposit, which must be paid in full with the housing application.",
+        "housing deposit, which must be paid in full with the housing application. A student who "
+        "misses two instalments is removed from the plan, and the whole remaining balance "
+        "becomes due at once.",
     ),
     (
         "How to pay",

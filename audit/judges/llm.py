@@ -1,0 +1,359 @@
+"""A judge that asks a hosted or self-hosted LLM for a structured, cited Verdict.
+
+Every call goes through ``core.calls.CallRunner`` (cache, limits, retries, cost). Output is
+parsed leniently (code fences, surrounding prose, label synonyms, confidence as text); if it
+still does not validate, the model gets one repair round-trip with the errors, and then a
+``JudgeOutputError`` carries the raw text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from audit.judges.base import JudgeOutcome
+from audit.judges.prompts import build_messages, load_template, repair_message, verdict_schema
+from core.calls import CallResult, CallRunner
+from core.errors import ConfigError, JudgeOutputError
+from core.models import Category, JudgeSpec, Label, Passage, QARecord, Severity, Verdict
+from core.providers.base import ChatRequest, Provider
+from core.store import Store
+
+KNOWN_PARAMS = {
+    "base_url": "OpenAI-compatible server URL (openai only)",
+    "api_key_env": "environment variable that holds the key",
+    "timeout": "seconds per request",
+    "concurrency": "requests in flight at once",
+    "requests_per_minute": "rate limit (0 = none)",
+    "temperature": "sampling temperature (0 = deterministic, cached)",
+    "max_tokens": "output token limit",
+    "prices": 'USD per million tokens, {"in": ..., "out": ...}',
+    "template": "path of a prompt template replacing the default",
+    "seed": "sampling seed",
+}
+MAX_ATTEMPTS = 2  # the first answer and one repair round-trip
+
+
+class LLMJudge:
+    """Judge one record by asking ``spec.provider`` (openai or gemini) for a Verdict."""
+
+    def __init__(self, spec: JudgeSpec, store: Store, provider: Provider | None = None) -> None:
+        unknown = sorted(set(spec.params) - set(KNOWN_PARAMS))
+        if unknown:
+            raise ConfigError(
+                f"judge {spec.name}: unknown params {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(KNOWN_PARAMS))}"
+            )
+        self.spec = spec
+        self.provider = provider or build_provider(spec)
+        self.template = load_template(spec.params.get("template"))
+        params = spec.params
+        self.temperature = float(params.get("temperature", 0.0))
+        self.max_tokens = int(params.get("max_tokens", 1024))
+        self.seed = params.get("seed", 0)
+        self.runner = CallRunner(
+            self.provider,
+            store,
+            concurrency=int(params.get("concurrency", 4)),
+            requests_per_minute=int(params.get("requests_per_minute", 0)),
+            prices=_prices(spec),
+        )
+
+    def request(self, messages: list[dict[str, str]]) -> ChatRequest:
+        schema = verdict_schema() if self.provider.capabilities.json_schema else None
+        return ChatRequest(
+            messages=messages,
+            json_schema=schema,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+        )
+
+    async def judge(self, record: QARecord, evidence: list[Passage]) -> JudgeOutcome:
+        """A Verdict for ``record``; raises ProviderError or JudgeOutputError."""
+        messages = build_messages(record, evidence, self.template)
+        results: list[CallResult] = []
+        errors: list[str] = []
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            result = await self.runner.complete(self.request(messages))
+            results.append(result)
+            raw = result.completion.text
+            try:
+                verdict = parse_verdict(raw)
+            except VerdictParseError as exc:
+                errors.extend(f"attempt {attempt}: {e}" for e in exc.errors)
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": raw},
+                    repair_message(exc.errors),
+                ]
+                continue
+            return _outcome(verdict, raw, results)
+        raise JudgeOutputError(
+            f"judge {self.spec.name} ({self.provider.model}) gave no valid verdict for record "
+            f"{record.id} after {MAX_ATTEMPTS} attempts: {errors[-1]}",
+            raw=results[-1].completion.text,
+            errors=errors,
+            attempts=MAX_ATTEMPTS,
+        )
+
+
+def build_provider(spec: JudgeSpec) -> Provider:
+    """The provider a judge spec names (``openai`` or ``gemini``), keys from the environment."""
+    params = spec.params
+    if spec.provider == "openai":
+        from core.providers.openai import OpenAIProvider
+
+        return OpenAIProvider(
+            spec.model,
+            base_url=params.get("base_url"),
+            api_key_env=params.get("api_key_env", "OPENAI_API_KEY"),
+            timeout=float(params.get("timeout", 60.0)),
+        )
+    if spec.provider == "gemini":
+        from core.providers.gemini import GeminiProvider
+
+        timeout = params.get("timeout")
+        http_options = {"timeout": int(float(timeout) * 1000)} if timeout else None
+        return GeminiProvider(
+            spec.model,
+            api_key_env=params.get("api_key_env", "GEMINI_API_KEY"),
+            http_options=http_options,
+        )
+    raise ConfigError(
+        f"judge {spec.name}: an LLM judge needs provider openai or gemini, got {spec.provider}"
+    )
+
+
+def _prices(spec: JudgeSpec) -> dict[str, tuple[float, float]]:
+    prices = spec.params.get("prices")
+    if prices is None:
+        return {}
+    try:
+        return {spec.model: (float(prices["in"]), float(prices["out"]))}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f'judge {spec.name}: prices should be {{"in": usd_per_M, "out": usd_per_M}}, '
+            f"got {prices!r}"
+        ) from exc
+
+
+def _outcome(verdict: Verdict, raw: str, results: list[CallResult]) -> JudgeOutcome:
+    return JudgeOutcome(
+        verdict=verdict,
+        raw=raw,
+        tokens_in=sum(r.completion.tokens_in for r in results),
+        tokens_out=sum(r.completion.tokens_out for r in results),
+        cost_usd=sum(r.cost_usd for r in results),
+        cache_hit=all(r.cache_hit for r in results),
+    )
+
+
+# -- lenient parsing -------------------------------------------------------------------------
+
+
+class VerdictParseError(ValueError):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+LABEL_SYNONYMS = {
+    **{
+        s: Label.supported
+        for s in (
+            "support",
+            "supports",
+            "correct",
+            "true",
+            "yes",
+            "entailed",
+            "entailment",
+            "faithful",
+            "grounded",
+            "consistent",
+            "valid",
+            "accurate",
+            "verified",
+        )
+    },
+    **{
+        s: Label.contradicted
+        for s in (
+            "contradiction",
+            "contradicts",
+            "contradictory",
+            "incorrect",
+            "false",
+            "wrong",
+            "refuted",
+            "refutes",
+            "inaccurate",
+            "inconsistent",
+            "conflict",
+            "conflicting",
+        )
+    },
+    **{
+        s: Label.not_in_sources
+        for s in (
+            "unsupported",
+            "not_supported",
+            "notsupported",
+            "not_in_source",
+            "not_found",
+            "unverifiable",
+            "not_verifiable",
+            "not_enough_info",
+            "nei",
+            "insufficient",
+            "insufficient_evidence",
+            "unknown",
+            "neutral",
+            "hallucinated",
+            "hallucination",
+            "no_evidence",
+            "cannot_verify",
+        )
+    },
+}
+SEVERITY_SYNONYMS = {
+    "low": Severity.minor,
+    "medium": Severity.major,
+    "moderate": Severity.major,
+    "high": Severity.critical,
+    "severe": Severity.critical,
+}
+CONFIDENCE_WORDS = {
+    "very high": 0.95,
+    "high": 0.85,
+    "medium": 0.6,
+    "moderate": 0.6,
+    "low": 0.3,
+    "very low": 0.1,
+}
+KEY_ALIASES = {
+    "verdict": "label",
+    "judgement": "label",
+    "judgment": "label",
+    "error_category": "category",
+    "error_type": "category",
+    "type": "category",
+    "reason": "rationale",
+    "reasoning": "rationale",
+    "explanation": "rationale",
+    "justification": "rationale",
+    "evidence": "citations",
+    "sources": "citations",
+}
+_FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.DOTALL)
+
+
+def parse_verdict(text: str) -> Verdict:
+    """The Verdict in a model's reply, tolerating fences, prose and common variants."""
+    data = extract_json_object(text)
+    try:
+        return Verdict.model_validate(coerce_verdict(data))
+    except ValidationError as exc:
+        raise VerdictParseError(
+            [f"{'.'.join(map(str, e['loc'])) or 'verdict'}: {e['msg']}" for e in exc.errors()]
+        ) from exc
+
+
+def extract_json_object(text: str) -> dict[str, Any]:
+    """The first JSON object in ``text`` (inside a code fence if there is one)."""
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    decoder = json.JSONDecoder()
+    for candidate in candidates:
+        for match in re.finditer(r"\{", candidate):
+            try:
+                value, _ = decoder.raw_decode(candidate, match.start())
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                return value
+    excerpt = text.strip()[:200] or "(empty reply)"
+    raise VerdictParseError([f"the reply contains no JSON object: {excerpt!r}"])
+
+
+def coerce_verdict(data: dict[str, Any]) -> dict[str, Any]:
+    """Map common variants onto the Verdict fields; what cannot be mapped is left to pydantic."""
+    data = {KEY_ALIASES.get(_norm(k), _norm(k)): v for k, v in data.items()}
+    label = _coerce_label(data.get("label"))
+    out: dict[str, Any] = {"label": label}
+    supported = label is Label.supported
+    out["category"] = _coerce_enum(
+        data.get("category"), Category, {}, Category.none if supported else Category.other
+    )
+    out["severity"] = _coerce_enum(
+        data.get("severity"),
+        Severity,
+        SEVERITY_SYNONYMS,
+        Severity.none if supported else Severity.minor,
+    )
+    if "confidence" in data:
+        out["confidence"] = _coerce_confidence(data["confidence"])
+    out["citations"] = _coerce_citations(data.get("citations", []))
+    rationale = data.get("rationale", "")
+    out["rationale"] = rationale if isinstance(rationale, str) else json.dumps(rationale)
+    return out
+
+
+def _norm(value: Any) -> str:
+    return re.sub(r"[\s\-]+", "_", str(value).strip().lower())
+
+
+def _coerce_label(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    key = _norm(value)
+    if key in Label.__members__:
+        return Label(key)
+    return LABEL_SYNONYMS.get(key, LABEL_SYNONYMS.get(key.replace("_", ""), value))
+
+
+def _coerce_enum(value: Any, enum: type, synonyms: dict[str, Any], fallback: Any) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return fallback
+    key = _norm(value)
+    if key in enum.__members__:
+        return enum(key)
+    return synonyms.get(key, fallback)
+
+
+def _coerce_confidence(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in CONFIDENCE_WORDS:
+            return CONFIDENCE_WORDS[text]
+        percent = text.endswith("%")
+        try:
+            number = float(text.rstrip("%").strip())
+        except ValueError:
+            return value
+        return number / 100 if percent else _coerce_confidence(number)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 < value <= 100:
+        return value / 100  # a percentage without the sign
+    return value
+
+
+def _coerce_citations(value: Any) -> Any:
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        return value
+    citations = []
+    for item in value:
+        if isinstance(item, dict):
+            item = {_norm(k): v for k, v in item.items()}
+            passage_id = next(
+                (item[k] for k in ("passage_id", "id", "passage", "source") if k in item), None
+            )
+            quote = next((item[k] for k in ("quote", "text", "excerpt", "span") if k in item), "")
+            citations.append({"passage_id": passage_id, "quote": quote})
+        else:
+            citations.append(item)  # left for pydantic to report
+    return citations

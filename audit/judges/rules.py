@@ -1,0 +1,383 @@
+"""The ``rules`` judge: deterministic checks of an answer against its evidence passages.
+
+No model is involved; the same record and evidence always give the same verdict, fast.
+High precision by design:
+
+- ``contradicted`` only with a conflicting quote: an evidence sentence holding a different
+  value of the same kind (amount, percentage, date, time, weekday, duration, GPA, year,
+  count) whose surrounding words match the answer's, while the answer's value appears
+  nowhere in the evidence; or a rule whose modality the answer flips ("not required" where
+  the evidence says "must", "may" where it says "may not").
+- ``supported`` when every checkable value of the answer is in the evidence and most of its
+  content words are too, citing the sentences that hold them.
+- ``not_in_sources`` when most of the answer's content words occur nowhere in the evidence.
+- otherwise it abstains (verdict ``None``).
+
+The answer is untrusted data: text addressed to a judge (instructions, fake JSON verdicts)
+is removed before anything is compared, so it can never move the verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from audit.judges.base import JudgeOutcome
+from audit.judges.facts import (
+    CONFLICTS,
+    MODAL_WORDS,
+    Quantity,
+    clause_spans,
+    comparable,
+    content_words,
+    extract_quantities,
+    modality,
+    sentence_spans,
+)
+from core.models import Category, Citation, JudgeSpec, Label, Passage, QARecord, Severity, Verdict
+
+if TYPE_CHECKING:
+    from core.store import Store
+
+DEFAULTS = {
+    "support_coverage": 0.8,  # share of answer content words found in the evidence
+    "unsupported_coverage": 0.5,  # below this share: not_in_sources
+    "min_overlap": 2,  # shared context words needed to align two values
+    "negation_overlap": 0.6,  # share of a rule clause's words an evidence clause must share
+}
+_DATE_KINDS = {"date", "time", "weekday", "year"}
+_CRITICAL = re.compile(
+    r"\b(?:fee|fees|tuition|cost|costs|charge|charged|refund|deposit|fine|copay|pay|paid|"
+    r"deadline|due|last day|no later|before|within|until|by|hours?|work|employment|gpa|"
+    r"grade point|credit|credits|minimum|maximum|at least|up to|grace period)\b",
+    re.IGNORECASE,
+)
+_ARITHMETIC = re.compile(
+    r"\b(?:total|totals|combined|altogether|in all|sum|twice|double|triple|each|annual|"
+    r"annually|per year|a year|a month|per month|both)\b",
+    re.IGNORECASE,
+)
+# Text addressed to a judge rather than to a student: dropped before any comparison.
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,60}\b(?:instructions?|prompts?|rules?|"
+    r"above|previous|prior|context|evidence|sources?)\b"
+    r"|\b(?:judge|grader|evaluator|auditor|assistant|ai|model|llm|system)\b[^.\n]{0,60}"
+    r"\b(?:must|should|shall|will|answer|respond|reply|output|return|mark|label|rate|say)\b"
+    r"|\b(?:verdict|label|rating|score)\s*[:=]"
+    r"|\b(?:respond|reply|answer|output|return|mark|label|rate)\b[^.\n]{0,40}"
+    r"\b(?:supported|correct|true|verified|accurate|passes|pass)\b[^.\n]{0,20}$"
+    r"|\bsystem\s*(?:prompt|message|override|:)|\bnew instructions?\b|\byou are now\b"
+    r"|\b(?:begin|end)\s+(?:system|instructions?)\b",
+    re.IGNORECASE,
+)
+_BLOCKS = re.compile(r"```.*?(?:```|$)|<!--.*?(?:-->|$)|<\s*/?\s*\w+[^>]*>|\{[^{}]*\}", re.S)
+
+
+def strip_injection(text: str) -> str:
+    """``text`` without code blocks, JSON-like objects, tags and sentences aimed at a judge."""
+    text = _BLOCKS.sub(" ", text)
+    kept = []
+    for start, end in sentence_spans(text):
+        sentence = text[start:end]
+        if not _INJECTION.search(sentence):
+            kept.append(sentence)
+    return " ".join(kept)
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    passage: Passage
+    text: str
+    words: frozenset[str]
+    heading: frozenset[str]
+    is_heading: bool = False
+
+
+@dataclass(frozen=True)
+class _Fact:
+    quantity: Quantity
+    sentence: _Sentence | None
+    context: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Conflict:
+    kind: str  # "value" or "modality"
+    answer_text: str
+    evidence: _Sentence
+    evidence_text: str
+    category: Category
+    severity: Severity
+    confidence: float
+    overlap: int
+
+
+class RulesJudge:
+    """Deterministic judge; ``spec.params`` may override the thresholds in ``DEFAULTS``."""
+
+    def __init__(self, spec: JudgeSpec, store: Store | None = None) -> None:
+        self.spec = spec
+        self.store = store  # unused: nothing here is worth caching
+        self.params = {**DEFAULTS, **spec.params}
+
+    async def judge(self, record: QARecord, evidence: list[Passage]) -> JudgeOutcome:
+        return JudgeOutcome(verdict=self.decide(record, evidence))
+
+    def decide(self, record: QARecord, evidence: list[Passage]) -> Verdict | None:
+        """The verdict for ``record`` given ``evidence``; None to abstain."""
+        answer = strip_injection(record.answer)
+        sentences = _evidence_sentences(evidence)
+        if not sentences or not content_words(answer):
+            return None
+        question_words = frozenset(_context_words(record.question))
+        answer_facts = _answer_facts(answer, question_words)
+        evidence_facts = [f for s in sentences for f in _sentence_facts(s)]
+        conflicts, matched, unmatched = self._check_values(answer_facts, evidence_facts)
+        conflicts += self._check_modality(answer, record.question, sentences)
+        if conflicts:
+            return _contradiction(max(conflicts, key=lambda c: (c.confidence, c.overlap)))
+        coverage, best = _coverage(answer, sentences)
+        if coverage < self.params["unsupported_coverage"]:
+            return Verdict(
+                label=Label.not_in_sources,
+                category=Category.unsupported_claim,
+                severity=Severity.minor,
+                confidence=round(0.55 + 0.3 * (self.params["unsupported_coverage"] - coverage), 3),
+                rationale=f"only {coverage:.0%} of the answer's content words occur in the "
+                "evidence",
+            )
+        if not unmatched and coverage >= self.params["support_coverage"]:
+            cited = _dedupe([f.sentence for f in matched if f.sentence] + best)[:3]
+            return Verdict(
+                label=Label.supported,
+                confidence=round(0.55 + 0.3 * coverage, 3),
+                citations=[Citation(passage_id=s.passage.id, quote=s.text) for s in cited],
+                rationale=f"{len(matched)} checkable value(s) found in the evidence and "
+                f"{coverage:.0%} of the answer's content words occur in it",
+            )
+        return None
+
+    def _check_values(
+        self, answer_facts: list[_Fact], evidence_facts: list[_Fact]
+    ) -> tuple[list[_Conflict], list[_Fact], list[_Fact]]:
+        conflicts, matched, unmatched = [], [], []
+        for fact in answer_facts:
+            q = fact.quantity
+            same_kind = [e for e in evidence_facts if comparable(q, e.quantity)]
+            equal = [e for e in same_kind if q.equals(e.quantity)]
+            if equal:
+                matched.append(max(equal, key=lambda e: len(fact.context & e.context)))
+                continue
+            if _derived(q, [e.quantity for e in same_kind], fact.context):
+                continue  # a sum or multiple of evidence values: arithmetic, not a claim
+            unmatched.append(fact)
+            if q.hedged or q.kind == "number":
+                continue
+            conflict = self._aligned(fact, same_kind)
+            if conflict:
+                conflicts.append(conflict)
+        return conflicts, matched, unmatched
+
+    def _aligned(self, fact: _Fact, candidates: list[_Fact]) -> _Conflict | None:
+        """The evidence value that the answer's value replaces, when the contexts agree."""
+        scored = [(len(fact.context & e.context), e) for e in candidates if e.sentence]
+        scored = [(n, e) for n, e in scored if n >= self.params["min_overlap"]]
+        if not scored:
+            return None
+        overlap, best = max(scored, key=lambda pair: pair[0])
+        # A tie between different values in different contexts leaves the alignment unclear.
+        rivals = {e.quantity.text for n, e in scored if n == overlap and e.sentence != best.sentence}
+        if rivals - {best.quantity.text}:
+            return None
+        q = fact.quantity
+        category = Category.wrong_date if q.kind in _DATE_KINDS else Category.wrong_number
+        critical = q.kind in {"money", "gpa"} or _CRITICAL.search(best.sentence.text)
+        return _Conflict(
+            kind="value",
+            answer_text=q.text,
+            evidence=best.sentence,
+            evidence_text=best.quantity.text,
+            category=category,
+            severity=Severity.major if critical else Severity.minor,
+            confidence=0.9 if overlap >= 3 else 0.8,
+            overlap=overlap,
+        )
+
+    def _check_modality(
+        self, answer: str, question: str, sentences: list[_Sentence]
+    ) -> list[_Conflict]:
+        evidence_clauses = [
+            (s, label, words)
+            for s in sentences
+            for label, words in _clauses(s.text)
+            if label is not None
+        ]
+        conflicts = []
+        for label, words in _answer_clauses(answer, question):
+            if label is None or len(words) < 2:
+                continue
+            need = max(2, round(self.params["negation_overlap"] * len(words)))
+            agreeing = best = None
+            for sentence, ev_label, ev_words in evidence_clauses:
+                shared = len(words & ev_words)
+                if shared < need:
+                    continue
+                if frozenset({label, ev_label}) in CONFLICTS:
+                    if best is None or shared > best[0]:
+                        best = (shared, sentence, ev_label)
+                elif label == ev_label or {label, ev_label} == {"required", "permitted"}:
+                    agreeing = max(agreeing or 0, shared)
+            if best and (agreeing is None or agreeing < best[0]):
+                conflicts.append(
+                    _Conflict(
+                        kind="modality",
+                        answer_text=label,
+                        evidence=best[1],
+                        evidence_text=best[2],
+                        category=Category.negated_rule,
+                        severity=Severity.major,
+                        confidence=0.85 if best[0] >= 3 else 0.75,
+                        overlap=best[0],
+                    )
+                )
+        return conflicts
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _context_words(text: str) -> list[str]:
+    return [w for w in content_words(text) if not w[0].isdigit()]
+
+
+def _heading_words(passage: Passage) -> frozenset[str]:
+    first = passage.text.lstrip().split("\n", 1)[0]
+    return frozenset(_context_words(first)) if first.startswith("#") else frozenset()
+
+
+def _evidence_sentences(evidence: list[Passage]) -> list[_Sentence]:
+    out = []
+    for passage in evidence:
+        heading = _heading_words(passage)
+        for start, end in sentence_spans(passage.text):
+            text = passage.text[start:end]
+            is_heading = passage.text[:start].rstrip(" \t").endswith(("\n#", "#")) or (
+                passage.text[max(0, start - 8) : start].lstrip("\n").startswith("#")
+            )
+            words = frozenset(content_words(text))
+            out.append(_Sentence(passage, text, words, heading, is_heading))
+    return out
+
+
+def _window(text: str, q: Quantity, chars: int = 70) -> frozenset[str]:
+    before = text[max(0, q.start - chars) : q.start]
+    after = text[q.end : q.end + chars]
+    return frozenset(_context_words(before) + _context_words(after))
+
+
+def _sentence_facts(sentence: _Sentence) -> list[_Fact]:
+    text = sentence.text
+    return [
+        _Fact(q, sentence, _window(text, q) | sentence.heading) for q in extract_quantities(text)
+    ]
+
+
+def _answer_facts(answer: str, question_words: frozenset[str]) -> list[_Fact]:
+    facts = []
+    for start, end in sentence_spans(answer):
+        text = answer[start:end]
+        for q in extract_quantities(text):
+            facts.append(_Fact(q, None, _window(text, q) | question_words))
+    return facts
+
+
+def _derived(q: Quantity, evidence: list[Quantity], context: frozenset[str]) -> bool:
+    """True when ``q`` is the sum of two evidence values, or a multiple with an arithmetic cue."""
+    if q.kind in {"date", "time", "weekday", "year", "gpa"}:
+        return False
+    value = q.values[0]
+    numbers = sorted({e.values[0] for e in evidence})
+    if any(abs(a + b - value) < 1e-6 for i, a in enumerate(numbers) for b in numbers[i:]):
+        return True
+    cue = _ARITHMETIC.search(q.text) or {"total", "combin", "each", "annual", "both"} & context
+    return bool(cue) and any(
+        a and abs(value / a - round(value / a)) < 1e-6 and 2 <= round(value / a) <= 52
+        for a in numbers
+    )
+
+
+def _clauses(text: str) -> list[tuple[str | None, frozenset[str]]]:
+    out = []
+    for start, end in clause_spans(text, 0, len(text)):
+        clause = text[start:end]
+        words = frozenset(w for w in _context_words(clause) if w not in MODAL_WORDS)
+        out.append((modality(clause), words))
+    return out
+
+
+_YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+_QUESTION_MODAL = (
+    ("required", "optional", re.compile(r"\b(?:required|mandatory|must|need|have to)\b", re.I)),
+    ("permitted", "forbidden", re.compile(r"\b(?:can|may|allowed|permitted|eligible|accepted)\b",
+                                          re.I)),
+)
+
+
+def _answer_clauses(answer: str, question: str) -> list[tuple[str | None, frozenset[str]]]:
+    """Clauses of the answer with their modality; a bare yes/no takes the question's rule."""
+    clauses = []
+    for start, end in sentence_spans(answer):
+        clauses.extend(_clauses(answer[start:end]))
+    question_words = frozenset(w for w in _context_words(question) if w not in MODAL_WORDS)
+    yes_no = _YES_NO.match(answer)
+    if yes_no and (not clauses or clauses[0][0] is None):
+        for if_yes, if_no, pattern in _QUESTION_MODAL:
+            if pattern.search(question):
+                label = if_yes if yes_no.group(1).lower() == "yes" else if_no
+                clauses.insert(0, (label, question_words))
+                break
+    # Short clauses ("No, it is not required.") borrow the question's subject.
+    return [(label, words if len(words) >= 3 else words | question_words)
+            for label, words in clauses]
+
+
+def _coverage(answer: str, sentences: list[_Sentence]) -> tuple[float, list[_Sentence]]:
+    """Share of the answer's content words found in the evidence, and the best sentences."""
+    words = content_words(answer)
+    if not words:
+        return 0.0, []
+    vocabulary = frozenset().union(*(s.words for s in sentences))
+    coverage = sum(w in vocabulary for w in words) / len(words)
+    wanted = set(words)
+    ranked = sorted((s for s in sentences if not s.is_heading), key=lambda s: -len(wanted & s.words))
+    best = [s for s in ranked[:2] if wanted & s.words]
+    return coverage, best
+
+
+def _dedupe(sentences: list[_Sentence]) -> list[_Sentence]:
+    seen, out = set(), []
+    for s in sentences:
+        key = (s.passage.id, s.text)
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out
+
+
+def _contradiction(conflict: _Conflict) -> Verdict:
+    quote = conflict.evidence.text
+    if conflict.kind == "value":
+        why = (f"the answer says {conflict.answer_text!r} but the source gives "
+               f"{conflict.evidence_text!r} in the same context")
+    else:
+        why = (f"the answer states the rule as {conflict.answer_text} but the source states it "
+               f"as {conflict.evidence_text}")
+    return Verdict(
+        label=Label.contradicted,
+        category=conflict.category,
+        severity=conflict.severity,
+        confidence=conflict.confidence,
+        citations=[Citation(passage_id=conflict.evidence.passage.id, quote=quote)],
+        rationale=why,
+    )
