@@ -109,6 +109,35 @@ def plan(margin, expected, population, confidence) -> None:
     )
 
 
+@cli.command()
+@click.argument("run_id", required=False)
+@click.option("--name", "judge", default="human", show_default=True, help="Your judge name.")
+@db_option
+def review(run_id, judge, db_path) -> None:
+    """Review a run's sampled records yourself, as one more judge (stop and resume freely)."""
+    from rich.prompt import Prompt
+
+    from audit.pipeline import run_evidence
+    from audit.report_data import resolve_run_id
+    from audit.review import pending_items, review_loop
+    from reports.review import show_item
+
+    store = open_store(db_path)
+    run_id = resolve_run_id(store, run_id)
+    items = pending_items(store, run_id, judge, run_evidence(store, run_id))
+    console = out_console()
+    if not items:
+        console.print(f"nothing left to review in {run_id} for {judge!r}")
+        return
+    try:
+        saved = review_loop(store, run_id, judge, items, ask=lambda q: Prompt.ask(q, default=""),
+                            show=lambda item: show_item(item, console), say=console.print)
+    except EOFError:
+        saved = None
+    console.print(f"review saved in {run_id}; re-run `audit review {run_id}` to continue"
+                  + (f" ({saved} this session)" if saved is not None else ""))
+
+
 @cli.command(name="runs")
 @db_option
 def runs(db_path) -> None:

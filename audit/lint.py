@@ -65,8 +65,13 @@ class LengthStats(BaseModel):
         if not values:
             return cls()
         arr = np.asarray(values, dtype=float)
-        return cls(min=int(arr.min()), median=float(np.median(arr)), mean=float(arr.mean()),
-                   p95=float(np.percentile(arr, 95)), max=int(arr.max()))
+        return cls(
+            min=int(arr.min()),
+            median=float(np.median(arr)),
+            mean=float(arr.mean()),
+            p95=float(np.percentile(arr, 95)),
+            max=int(arr.max()),
+        )
 
 
 class LintReport(BaseModel):
@@ -136,14 +141,19 @@ def _finding(check: str, message: str, record_id: str | None = None) -> Finding:
 
 def check_roles(record: QARecord) -> list[Finding]:
     """Context turns + (user question, assistant answer) must alternate after a system turn."""
-    turns = [*record.context, Turn(role="user", content=record.question),
-             Turn(role="assistant", content=record.answer)]
+    turns = [
+        *record.context,
+        Turn(role="user", content=record.question),
+        Turn(role="assistant", content=record.answer),
+    ]
     start = 1 if turns[0].role == "system" else 0
     for i in range(start, len(turns)):
         expected = "user" if (i - start) % 2 == 0 else "assistant"
         if turns[i].role != expected:
-            message = (f"turn {i} is {turns[i].role!r} where {expected!r} was expected; user "
-                       "and assistant turns must alternate after an optional system turn")
+            message = (
+                f"turn {i} is {turns[i].role!r} where {expected!r} was expected; user "
+                "and assistant turns must alternate after an optional system turn"
+            )
             return [_finding("role_alternation", message, record.id)]
     return []
 
@@ -152,8 +162,16 @@ def check_roles(record: QARecord) -> list[Finding]:
 
 _TERMINAL = frozenset(".!?。！？…")
 _CLOSERS = "\"'”’»)]}*_`"
-_MID_SENTENCE = {",": "a comma", ";": "a semicolon", ":": "a colon", "-": "a hyphen",
-                 "–": "a dash", "—": "a dash", "(": "an open bracket", "/": "a slash"}
+_MID_SENTENCE = {
+    ",": "a comma",
+    ";": "a semicolon",
+    ":": "a colon",
+    "-": "a hyphen",
+    "–": "a dash",
+    "—": "a dash",
+    "(": "an open bracket",
+    "/": "a slash",
+}
 _DANGLING = frozenset(
     "a an the and or but nor of to in on at for with by from as into onto than that which "
     "whose if because although while including such e.g i.e their its our your my his her "
@@ -170,8 +188,7 @@ def check_answer(record: QARecord) -> list[Finding]:
     """An answer with no words, or one that looks cut off."""
     answer = record.answer
     if not re.search(r"\w", answer):
-        return [_finding("empty_answer", f"answer has no words: {answer.strip()[:40]!r}",
-                         record.id)]
+        return [_finding("empty_answer", f"answer has no words: {answer.strip()[:40]!r}", record.id)]
     reason = token_limit_reason(record) or truncation_reason(answer)
     return [_finding("truncated_answer", reason, record.id)] if reason else []
 
@@ -232,8 +249,10 @@ def annotate_length_cap(records: Sequence[QARecord], findings: list[Finding]) ->
         return
     for finding in findings:
         if finding.check == "truncated_answer" and finding.record_id in at_cap:
-            finding.message += (f"; {len(at_cap)} answers end near the same length "
-                                f"(~{cap} tokens), which suggests a generation token limit")
+            finding.message += (
+                f"; {len(at_cap)} answers end near the same length "
+                f"(~{cap} tokens), which suggests a generation token limit"
+            )
 
 
 def _approx_tokens(text: str) -> int:
@@ -275,8 +294,7 @@ def find_duplicate_questions(
     for i, key in enumerate(keys):
         if key in first:
             other = records[first[key]].id
-            findings.append(_finding("duplicate_question", f"same question as {other!r}",
-                                     records[i].id))
+            findings.append(_finding("duplicate_question", f"same question as {other!r}", records[i].id))
         else:
             first.setdefault(key, i)
     for j, i, score in near_duplicate_pairs([prompt_text(r) for r in records], threshold):

@@ -95,3 +95,17 @@ def _margin_reached(margin: float, confidence: float, population: int):
         return margin_reached(errors, decided, margin, confidence, population)
 
     return check
+
+
+def run_evidence(store: Store, run_id: str):
+    """``evidence_of(record)`` for a stored run, from the sources it was audited with."""
+    from core.errors import ConfigError
+    from core.retrieval import evidence_for, load_index
+
+    run = store.get_run(run_id)
+    if run is None:
+        raise ConfigError(f"no run {run_id!r} in {store.path}; see `audit runs`")
+    config = run["config"]
+    index = load_index(Path(config["sources_path"]))
+    k = config.get("evidence_k", 4)
+    return lambda record: evidence_for(record, index, k=k)

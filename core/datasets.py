@@ -262,12 +262,12 @@ def _json_rows(name: str, text: str) -> list[_Row]:
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
     if not isinstance(data, list):
-        got = f"an object with keys {', '.join(list(data)[:8])}" if isinstance(data, dict) else (
-            _type_name(data)
+        got = (
+            f"an object with keys {', '.join(list(data)[:8])}"
+            if isinstance(data, dict)
+            else (_type_name(data))
         )
-        raise DatasetError(
-            f'{name}: expected a list of records or {{"data": [...]}}, got {got}'
-        )
+        raise DatasetError(f'{name}: expected a list of records or {{"data": [...]}}, got {got}')
     return [_Row(i, f"record {i}", item) for i, item in enumerate(data, start=1)]
 
 
@@ -345,9 +345,7 @@ class _RecordError(Exception):
         self.message = message
 
 
-def _build_records(
-    name: str, rows: list[_Row], fields: FieldNames
-) -> tuple[list[QARecord], list[Problem]]:
+def _build_records(name: str, rows: list[_Row], fields: FieldNames) -> tuple[list[QARecord], list[Problem]]:
     records: list[QARecord] = []
     problems: list[Problem] = []
     seen: dict[str, str] = {}  # id -> location of its first occurrence
@@ -446,8 +444,9 @@ def _read_source_ids(value: Any, key: str) -> list[str]:
         return [part.strip() for part in value.split(",") if part.strip()]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
-    raise _RecordError(key, f"must be a list of passage ids or a comma-separated string, "
-                       f"got {_preview(value)}")
+    raise _RecordError(
+        key, f"must be a list of passage ids or a comma-separated string, got {_preview(value)}"
+    )
 
 
 def _read_object(value: Any, key: str) -> dict[str, Any]:
@@ -494,8 +493,7 @@ def _validated(values: dict[str, Any]) -> QARecord:
         return QARecord.model_validate(values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise _RecordError(str(first["loc"][0]) if first["loc"] else None,
-                           _pydantic_message(exc)) from exc
+        raise _RecordError(str(first["loc"][0]) if first["loc"] else None, _pydantic_message(exc)) from exc
 
 
 # -- chat records ---------------------------------------------------------------------------
@@ -514,13 +512,15 @@ def _read_turns(value: Any, key: str) -> list[Turn]:
             role = _SHAREGPT_ROLES.get(str(item["from"]).lower())
             raw_role, content = item["from"], item.get("value")
             if role is None:
-                raise _RecordError(f"{where}.from", f"unknown speaker {raw_role!r} "
-                                   f"(expected {', '.join(_SHAREGPT_ROLES)})")
+                raise _RecordError(
+                    f"{where}.from", f"unknown speaker {raw_role!r} (expected {', '.join(_SHAREGPT_ROLES)})"
+                )
         elif "role" in item:
             role, content = item["role"], item.get("content")
             if role not in _OPENAI_ROLES:
-                raise _RecordError(f"{where}.role", f"unknown role {role!r} "
-                                   f"(expected {', '.join(_OPENAI_ROLES)})")
+                raise _RecordError(
+                    f"{where}.role", f"unknown role {role!r} (expected {', '.join(_OPENAI_ROLES)})"
+                )
         else:
             raise _RecordError(where, 'needs "role" and "content" (or "from" and "value")')
         turns.append(Turn(role=role, content=_turn_text(content, where)))
@@ -545,24 +545,32 @@ def _check_alternation(turns: list[Turn], key: str) -> None:
         expected = "user" if (i - start) % 2 == 0 else "assistant"
         if turn.role != expected:
             after = f"after {turns[i - 1].role!r}" if i else "first"
-            raise _RecordError(f"{key}[{i}]", f"role {turn.role!r} {after}; expected "
-                               f"{expected!r} (user and assistant turns must alternate, "
-                               "after an optional system turn)")
+            raise _RecordError(
+                f"{key}[{i}]",
+                f"role {turn.role!r} {after}; expected "
+                f"{expected!r} (user and assistant turns must alternate, "
+                "after an optional system turn)",
+            )
 
 
-def _chat_units(
-    record_id: str, turns: list[Turn], key: str, common: dict[str, Any]
-) -> list[QARecord]:
+def _chat_units(record_id: str, turns: list[Turn], key: str, common: dict[str, Any]) -> list[QARecord]:
     _check_alternation(turns, key)
     if turns[-1].role != "assistant":
-        raise _RecordError(f"{key}[{len(turns) - 1}]", "the conversation ends with a user "
-                           "turn that has no answer; remove it or add the assistant turn")
+        raise _RecordError(
+            f"{key}[{len(turns) - 1}]",
+            "the conversation ends with a user turn that has no answer; remove it or add the assistant turn",
+        )
     units = []
     for i, turn in enumerate(turns):
         if turn.role != "assistant":
             continue
-        values = dict(common, id=f"{record_id}:{i}", question=turns[i - 1].content,
-                      answer=turn.content, context=turns[: i - 1])
+        values = dict(
+            common,
+            id=f"{record_id}:{i}",
+            question=turns[i - 1].content,
+            answer=turn.content,
+            context=turns[: i - 1],
+        )
         units.append(_validated(values))
     return units
 

@@ -2,15 +2,85 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+
 import click
 
-from core.console import entry_point, version_option
+from core.console import db_option, entry_point, out_console, version_option
 
 
 @click.group(name="generate", context_settings={"help_option_names": ["-h", "--help"]})
 @version_option()
 def cli() -> None:
     """Generate synthetic Q&A from source documents (add --debug for tracebacks)."""
+
+
+@cli.command()
+@click.option("--sources", type=click.Path(path_type=Path), required=True)
+@click.option("--n", "n", type=int, required=True, help="Records to write.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output JSONL.")
+@click.option("--teacher", "teacher_file", type=click.Path(path_type=Path), default=None,
+              help="Teacher file (TOML, one [teacher] table like a judge).")
+@click.option("--provider", default="local", show_default=True,
+              type=click.Choice(["local", "openai", "gemini"]))
+@click.option("--model", default="", help="Model name (default: the packaged local model).")
+@click.option("--base-url", default=None, help="OpenAI-compatible server URL.")
+@click.option("--template", type=click.Path(path_type=Path), default=None,
+              help="Prompt template file (see generate/templates/).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--temperature", default=0.0, show_default=True)
+@click.option("--concurrency", default=2, show_default=True)
+@db_option
+def qa(sources, n, out, teacher_file, provider, model, base_url, template, seed, temperature,
+       concurrency, db_path) -> None:
+    """Write N grounded question/answer records with provenance (resumable)."""
+    from core.providers.factory import make_provider
+    from core.store import Store
+    from generate.qa import GenerateOptions, generate_qa
+    from generate.teacher import load_teacher
+    from reports.progress import progress_bar
+
+    name, model, params = load_teacher(teacher_file, provider, model, base_url)
+    teacher = make_provider(name, model, params)
+    options = GenerateOptions(sources=sources, n=n, out=out, seed=seed, template=template,
+                              temperature=temperature, concurrency=concurrency)
+    with progress_bar("generating") as progress:
+        outcome = asyncio.run(generate_qa(Store(db_path), teacher, options, progress))
+    console = out_console()
+    console.print(
+        f"[bold]{outcome.written}[/bold] new records written to {out}"
+        f" ({outcome.kept} kept from an earlier run); {len(outcome.failed)} slots failed,"
+        f" {len(outcome.duplicates)} near-duplicates skipped; tokens {outcome.tokens_in:,} in /"
+        f" {outcome.tokens_out:,} out, cost ${outcome.cost_usd:.4f}; run {outcome.run_id}"
+    )
+
+
+@cli.command()
+@click.option("--in", "in_path", type=click.Path(path_type=Path), required=True)
+@click.option("--rate", type=float, required=True, help="Share of answers to make wrong.")
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--labels", type=click.Path(path_type=Path), required=True,
+              help="Where the truth labels go (never give these to a judge).")
+@click.option("--seed", default=0, show_default=True)
+def plant(in_path, rate, out, labels, seed) -> None:
+    """Make a controlled share of answers wrong, with truth labels written separately."""
+    from core.datasets import load_dataset, write_jsonl
+    from generate.plant import plant_errors
+
+    dataset = load_dataset(in_path)
+    records, truth = plant_errors(dataset.records, rate, seed)
+    write_jsonl(records, out)
+    labels.write_text("".join(json.dumps(t.to_dict()) + "\n" for t in truth), encoding="utf-8")
+    kinds: dict[str, int] = {}
+    for t in truth:
+        if t.kind:
+            kinds[t.kind] = kinds.get(t.kind, 0) + 1
+    out_console().print(
+        f"planted {sum(kinds.values())} errors in {len(records)} records → {out}; labels → {labels}"
+        f" ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))})"
+    )
 
 
 main = entry_point(cli)

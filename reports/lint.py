@@ -23,8 +23,7 @@ def render_lint(report: LintReport, console: Console, *, max_findings: int = 20)
     console.print(lint_summary(report))
     if report.findings:
         console.print(lint_findings(report, max_findings))
-    console.print(Panel(Text(report.statement), title="lint is not a fact check",
-                        border_style="yellow"))
+    console.print(Panel(Text(report.statement), title="lint is not a fact check", border_style="yellow"))
 
 
 def lint_summary(report: LintReport) -> Table:
@@ -52,8 +51,12 @@ def lint_findings(report: LintReport, max_findings: int) -> Group:
     table.add_column("message", overflow="fold")
     shown = report.findings[:max_findings]
     for finding in shown:
-        table.add_row(Text(finding.severity, _SEVERITY_STYLE[finding.severity]),
-                      Text(finding.record_id or "-"), Text(finding.check), Text(finding.message))
+        table.add_row(
+            Text(finding.severity, _SEVERITY_STYLE[finding.severity]),
+            Text(finding.record_id or "-"),
+            Text(finding.check),
+            Text(finding.message),
+        )
     hidden = len(report.findings) - len(shown)
     more = Text(f"... and {hidden} more (see the JSON report)" if hidden else "", "dim")
     return Group(table, more) if hidden else Group(table)

@@ -446,7 +446,9 @@ _MODALS = (
      r"shall|obligated|obliged|is compulsory"),
     (PERMITTED, r"may|can|allowed|permitted|eligible|able to|accepted|available|allows?"),
 )
-_MODAL_RE = [(label, re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE)) for label, pattern in _MODALS]
+_MODAL_RE = [
+    (label, re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE)) for label, pattern in _MODALS
+]
 MODAL_WORDS = frozenset(
     stem(w)
     for w in """must required require requires mandatory need needs needed necessary optional

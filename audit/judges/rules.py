@@ -99,6 +99,7 @@ class _Fact:
     quantity: Quantity
     sentence: _Sentence | None
     context: frozenset[str]
+    offset: int = 0  # where the quantity's sentence starts in the answer
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class RulesJudge:
         """The verdict for ``record`` given ``evidence``; None to abstain."""
         answer = strip_injection(record.answer)
         sentences = _evidence_sentences(evidence)
-        if not sentences or not content_words(answer):
+        if not sentences or not (content_words(answer) or _YES_NO.match(answer)):
             return None
         question_words = frozenset(_context_words(record.question))
         answer_facts = _answer_facts(answer, question_words)
@@ -137,7 +138,9 @@ class RulesJudge:
         conflicts += self._check_modality(answer, record.question, sentences)
         if conflicts:
             return _contradiction(max(conflicts, key=lambda c: (c.confidence, c.overlap)))
-        coverage, best = _coverage(answer, sentences)
+        if not content_words(answer):
+            return None  # a bare yes/no that states no rule of the evidence
+        coverage, best = _coverage(_without(answer, matched), sentences)
         if coverage < self.params["unsupported_coverage"]:
             return Verdict(
                 label=Label.not_in_sources,
@@ -148,7 +151,7 @@ class RulesJudge:
                 "evidence",
             )
         if not unmatched and coverage >= self.params["support_coverage"]:
-            cited = _dedupe([f.sentence for f in matched if f.sentence] + best)[:3]
+            cited = _dedupe([e.sentence for _, e in matched if e and e.sentence] + best)[:3]
             return Verdict(
                 label=Label.supported,
                 confidence=round(0.55 + 0.3 * coverage, 3),
@@ -160,17 +163,19 @@ class RulesJudge:
 
     def _check_values(
         self, answer_facts: list[_Fact], evidence_facts: list[_Fact]
-    ) -> tuple[list[_Conflict], list[_Fact], list[_Fact]]:
+    ) -> tuple[list[_Conflict], list[tuple[_Fact, _Fact | None]], list[_Fact]]:
         conflicts, matched, unmatched = [], [], []
         for fact in answer_facts:
             q = fact.quantity
             same_kind = [e for e in evidence_facts if comparable(q, e.quantity)]
             equal = [e for e in same_kind if q.equals(e.quantity)]
             if equal:
-                matched.append(max(equal, key=lambda e: len(fact.context & e.context)))
+                best = max(equal, key=lambda e: len(fact.context & e.context))
+                matched.append((fact, best))
                 continue
             if _derived(q, [e.quantity for e in same_kind], fact.context):
-                continue  # a sum or multiple of evidence values: arithmetic, not a claim
+                matched.append((fact, None))  # a sum or multiple of evidence values: arithmetic
+                continue
             unmatched.append(fact)
             if q.hedged or q.kind == "number":
                 continue
@@ -187,7 +192,8 @@ class RulesJudge:
             return None
         overlap, best = max(scored, key=lambda pair: pair[0])
         # A tie between different values in different contexts leaves the alignment unclear.
-        rivals = {e.quantity.text for n, e in scored if n == overlap and e.sentence != best.sentence}
+        rivals = {e.quantity.text for n, e in scored
+                  if n == overlap and e.sentence != best.sentence}
         if rivals - {best.quantity.text}:
             return None
         q = fact.quantity
@@ -262,9 +268,8 @@ def _evidence_sentences(evidence: list[Passage]) -> list[_Sentence]:
         heading = _heading_words(passage)
         for start, end in sentence_spans(passage.text):
             text = passage.text[start:end]
-            is_heading = passage.text[:start].rstrip(" \t").endswith(("\n#", "#")) or (
-                passage.text[max(0, start - 8) : start].lstrip("\n").startswith("#")
-            )
+            line_start = passage.text.rfind("\n", 0, start) + 1
+            is_heading = passage.text[line_start:start].lstrip().startswith("#")
             words = frozenset(content_words(text))
             out.append(_Sentence(passage, text, words, heading, is_heading))
     return out
@@ -288,7 +293,7 @@ def _answer_facts(answer: str, question_words: frozenset[str]) -> list[_Fact]:
     for start, end in sentence_spans(answer):
         text = answer[start:end]
         for q in extract_quantities(text):
-            facts.append(_Fact(q, None, _window(text, q) | question_words))
+            facts.append(_Fact(q, None, _window(text, q) | question_words, start))
     return facts
 
 
@@ -342,15 +347,25 @@ def _answer_clauses(answer: str, question: str) -> list[tuple[str | None, frozen
             for label, words in clauses]
 
 
+def _without(answer: str, matched: list[tuple[_Fact, _Fact | None]]) -> str:
+    """The answer with its confirmed values blanked: they are checked, not counted as words."""
+    chars = list(answer)
+    for fact, _ in matched:
+        start = fact.offset + fact.quantity.start
+        chars[start : fact.offset + fact.quantity.end] = " " * (fact.quantity.end - fact.quantity.start)
+    return "".join(chars)
+
+
 def _coverage(answer: str, sentences: list[_Sentence]) -> tuple[float, list[_Sentence]]:
     """Share of the answer's content words found in the evidence, and the best sentences."""
     words = content_words(answer)
-    if not words:
-        return 0.0, []
+    if not words:  # everything left was a confirmed value
+        return 1.0, []
     vocabulary = frozenset().union(*(s.words for s in sentences))
     coverage = sum(w in vocabulary for w in words) / len(words)
     wanted = set(words)
-    ranked = sorted((s for s in sentences if not s.is_heading), key=lambda s: -len(wanted & s.words))
+    body = [s for s in sentences if not s.is_heading]
+    ranked = sorted(body, key=lambda s: -len(wanted & s.words))
     best = [s for s in ranked[:2] if wanted & s.words]
     return coverage, best
 

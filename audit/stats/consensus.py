@@ -139,7 +139,8 @@ def dawid_skene(
     converged = False
     iteration = 0
     log_likelihood = -np.inf
-    for iteration in range(1, max_iter + 1):
+    while iteration < max_iter:
+        iteration += 1
         prior = (posterior.sum(axis=0) + smoothing) / (len(posterior) + k * smoothing)
         confusion = np.einsum("ut,url->rtl", posterior, onehot) + smoothing
         confusion /= confusion.sum(axis=2, keepdims=True)
@@ -151,7 +152,9 @@ def dawid_skene(
             converged = True
             break
         previous = log_likelihood
-    return _ds_result(cats, judges, prior, confusion, posterior, iteration, converged, log_likelihood)
+    return _ds_result(
+        cats, judges, prior, confusion, posterior, iteration, converged, log_likelihood
+    )
 
 
 def _ds_result(cats, judges, prior, confusion, posterior, iterations, converged, loglik):

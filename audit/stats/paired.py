@@ -26,7 +26,8 @@ def mcnemar_exact(only_a: int, only_b: int) -> tuple[float, float]:
         return 1.0, 1.0
     exact = float(sps.binomtest(only_a, discordant, 0.5).pvalue)
     smaller = min(only_a, only_b)
-    mid = 2 * (sps.binom.cdf(smaller, discordant, 0.5) - 0.5 * sps.binom.pmf(smaller, discordant, 0.5))
+    lower_tail = sps.binom.cdf(smaller, discordant, 0.5)
+    mid = 2 * (lower_tail - 0.5 * sps.binom.pmf(smaller, discordant, 0.5))
     return exact, float(min(1.0, mid))
 
 
@@ -57,7 +58,9 @@ def newcombe_paired_interval(
     diff = p1 - p2
     down = (p1 - l1) ** 2 + (u2 - p2) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2)
     up = (p2 - l2) ** 2 + (u1 - p1) ** 2 - 2 * phi * (p2 - l2) * (u1 - p1)
-    return Interval(max(-1.0, diff - math.sqrt(max(down, 0.0))), min(1.0, diff + math.sqrt(max(up, 0.0))))
+    low = diff - math.sqrt(max(down, 0.0))
+    high = diff + math.sqrt(max(up, 0.0))
+    return Interval(max(-1.0, low), min(1.0, high))
 
 
 def _limits(interval: Interval) -> tuple[float, float]:

@@ -1,0 +1,75 @@
+"""Assay's statistics: error rates, paired comparisons, consensus, agreement, sample size.
+
+Label matrices are float arrays ``(n_units, n_raters)`` with NaN for missing values; see
+``audit.stats.coding``. Results are small dataclasses with ``to_dict()``.
+"""
+
+from audit.stats.agreement import (
+    cohen_kappa,
+    cohen_kappa_table,
+    coincidence_matrix,
+    confusion_matrix,
+    fleiss_kappa,
+    gwet_ac1,
+    krippendorff_alpha,
+    pairwise_cohen_kappa,
+    pairwise_confusion,
+    percent_agreement,
+)
+from audit.stats.bootstrap import UnitStatistic, percentile_interval
+from audit.stats.coding import category_counts, encode_labels, labels_from_counts
+from audit.stats.consensus import DawidSkeneResult, MajorityVote, dawid_skene, majority_vote
+from audit.stats.paired import compare_paired, mcnemar_exact, newcombe_paired_interval
+from audit.stats.plan import sample_size_for_margin, should_stop, wilson_half_width
+from audit.stats.rates import (
+    clopper_pearson_interval,
+    error_rate,
+    hypergeometric_interval,
+    rate_range,
+    wilson_interval,
+)
+from audit.stats.results import (
+    AgreementResult,
+    Interval,
+    PairedComparison,
+    RateEstimate,
+    RateRange,
+)
+
+__all__ = [
+    "AgreementResult",
+    "DawidSkeneResult",
+    "Interval",
+    "MajorityVote",
+    "PairedComparison",
+    "RateEstimate",
+    "RateRange",
+    "UnitStatistic",
+    "category_counts",
+    "clopper_pearson_interval",
+    "cohen_kappa",
+    "cohen_kappa_table",
+    "coincidence_matrix",
+    "compare_paired",
+    "confusion_matrix",
+    "dawid_skene",
+    "encode_labels",
+    "error_rate",
+    "fleiss_kappa",
+    "gwet_ac1",
+    "hypergeometric_interval",
+    "krippendorff_alpha",
+    "labels_from_counts",
+    "majority_vote",
+    "mcnemar_exact",
+    "newcombe_paired_interval",
+    "pairwise_cohen_kappa",
+    "pairwise_confusion",
+    "percent_agreement",
+    "percentile_interval",
+    "rate_range",
+    "sample_size_for_margin",
+    "should_stop",
+    "wilson_half_width",
+    "wilson_interval",
+]

@@ -1,0 +1,386 @@
+"""Build the ``AuditSummary`` that reports and the gate read: rates, consensus, agreement.
+
+Pure computation over stored judgments: it never calls a model. Conventions:
+
+- A judgment *decides* when ``status == ok`` and it carries a verdict. Error (inclusive) means
+  ``verdict.label != supported``; a *hard* error is an error whose severity rank is at least
+  ``hard_severity``. Abstained, failed and invalid-citation judgments are missing values for
+  that judge: counted per judge, never counted as agreement.
+- Consensus is the majority over the judges that decided a record; a tie is ``disputed`` and
+  a record no judge decided is ``undecided``. Consensus rates use the records with a majority.
+- Severity for the ordinal α is the verdict's severity rank, with supported verdicts as
+  ``none`` (an answer that is not an error has no error severity).
+- Fleiss' κ uses Gwet's (2014) generalisation for unequal numbers of raters per record
+  (see ``audit.stats.agreement``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import combinations
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from audit.stats import agreement
+from audit.stats.consensus import dawid_skene, majority_vote
+from audit.stats.rates import error_rate, rate_range
+from audit.stats.results import AgreementResult, RateEstimate, RateRange
+from core.errors import ConfigError, DatasetError
+from core.models import Category, Judgment, JudgmentStatus, Label, Severity
+
+RecordState = Literal["error", "ok", "disputed", "undecided"]
+_BINARY = [0.0, 1.0]
+_SEVERITY_RANKS = [float(s.rank) for s in Severity]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JudgeSummary(_Model):
+    judge: str
+    decided: int
+    abstained: int
+    failed: int
+    invalid_citation: int
+    missing: int = Field(description="sampled records with no judgment from this judge")
+    inclusive: RateEstimate | None
+    hard: RateEstimate | None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    cache_hits: int = 0
+
+
+class ConsensusSummary(_Model):
+    inclusive: RateEstimate | None
+    hard: RateEstimate | None
+    errors: int
+    ok: int
+    disputed: int
+    undecided: int
+    hard_errors: int
+    hard_disputed: int
+
+
+class DawidSkeneSummary(_Model):
+    prevalence: float = Field(description="estimated share of records that are errors")
+    sensitivity: dict[str, float]
+    specificity: dict[str, float]
+    expected_errors: float
+    iterations: int
+    converged: bool
+
+
+class PairAgreement(_Model):
+    judge_a: str
+    judge_b: str
+    cohen_kappa: AgreementResult
+    confusion: list[list[int]] = Field(description="rows judge_a, columns judge_b: ok, error")
+    n_both: int
+
+
+class AgreementSummary(_Model):
+    percent_agreement: AgreementResult
+    fleiss_kappa: AgreementResult
+    krippendorff_alpha_nominal: AgreementResult
+    krippendorff_alpha_ordinal_severity: AgreementResult
+    gwet_ac1: AgreementResult
+    pairs: list[PairAgreement]
+    disagreements: int = Field(description="records whose deciding judges do not all agree")
+
+
+class TopicSummary(_Model):
+    n: int
+    errors: int
+    ok: int
+    disputed: int
+    undecided: int
+
+
+class Totals(_Model):
+    judgments: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    latency_s: float
+    cache_hits: int
+
+
+class AuditSummary(_Model):
+    n: int
+    population: int | None
+    confidence: float
+    hard_severity: str
+    bootstrap: int
+    seed: int
+    judges: list[str]
+    per_judge: dict[str, JudgeSummary]
+    consensus: ConsensusSummary
+    dawid_skene: DawidSkeneSummary | None
+    range_inclusive: RateRange | None
+    range_hard: RateRange | None
+    agreement: AgreementSummary | None
+    categories: dict[str, int] = Field(description="consensus errors by error category")
+    topics: dict[str, TopicSummary]
+    records: dict[str, RecordState]
+    totals: Totals
+
+
+def _hard_rank(hard_severity: str) -> int:
+    try:
+        return Severity(hard_severity).rank
+    except ValueError:
+        names = ", ".join(s.value for s in Severity)
+        raise ConfigError(
+            f"hard_severity must be one of {names}, got {hard_severity!r}"
+        ) from None
+
+
+def _index_records(records: list[dict]) -> dict[str, int]:
+    index: dict[str, int] = {}
+    for record in records:
+        rid = str(record["id"])
+        if rid in index:
+            raise DatasetError(f"record id {rid!r} appears twice in the sample; ids must be unique")
+        index[rid] = len(index)
+    return index
+
+
+def _latest(judgments: list[Judgment], index: dict[str, int]) -> dict[tuple[str, str], Judgment]:
+    """One judgment per (record, judge): a decided one wins over others, then the latest."""
+    chosen: dict[tuple[str, str], Judgment] = {}
+    for judgment in judgments:
+        if judgment.record_id not in index:
+            raise DatasetError(
+                f"judgment of {judgment.judge!r} is for record {judgment.record_id!r}, which is "
+                "not in the records given; pass the sampled records the judgments were made on"
+            )
+        key = (judgment.record_id, judgment.judge)
+        if key not in chosen or judgment.decided or not chosen[key].decided:
+            chosen[key] = judgment
+    return chosen
+
+
+def summarize(
+    judgments: list[Judgment],
+    records: list[dict],
+    *,
+    population: int | None,
+    confidence: float = 0.95,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    hard_severity: str = "major",
+) -> AuditSummary:
+    """Everything the reports need about one audit run, computed from its judgments."""
+    hard_rank = _hard_rank(hard_severity)
+    if population is not None and population < len(records):
+        raise ConfigError(
+            f"population ({population}) is smaller than the sample ({len(records)}); "
+            "pass the number of records in the whole dataset"
+        )
+    index = _index_records(records)
+    chosen = _latest(judgments, index)
+    judges = sorted({judgment.judge for judgment in judgments})
+    matrices = _label_matrices(chosen, index, judges, hard_rank)
+    err, hard, severity = matrices
+    rate = {"confidence": confidence, "population": population}
+
+    per_judge = {
+        name: _judge_summary(name, j, chosen, judgments, err, hard, len(index), rate)
+        for j, name in enumerate(judges)
+    }
+    vote = majority_vote(err, _BINARY)
+    hard_vote = majority_vote(hard, _BINARY)
+    states = vote.states({0.0: "ok", 1.0: "error"})
+    consensus = _consensus_summary(vote, hard_vote, rate)
+    disagreements = _disagreements(err)
+
+    return AuditSummary(
+        n=len(index),
+        population=population,
+        confidence=confidence,
+        hard_severity=Severity(hard_severity).value,
+        bootstrap=bootstrap,
+        seed=seed,
+        judges=judges,
+        per_judge=per_judge,
+        consensus=consensus,
+        dawid_skene=_dawid_skene(err, judges),
+        range_inclusive=rate_range(
+            {n: s.inclusive for n, s in per_judge.items() if s.inclusive},
+            disagreements=disagreements,
+        ),
+        range_hard=rate_range(
+            {n: s.hard for n, s in per_judge.items() if s.hard},
+            disagreements=_disagreements(hard),
+        ),
+        agreement=_agreement(err, severity, judges, bootstrap, confidence, seed, disagreements),
+        categories=_categories(chosen, index, judges, states),
+        topics=_topics(records, states),
+        records=dict(zip(index, states, strict=True)),
+        totals=_totals(judgments),
+    )
+
+
+def _label_matrices(chosen, index, judges, hard_rank) -> tuple[np.ndarray, ...]:
+    shape = (len(index), len(judges))
+    err, hard, severity = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    column = {name: j for j, name in enumerate(judges)}
+    for (record_id, judge), judgment in chosen.items():
+        if not judgment.decided:
+            continue
+        verdict = judgment.verdict
+        i, j = index[record_id], column[judge]
+        is_error = verdict.label is not Label.supported
+        rank = verdict.severity.rank if is_error else 0
+        err[i, j] = float(is_error)
+        hard[i, j] = float(is_error and rank >= hard_rank)
+        severity[i, j] = float(rank)
+    return err, hard, severity
+
+
+def _judge_summary(name, j, chosen, judgments, err, hard, n_records, rate) -> JudgeSummary:
+    statuses = Counter(
+        judgment.status
+        for (_, judge), judgment in chosen.items()
+        if judge == name and not judgment.decided
+    )
+    decided = int((~np.isnan(err[:, j])).sum())
+    own = [judgment for judgment in judgments if judgment.judge == name]
+    seen = sum(1 for (_, judge) in chosen if judge == name)
+    return JudgeSummary(
+        judge=name,
+        decided=decided,
+        abstained=statuses[JudgmentStatus.abstain],
+        failed=statuses[JudgmentStatus.failed]
+        + sum(v for s, v in statuses.items() if s is JudgmentStatus.ok),  # ok without verdict
+        invalid_citation=statuses[JudgmentStatus.invalid_citation],
+        missing=n_records - seen,
+        inclusive=_rate(err[:, j], rate),
+        hard=_rate(hard[:, j], rate),
+        tokens_in=sum(x.tokens_in for x in own),
+        tokens_out=sum(x.tokens_out for x in own),
+        cost_usd=sum(x.cost_usd for x in own),
+        latency_s=sum(x.latency_s for x in own),
+        cache_hits=sum(1 for x in own if x.cache_hit),
+    )
+
+
+def _rate(column: np.ndarray, rate: dict) -> RateEstimate | None:
+    decided = column[~np.isnan(column)]
+    if decided.size == 0:
+        return None
+    return error_rate(int(decided.sum()), int(decided.size), **rate)
+
+
+def _consensus_summary(vote, hard_vote, rate) -> ConsensusSummary:
+    return ConsensusSummary(
+        inclusive=_rate(vote.labels, rate),
+        hard=_rate(hard_vote.labels, rate),
+        errors=int((vote.labels == 1).sum()),
+        ok=int((vote.labels == 0).sum()),
+        disputed=vote.n_disputed,
+        undecided=vote.n_undecided,
+        hard_errors=int((hard_vote.labels == 1).sum()),
+        hard_disputed=hard_vote.n_disputed,
+    )
+
+
+def _disagreements(labels: np.ndarray) -> int:
+    present = ~np.isnan(labels)
+    ones = np.where(present, labels, 0).sum(axis=1)
+    votes = present.sum(axis=1)
+    return int(((votes >= 2) & (ones > 0) & (ones < votes)).sum())
+
+
+def _dawid_skene(err: np.ndarray, judges: list[str]) -> DawidSkeneSummary | None:
+    if len(judges) < 2 or np.isnan(err).all():
+        return None
+    result = dawid_skene(err, judges, categories=_BINARY)
+    return DawidSkeneSummary(
+        prevalence=result.prevalence[1],
+        sensitivity=result.sensitivity,
+        specificity=result.specificity,
+        expected_errors=float(result.posterior[:, 1].sum()),
+        iterations=result.iterations,
+        converged=result.converged,
+    )
+
+
+def _agreement(err, severity, judges, bootstrap, confidence, seed, disagreements):
+    if len(judges) < 2:
+        return None
+    options = {"bootstrap": bootstrap, "confidence": confidence, "seed": seed}
+    pairs = []
+    for a, b in combinations(range(len(judges)), 2):
+        table = agreement.confusion_matrix(err[:, a], err[:, b], _BINARY)
+        pairs.append(
+            PairAgreement(
+                judge_a=judges[a],
+                judge_b=judges[b],
+                cohen_kappa=agreement.cohen_kappa(err[:, a], err[:, b], **options),
+                confusion=table.tolist(),
+                n_both=int(table.sum()),
+            )
+        )
+    return AgreementSummary(
+        percent_agreement=agreement.percent_agreement(err, **options),
+        fleiss_kappa=agreement.fleiss_kappa(err, **options),
+        krippendorff_alpha_nominal=agreement.krippendorff_alpha(err, "nominal", **options),
+        krippendorff_alpha_ordinal_severity=agreement.krippendorff_alpha(
+            severity, "ordinal", categories=_SEVERITY_RANKS, **options
+        ),
+        gwet_ac1=agreement.gwet_ac1(err, categories=_BINARY, **options),
+        pairs=pairs,
+        disagreements=disagreements,
+    )
+
+
+def _categories(chosen, index, judges, states) -> dict[str, int]:
+    """Consensus errors by the category most error-voting judges gave (ties: enum order)."""
+    order = {category: i for i, category in enumerate(Category)}
+    by_record: dict[str, list[Category]] = {}
+    for (record_id, _), judgment in chosen.items():
+        if judgment.decided and judgment.verdict.label is not Label.supported:
+            by_record.setdefault(record_id, []).append(judgment.verdict.category)
+    counts: Counter[str] = Counter()
+    for record_id, state in zip(index, states, strict=True):
+        if state != "error":
+            continue
+        votes = Counter(by_record[record_id])
+        top = max(votes.values())
+        winner = min((c for c, v in votes.items() if v == top), key=order.__getitem__)
+        counts[winner.value] += 1
+    return dict(sorted(counts.items()))
+
+
+def _topics(records: list[dict], states: list[str]) -> dict[str, TopicSummary]:
+    tally: dict[str, Counter[str]] = {}
+    for record, state in zip(records, states, strict=True):
+        topic = record.get("topic") or "(none)"
+        tally.setdefault(str(topic), Counter())[state] += 1
+    return {
+        topic: TopicSummary(
+            n=sum(c.values()),
+            errors=c["error"],
+            ok=c["ok"],
+            disputed=c["disputed"],
+            undecided=c["undecided"],
+        )
+        for topic, c in sorted(tally.items())
+    }
+
+
+def _totals(judgments: list[Judgment]) -> Totals:
+    return Totals(
+        judgments=len(judgments),
+        tokens_in=sum(j.tokens_in for j in judgments),
+        tokens_out=sum(j.tokens_out for j in judgments),
+        cost_usd=sum(j.cost_usd for j in judgments),
+        latency_s=sum(j.latency_s for j in judgments),
+        cache_hits=sum(1 for j in judgments if j.cache_hit),
+    )

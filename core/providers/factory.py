@@ -1,0 +1,35 @@
+"""Build a provider from its name, model and parameters (heavy SDKs imported only here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import ConfigError
+from core.providers.base import Provider
+
+PROVIDER_OPTIONS = {
+    "openai": ("base_url", "api_key_env", "timeout", "max_retries"),
+    "gemini": ("api_key_env",),
+    "local": (),
+}
+
+
+def make_provider(provider: str, model: str, params: dict[str, Any] | None = None) -> Provider:
+    """A provider instance; ``params`` may hold more keys than the provider takes."""
+    params = params or {}
+    if provider not in PROVIDER_OPTIONS:
+        raise ConfigError(
+            f"unknown provider {provider!r}: use one of {', '.join(PROVIDER_OPTIONS)}"
+        )
+    kwargs = {k: params[k] for k in PROVIDER_OPTIONS[provider] if k in params}
+    if provider == "openai":
+        from core.providers.openai import OpenAIProvider
+
+        return OpenAIProvider(model, **kwargs)
+    if provider == "gemini":
+        from core.providers.gemini import GeminiProvider
+
+        return GeminiProvider(model, **kwargs)
+    from core.providers.local import LocalProvider
+
+    return LocalProvider(model or None) if model else LocalProvider()
