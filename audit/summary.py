@@ -256,8 +256,8 @@ def _judge_summary(name, j, chosen, judgments, err, hard, n_records, rate) -> Ju
         judge=name,
         decided=decided,
         abstained=statuses[JudgmentStatus.abstain],
-        failed=statuses[JudgmentStatus.failed]
-        + sum(v for s, v in statuses.items() if s is JudgmentStatus.ok),  # ok without verdict
+        # an "ok" judgment without a verdict is unusable output: counted as failed
+        failed=statuses[JudgmentStatus.failed] + statuses[JudgmentStatus.ok],
         invalid_citation=statuses[JudgmentStatus.invalid_citation],
         missing=n_records - seen,
         inclusive=_rate(err[:, j], rate),

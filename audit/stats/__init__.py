@@ -16,17 +16,29 @@ from audit.stats.agreement import (
     pairwise_confusion,
     percent_agreement,
 )
-from audit.stats.bootstrap import UnitStatistic, percentile_interval
-from audit.stats.coding import category_counts, encode_labels, labels_from_counts
+from audit.stats.bootstrap import (
+    UnitStatistic,
+    group_patterns,
+    percentile_interval,
+    unit_statistic,
+)
+from audit.stats.coding import (
+    as_label_matrix,
+    category_counts,
+    encode_labels,
+    labels_from_counts,
+)
 from audit.stats.consensus import DawidSkeneResult, MajorityVote, dawid_skene, majority_vote
 from audit.stats.paired import compare_paired, mcnemar_exact, newcombe_paired_interval
 from audit.stats.plan import sample_size_for_margin, should_stop, wilson_half_width
 from audit.stats.rates import (
     clopper_pearson_interval,
     error_rate,
+    fpc_factor,
     hypergeometric_interval,
     rate_range,
     wilson_interval,
+    z_value,
 )
 from audit.stats.results import (
     AgreementResult,
@@ -45,6 +57,7 @@ __all__ = [
     "RateEstimate",
     "RateRange",
     "UnitStatistic",
+    "as_label_matrix",
     "category_counts",
     "clopper_pearson_interval",
     "cohen_kappa",
@@ -56,6 +69,8 @@ __all__ = [
     "encode_labels",
     "error_rate",
     "fleiss_kappa",
+    "fpc_factor",
+    "group_patterns",
     "gwet_ac1",
     "hypergeometric_interval",
     "krippendorff_alpha",
@@ -70,6 +85,8 @@ __all__ = [
     "rate_range",
     "sample_size_for_margin",
     "should_stop",
+    "unit_statistic",
     "wilson_half_width",
     "wilson_interval",
+    "z_value",
 ]
