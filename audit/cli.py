@@ -138,6 +138,54 @@ def review(run_id, judge, db_path) -> None:
                   + (f" ({saved} this session)" if saved is not None else ""))
 
 
+@cli.command()
+@click.argument("run_id", required=False)
+@click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None,
+              help="Gate policy (TOML); default: the built-in policy (see --show-policy).")
+@click.option("--dataset", type=click.Path(path_type=Path), default=None,
+              help="Dataset to check against the audit (default: the audited path).")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON (for CI).")
+@click.option("--show-policy", is_flag=True, help="Print the policy in force and exit.")
+@db_option
+@click.pass_context
+def gate(ctx, run_id, policy_file, dataset, as_json, show_policy, db_path) -> None:
+    """Pass / fail / inconclusive for an audit run: exit 0 pass, 1 fail, 3 inconclusive."""
+    from audit.gate import EXIT_CODES, load_policy
+    from audit.gatekeeper import evaluate_gate
+    from reports.gate import render_decision, render_policy
+
+    policy = load_policy(policy_file)
+    if show_policy:
+        render_policy(policy, out_console())
+        return
+    decision = evaluate_gate(open_store(db_path), run_id, dataset, policy)
+    if as_json:
+        click.echo(decision.model_dump_json(indent=2))
+    else:
+        render_decision(decision, out_console())
+    ctx.exit(EXIT_CODES[decision.status])
+
+
+@cli.command(name="filter")
+@click.argument("run_id", required=False)
+@click.option("--out", type=click.Path(path_type=Path), required=True)
+@click.option("--dataset", type=click.Path(path_type=Path), default=None)
+@db_option
+def filter_(run_id, out, dataset, db_path) -> None:
+    """Write the dataset minus the records judged erroneous by consensus."""
+    from audit.filtering import filter_dataset
+
+    result = filter_dataset(open_store(db_path), run_id, out, dataset)
+    console = out_console()
+    console.print(f"wrote {result.kept} records to {result.out}; removed {len(result.removed)}:")
+    for record_id in result.removed:
+        console.print(f"  - {record_id}", markup=False)
+    if result.disputed:
+        console.print(f"kept {len(result.disputed)} disputed records: {', '.join(result.disputed)}",
+                      markup=False)
+    console.print("records outside the audited sample were not judged; re-audit the result.")
+
+
 @cli.command(name="runs")
 @db_option
 def runs(db_path) -> None:

@@ -24,7 +24,7 @@ EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
 class GatePolicy(BaseModel):
     """What an audit must show before its dataset may train a model."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     max_error_rate: float = Field(0.10, gt=0, le=1)
     """Largest acceptable consensus error rate, judged on the upper bound of its interval."""
@@ -39,12 +39,15 @@ class GatePolicy(BaseModel):
     critical_categories: list[str] = Field(default_factory=list)
     """Error categories that are critical wherever they occur."""
     max_critical_errors: int = Field(0, ge=0)
+    """Most consensus errors allowed in critical topics or categories."""
     min_sample: int = Field(30, ge=1)
+    """Fewest audited records that can pass a dataset."""
     min_alpha: float = Field(0.2, ge=-1, le=1)
     """Krippendorff's alpha (nominal, error vs not) below which the audit is inconclusive."""
     max_unusable_share: float = Field(0.2, ge=0, le=1)
     """Largest share of judgments that failed or cited invalid evidence."""
     max_age_days: float = Field(30, gt=0)
+    """Oldest audit (in days) that can still decide."""
 
     @field_validator("rate")
     @classmethod

@@ -70,7 +70,9 @@ def audit_sample(
     sample = choose_sample(store, plan, dataset.records)
     should_stop = None
     if options.until_margin:
-        should_stop = _margin_reached(options.until_margin, options.confidence, plan.population)
+        should_stop = _margin_reached(
+            options.until_margin, options.confidence, plan.population, sample
+        )
     return asyncio.run(
         run_panel(
             store,
@@ -85,14 +87,18 @@ def audit_sample(
     )
 
 
-def _margin_reached(margin: float, confidence: float, population: int):
-    from audit.stats import margin_reached
+def _margin_reached(margin: float, confidence: float, population: int, records: list):
+    from audit.stats import should_stop
+    from audit.summary import summarize
+
+    rows = [{"id": r.id, "topic": r.topic} for r in records]
 
     def check(judgments) -> bool:
-        from audit.summary import consensus_counts
-
-        errors, decided = consensus_counts(judgments)
-        return margin_reached(errors, decided, margin, confidence, population)
+        seen = {j.record_id for j in judgments}
+        consensus = summarize(judgments, [r for r in rows if r["id"] in seen],
+                              population=population, confidence=confidence, bootstrap=0).consensus
+        return should_stop(consensus.errors, consensus.errors + consensus.ok, margin, confidence,
+                           population)
 
     return check
 

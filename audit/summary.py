@@ -226,6 +226,20 @@ def summarize(
     )
 
 
+def consensus_counts(judgments: list[Judgment]) -> tuple[int, int]:
+    """(consensus errors, records with a consensus) over the records these judgments cover.
+
+    For the sampler's early stop: disputed and undecided records are not counted as decided.
+    """
+    record_ids = list(dict.fromkeys(judgment.record_id for judgment in judgments))
+    index = {rid: i for i, rid in enumerate(record_ids)}
+    chosen = _latest(judgments, index)
+    judges = sorted({judgment.judge for judgment in judgments})
+    err, _, _ = _label_matrices(chosen, index, judges, Severity.critical.rank)
+    labels = majority_vote(err, _BINARY).labels
+    return int((labels == 1).sum()), int((~np.isnan(labels)).sum())
+
+
 def _label_matrices(chosen, index, judges, hard_rank) -> tuple[np.ndarray, ...]:
     shape = (len(index), len(judges))
     err, hard, severity = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)

@@ -461,7 +461,10 @@ CONFLICTS = {
     frozenset({PERMITTED, FORBIDDEN}),
     frozenset({REQUIRED, FORBIDDEN}),
 }
-_CLAUSE = re.compile(r";|:|,?\s+but\s+|,\s+while\s+|,\s+whereas\s+|,\s+though\s+")
+_CLAUSE = re.compile(
+    r";|:|\(|\)|,?\s+but\s+|,\s+while\s+|,\s+whereas\s+|,\s+though\s+|,\s+except\s+"
+    r"|,\s+unless\s+|,\s+which\s+"
+)
 
 
 def clause_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -54,10 +54,12 @@ _CRITICAL = re.compile(
     re.IGNORECASE,
 )
 _ARITHMETIC = re.compile(
-    r"\b(?:total|totals|combined|altogether|in all|sum|twice|double|triple|each|annual|"
-    r"annually|per year|a year|a month|per month|both)\b",
+    r"\b(?:total|totals|totalling|combined|together|altogether|in all|sum|plus|twice|double|"
+    r"triple|annual|annually|per year|a year|per month|a month|both|for two|for three|"
+    r"for four|for all)\b",
     re.IGNORECASE,
 )
+_ARITHMETIC_STEMS = frozenset({"total", "combin", "togeth", "altogether", "sum"})
 # Text addressed to a judge rather than to a student: dropped before any comparison.
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,60}\b(?:instructions?|prompts?|rules?|"
@@ -100,6 +102,7 @@ class _Fact:
     sentence: _Sentence | None
     context: frozenset[str]
     offset: int = 0  # where the quantity's sentence starts in the answer
+    text: str = ""  # the answer sentence that holds the quantity
 
 
 @dataclass(frozen=True)
@@ -171,9 +174,12 @@ class RulesJudge:
             equal = [e for e in same_kind if q.equals(e.quantity)]
             if equal:
                 best = max(equal, key=lambda e: len(fact.context & e.context))
-                matched.append((fact, best))
+                if self._misplaced(fact, best, same_kind):
+                    unmatched.append(fact)  # the value exists, but in another context
+                else:
+                    matched.append((fact, best))
                 continue
-            if _derived(q, [e.quantity for e in same_kind], fact.context):
+            if _derived(q, [e.quantity for e in same_kind], fact.context, fact.text):
                 matched.append((fact, None))  # a sum or multiple of evidence values: arithmetic
                 continue
             unmatched.append(fact)
@@ -183,6 +189,17 @@ class RulesJudge:
             if conflict:
                 conflicts.append(conflict)
         return conflicts, matched, unmatched
+
+    def _misplaced(self, fact: _Fact, equal: _Fact, same_kind: list[_Fact]) -> bool:
+        """True when a different value sits in a clearly closer context than the equal one.
+
+        Not a contradiction (the value occurs in the evidence), but not support either."""
+        here = len(fact.context & equal.context)
+        elsewhere = [
+            len(fact.context & e.context) for e in same_kind if not fact.quantity.equals(e.quantity)
+        ]
+        best = max(elsewhere, default=0)
+        return best >= self.params["min_overlap"] and best > here
 
     def _aligned(self, fact: _Fact, candidates: list[_Fact]) -> _Conflict | None:
         """The evidence value that the answer's value replaces, when the contexts agree."""
@@ -223,7 +240,8 @@ class RulesJudge:
         for label, words in _answer_clauses(answer, question):
             if label is None or len(words) < 2:
                 continue
-            need = max(2, round(self.params["negation_overlap"] * len(words)))
+            floor = 3 if len(words) >= 4 else 2
+            need = max(floor, round(self.params["negation_overlap"] * len(words)))
             agreeing = best = None
             for sentence, ev_label, ev_words in evidence_clauses:
                 shared = len(words & ev_words)
@@ -293,20 +311,24 @@ def _answer_facts(answer: str, question_words: frozenset[str]) -> list[_Fact]:
     for start, end in sentence_spans(answer):
         text = answer[start:end]
         for q in extract_quantities(text):
-            facts.append(_Fact(q, None, _window(text, q) | question_words, start))
+            facts.append(_Fact(q, None, _window(text, q) | question_words, start, text))
     return facts
 
 
-def _derived(q: Quantity, evidence: list[Quantity], context: frozenset[str]) -> bool:
-    """True when ``q`` is the sum of two evidence values, or a multiple with an arithmetic cue."""
+def _derived(
+    q: Quantity, evidence: list[Quantity], context: frozenset[str], sentence: str
+) -> bool:
+    """True when the answer's sentence does arithmetic (a cue such as "total") and ``q`` is
+    the sum of two evidence values or a small multiple of one."""
     if q.kind in {"date", "time", "weekday", "year", "gpa"}:
+        return False
+    if not (_ARITHMETIC.search(sentence) or _ARITHMETIC_STEMS & context):
         return False
     value = q.values[0]
     numbers = sorted({e.values[0] for e in evidence})
     if any(abs(a + b - value) < 1e-6 for i, a in enumerate(numbers) for b in numbers[i:]):
         return True
-    cue = _ARITHMETIC.search(q.text) or {"total", "combin", "each", "annual", "both"} & context
-    return bool(cue) and any(
+    return any(
         a and abs(value / a - round(value / a)) < 1e-6 and 2 <= round(value / a) <= 52
         for a in numbers
     )

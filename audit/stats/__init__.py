@@ -30,7 +30,7 @@ from audit.stats.coding import (
 )
 from audit.stats.consensus import DawidSkeneResult, MajorityVote, dawid_skene, majority_vote
 from audit.stats.paired import compare_paired, mcnemar_exact, newcombe_paired_interval
-from audit.stats.plan import sample_size_for_margin, should_stop, wilson_half_width
+from audit.stats.plan import margin_reached, sample_size_for_margin, wilson_half_width
 from audit.stats.rates import (
     clopper_pearson_interval,
     error_rate,
@@ -76,6 +76,7 @@ __all__ = [
     "krippendorff_alpha",
     "labels_from_counts",
     "majority_vote",
+    "margin_reached",
     "mcnemar_exact",
     "newcombe_paired_interval",
     "pairwise_cohen_kappa",
@@ -84,7 +85,6 @@ __all__ = [
     "percentile_interval",
     "rate_range",
     "sample_size_for_margin",
-    "should_stop",
     "unit_statistic",
     "wilson_half_width",
     "wilson_interval",

@@ -67,7 +67,7 @@ def sample_size_for_margin(
     return lo
 
 
-def should_stop(
+def margin_reached(
     errors: int,
     n: int,
     margin: float,

@@ -1,0 +1,96 @@
+"""Evaluate the gate for a stored audit run: gather its evidence, decide, store the decision."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+from audit.gate import GateEvidence, GatePolicy, decide
+from core.errors import ConfigError, DatasetError
+from core.models import GateDecision, JudgmentStatus, QARecord
+from core.store import Store
+
+
+def resolve_audit_run(store: Store, run_id: str | None) -> dict:
+    """The named audit run, or the latest one; a clear error if there is none."""
+    run_id = run_id or store.latest_run_id("audit")
+    run = store.get_run(run_id) if run_id else None
+    if run is None or run["kind"] != "audit":
+        where = f"run {run_id!r}" if run_id else "any audit run"
+        raise ConfigError(f"cannot find {where} in {store.path}: run `audit sample` first")
+    return run
+
+
+def current_sha256(path: str | Path | None) -> str | None:
+    """The dataset's content hash now, or None if the file is gone or unreadable."""
+    from core.datasets import load_dataset
+
+    if path is None or not Path(path).exists():
+        return None
+    try:
+        return load_dataset(path).sha256
+    except DatasetError:
+        return "unreadable"
+
+
+def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None) -> GateEvidence:
+    from audit.summary import summarize
+
+    config = run["config"]
+    records = [QARecord.model_validate(r) for r in store.run_records(run["id"])]
+    judgments = store.judgments(run["id"])
+    judged = {j.record_id for j in judgments}
+    rows = [{"id": r.id, "topic": r.topic} for r in records if r.id in judged]
+    summary = summarize(judgments, rows, population=config.get("population") or None,
+                        confidence=policy.confidence, bootstrap=0)
+    consensus = summary.consensus
+    estimate = consensus.hard if policy.rate == "hard" else consensus.inclusive
+    errors = consensus.hard_errors if policy.rate == "hard" else consensus.errors
+    topics = {r.id: (r.topic or "") for r in records}
+    categories: dict[str, Counter] = {}
+    for j in judgments:
+        if j.decided and j.verdict.is_error:
+            categories.setdefault(j.record_id, Counter())[j.verdict.category.value] += 1
+    critical = []
+    for record_id, state in sorted(summary.records.items()):
+        if state != "error":
+            continue
+        topic = topics.get(record_id, "")
+        category = categories.get(record_id, Counter({"other": 1})).most_common(1)[0][0]
+        if any(t.lower() in topic.lower() for t in policy.critical_topics) or (
+            category in policy.critical_categories
+        ):
+            critical.append(f"{record_id} ({topic or 'no topic'}, {category})")
+    unusable = sum(j.status in (JudgmentStatus.failed, JudgmentStatus.invalid_citation)
+                   for j in judgments)
+    alpha = summary.agreement.krippendorff_alpha_nominal.value if summary.agreement else None
+    wilson = estimate.wilson if estimate else None
+    return GateEvidence(
+        audit_run_id=run["id"],
+        audit_dataset_sha256=config["dataset_sha256"],
+        current_dataset_sha256=current_sha256(dataset_path or config.get("dataset_path")),
+        audit_created=datetime.fromisoformat(run["created"]),
+        n=len(rows),
+        errors=errors,
+        decided=estimate.n if estimate else 0,
+        upper_bound=wilson.high if wilson else 1.0,
+        low_bound=wilson.low if wilson else 0.0,
+        critical=critical,
+        alpha=alpha,
+        unusable_share=unusable / len(judgments) if judgments else 1.0,
+    )
+
+
+def evaluate_gate(
+    store: Store,
+    run_id: str | None = None,
+    dataset_path: str | Path | None = None,
+    policy: GatePolicy | None = None,
+) -> GateDecision:
+    """Decide pass / fail / inconclusive for an audit run and store the decision."""
+    policy = policy or GatePolicy()
+    run = resolve_audit_run(store, run_id)
+    decision = decide(policy, gate_evidence(store, run, policy, dataset_path))
+    store.save_decision(decision)
+    return decision
