@@ -62,6 +62,11 @@ def sample(db_path, **kwargs) -> None:
     with progress_bar("judging") as progress:
         outcome = audit_sample(store, options, progress=progress)
     show_run_summary(store, outcome.run_id, model_calls=outcome.model_calls)
+    out_console().print(
+        f"run {outcome.run_id}: {outcome.new_judgments} new judgments,"
+        f" model calls: {outcome.model_calls} new"
+        + (" (stopped early: margin reached)" if outcome.stopped_early else "")
+    )
 
 
 def show_run_summary(store, run_id: str, model_calls: int | None = None) -> None:

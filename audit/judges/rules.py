@@ -53,13 +53,6 @@ _CRITICAL = re.compile(
     r"grade point|credit|credits|minimum|maximum|at least|up to|grace period)\b",
     re.IGNORECASE,
 )
-_ARITHMETIC = re.compile(
-    r"\b(?:total|totals|totalling|combined|together|altogether|in all|sum|plus|twice|double|"
-    r"triple|annual|annually|per year|a year|per month|a month|both|for two|for three|"
-    r"for four|for all)\b",
-    re.IGNORECASE,
-)
-_ARITHMETIC_STEMS = frozenset({"total", "combin", "togeth", "altogether", "sum"})
 # Text addressed to a judge rather than to a student: dropped before any comparison.
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,60}\b(?:instructions?|prompts?|rules?|"
@@ -100,7 +93,8 @@ class _Sentence:
 class _Fact:
     quantity: Quantity
     sentence: _Sentence | None
-    context: frozenset[str]
+    context: frozenset[str]  # words of the sentence (+ heading, or + the question)
+    near: frozenset[str] = frozenset()  # words right around the value
     offset: int = 0  # where the quantity's sentence starts in the answer
     text: str = ""  # the answer sentence that holds the quantity
 
@@ -173,13 +167,13 @@ class RulesJudge:
             same_kind = [e for e in evidence_facts if comparable(q, e.quantity)]
             equal = [e for e in same_kind if q.equals(e.quantity)]
             if equal:
-                best = max(equal, key=lambda e: len(fact.context & e.context))
+                best = max(equal, key=lambda e: _score(fact, e))
                 if self._misplaced(fact, best, same_kind):
                     unmatched.append(fact)  # the value exists, but in another context
                 else:
                     matched.append((fact, best))
                 continue
-            if _derived(q, [e.quantity for e in same_kind], fact.context, fact.text):
+            if _derived(fact, answer_facts, [e.quantity for e in same_kind], evidence_facts):
                 matched.append((fact, None))  # a sum or multiple of evidence values: arithmetic
                 continue
             unmatched.append(fact)
@@ -194,17 +188,19 @@ class RulesJudge:
         """True when a different value sits in a clearly closer context than the equal one.
 
         Not a contradiction (the value occurs in the evidence), but not support either."""
-        here = len(fact.context & equal.context)
+        here = _score(fact, equal)
         elsewhere = [
-            len(fact.context & e.context) for e in same_kind if not fact.quantity.equals(e.quantity)
+            e for e in same_kind if not fact.quantity.equals(e.quantity)
+            and len(fact.context & e.context) >= self.params["min_overlap"]
         ]
-        best = max(elsewhere, default=0)
-        return best >= self.params["min_overlap"] and best > here
+        return any(_score(fact, e) > here for e in elsewhere)
 
     def _aligned(self, fact: _Fact, candidates: list[_Fact]) -> _Conflict | None:
         """The evidence value that the answer's value replaces, when the contexts agree."""
-        scored = [(len(fact.context & e.context), e) for e in candidates if e.sentence]
-        scored = [(n, e) for n, e in scored if n >= self.params["min_overlap"]]
+        scored = [
+            (_score(fact, e), e) for e in candidates
+            if e.sentence and len(fact.context & e.context) >= self.params["min_overlap"]
+        ]
         if not scored:
             return None
         overlap, best = max(scored, key=lambda pair: pair[0])
@@ -293,7 +289,12 @@ def _evidence_sentences(evidence: list[Passage]) -> list[_Sentence]:
     return out
 
 
-def _window(text: str, q: Quantity, chars: int = 70) -> frozenset[str]:
+def _score(a: _Fact, e: _Fact) -> int:
+    """How well two values' contexts agree: shared sentence words, plus shared nearby words."""
+    return len(a.context & e.context) + len(a.near & e.near)
+
+
+def _window(text: str, q: Quantity, chars: int = 50) -> frozenset[str]:
     before = text[max(0, q.start - chars) : q.start]
     after = text[q.end : q.end + chars]
     return frozenset(_context_words(before) + _context_words(after))
@@ -301,36 +302,58 @@ def _window(text: str, q: Quantity, chars: int = 70) -> frozenset[str]:
 
 def _sentence_facts(sentence: _Sentence) -> list[_Fact]:
     text = sentence.text
+    context = sentence.words | sentence.heading
     return [
-        _Fact(q, sentence, _window(text, q) | sentence.heading) for q in extract_quantities(text)
+        _Fact(q, sentence, _numberless(context), _window(text, q))
+        for q in extract_quantities(text)
     ]
+
+
+def _numberless(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(w for w in words if not w[0].isdigit())
 
 
 def _answer_facts(answer: str, question_words: frozenset[str]) -> list[_Fact]:
     facts = []
     for start, end in sentence_spans(answer):
         text = answer[start:end]
+        context = frozenset(_context_words(text)) | question_words
         for q in extract_quantities(text):
-            facts.append(_Fact(q, None, _window(text, q) | question_words, start, text))
+            facts.append(_Fact(q, None, context, _window(text, q), start, text))
     return facts
 
 
 def _derived(
-    q: Quantity, evidence: list[Quantity], context: frozenset[str], sentence: str
+    fact: _Fact, answer_facts: list[_Fact], evidence: list[Quantity], evidence_facts: list[_Fact]
 ) -> bool:
-    """True when the answer's sentence does arithmetic (a cue such as "total") and ``q`` is
-    the sum of two evidence values or a small multiple of one."""
+    """True when the answer shows its arithmetic: another value of the same kind in the same
+    sentence is confirmed by the evidence, and this one is a sum of two values or a small
+    multiple of that one ("$1,425 per semester, so $2,850 a year")."""
+    q = fact.quantity
     if q.kind in {"date", "time", "weekday", "year", "gpa"}:
         return False
-    if not (_ARITHMETIC.search(sentence) or _ARITHMETIC_STEMS & context):
-        return False
+    shown = [
+        f.quantity.values[0] for f in answer_facts
+        if f is not fact and f.text == fact.text and comparable(q, f.quantity)
+        and any(f.quantity.equals(e.quantity) for e in evidence_facts)
+    ]
     value = q.values[0]
-    numbers = sorted({e.values[0] for e in evidence})
+    # "for two terms ... $2,500": a count in the same sentence times an evidence value.
+    times = [
+        f.quantity.values[0] for f in answer_facts
+        if f.text == fact.text and f.quantity.kind in {"count", "number"}
+        and 2 <= f.quantity.values[0] <= 52
+    ]
+    if any(abs(e.values[0] * m - value) < 1e-6 for e in evidence for m in times):
+        return True
+    if not shown:
+        return False
+    numbers = sorted({e.values[0] for e in evidence} | set(shown))
     if any(abs(a + b - value) < 1e-6 for i, a in enumerate(numbers) for b in numbers[i:]):
         return True
     return any(
         a and abs(value / a - round(value / a)) < 1e-6 and 2 <= round(value / a) <= 52
-        for a in numbers
+        for a in shown
     )
 
 
