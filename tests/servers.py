@@ -57,9 +57,11 @@ def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: fl
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An OpenAI-compatible llama-cpp-python server running the packaged Gemma 3 270M.
 
-    Yields the base URL (``http://127.0.0.1:<port>/v1``). No ``--chat_format`` is given, so
-    the server formats chats with the GGUF's own Jinja template (Gemma 3's, which folds the
-    system prompt into the first user turn; the built-in ``gemma`` format would drop it).
+    Yields the base URL (``http://127.0.0.1:<port>/v1``). The packaged GGUF carries no
+    ``tokenizer.chat_template`` (the server would fall back to the llama-2 format), so the
+    built-in ``gemma`` format is named; it drops system messages, so clients send
+    ``fold_system=True`` as Gemma's own template does. JSON schemas are accepted only as
+    ``{"type": "json_object", "schema": ...}`` (see ``OpenAIProvider(schema_format=...)``).
     """
     require_or_skip("llama_cpp", "the llama.cpp server test")
     require_or_skip("uvicorn", "the llama.cpp server test")
@@ -74,6 +76,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--host", "127.0.0.1",
         "--port", str(port),
         "--n_ctx", "4096",
+        "--chat_format", "gemma",
         "--n_threads", str(max(1, min(4, os.cpu_count() or 1))),
         "--seed", "0",
     ]  # fmt: skip

@@ -74,11 +74,14 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*")
 
 
 def stem(word: str) -> str:
-    """A crude, stable stem: lower case, common English suffixes dropped."""
+    """Harman's S-stemmer (plural endings only) after lower-casing: stable on policy text."""
     w = word.lower().replace("’", "'").removesuffix("'s")
-    for suffix in ("ations", "ation", "ments", "ment", "ings", "ing", "ies", "ed", "es", "s"):
-        if len(w) > len(suffix) + 2 and w.endswith(suffix):
-            return w[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    if len(w) > 3 and w.endswith("ies") and not w.endswith(("eies", "aies")):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith("es") and not w.endswith(("aes", "ees", "oes")):
+        return w[:-1]
+    if len(w) > 2 and w.endswith("s") and not w.endswith(("us", "ss")):
+        return w[:-1]
     return w
 
 
@@ -86,7 +89,7 @@ def content_words(text: str) -> list[str]:
     """Stems of the words of ``text`` that carry content (stop words dropped)."""
     out = []
     for m in _WORD.finditer(text):
-        w = m.group(0).lower()
+        w = m.group(0).lower().replace("’", "'").removesuffix("'s")
         if w in STOPWORDS or (len(w) < 2 and not w.isdigit()):
             continue
         out.append(w.replace(",", "") if w[0].isdigit() else stem(w))
@@ -197,7 +200,7 @@ _DURATION = re.compile(
     re.IGNORECASE,
 )
 _GPA_NEAR = re.compile(r"\b(?:gpa|grade[\s-]point average|cgpa)\b", re.IGNORECASE)
-_DECIMAL = re.compile(r"(?<![\d.$])\b([0-5]\.\d{1,2})\b(?![\d.]|\s?%)")
+_DECIMAL = re.compile(r"(?<![\d.$])\b([0-5]\.\d{1,2})\b(?!\d|\.\d|\s?%)")
 _YEAR = re.compile(r"(?<![\d,.$])\b(1[5-9]\d\d|20\d\d)\b(?![.,]\d|\s?%)")
 _GENERIC = re.compile(rf"(?<![\w.$,])({_DIGITS}|{_NUM_WORD})(?:\s(thousand|million|billion))?\b")
 _CREDIT = re.compile(r"^[\s-]*(credit[\s-]hours?|credits?|semester[\s-]hours?)\b", re.I)
@@ -395,7 +398,8 @@ _ABBREVIATIONS = re.compile(
     r"jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|u\.s|u\.k|ph\.d|[a-z])\.)$",
     re.IGNORECASE,
 )
-_BOUNDARY = re.compile(r"[.!?]+[\"'’”)\]]*(?=\s+|$)|\n+")
+_BOUNDARY = re.compile(r"[.!?]+[\"'’”)\]]*(?=\s+|$)|\n\s*\n\s*|\n")
+_LINE_START = re.compile(r"\s*(?:[-*+#|>•]|\d+[.)]\s)")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -404,6 +408,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     start = 0
     for m in _BOUNDARY.finditer(text):
         end = m.end()
+        if m.group(0) == "\n" and not _line_break_ends_sentence(text, start, m.start()):
+            continue  # a wrapped line (PDF text): the sentence goes on
         abbreviation = _ABBREVIATIONS.search(text[start:end]) if m.group(0)[0] == "." else None
         if abbreviation:
             following = re.match(r"\s*([A-Za-z]+)", text[end:])
@@ -419,6 +425,16 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         start = end
     spans.append(_strip_span(text, start, len(text)))
     return [(s, e) for s, e in spans if e - s > 1 and re.search(r"\w", text[s:e])]
+
+
+def _line_break_ends_sentence(text: str, start: int, newline: int) -> bool:
+    """A single newline ends a sentence before a list item, heading or table row, or after a
+    short unpunctuated line (a title); otherwise it is a wrapped line."""
+    if _LINE_START.match(text, newline + 1) or _LINE_START.match(text, start):
+        return True
+    line = text[text.rfind("\n", 0, newline) + 1 : newline].strip()
+    following = text[newline + 1 : newline + 2]
+    return len(line) < 60 and not line.endswith((",", ";")) and following.isupper()
 
 
 def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -462,8 +478,9 @@ CONFLICTS = {
     frozenset({REQUIRED, FORBIDDEN}),
 }
 _CLAUSE = re.compile(
-    r";|:|\(|\)|,?\s+but\s+|,\s+while\s+|,\s+whereas\s+|,\s+though\s+|,\s+except\s+"
-    r"|,\s+unless\s+|,\s+which\s+"
+    r";|:|\(|\)|,?\s+but\s+|,\s+(?:while|whereas|though|except|unless|which|who|so|"
+    r"because|since|if|when|although|even though|even if)\s+|\s+even though\s+|\s+although\s+",
+    re.IGNORECASE,
 )
 
 
@@ -478,10 +495,13 @@ def clause_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def modality(clause: str) -> str | None:
-    """The first of forbidden / optional / required / permitted that ``clause`` states."""
-    best: tuple[int, int, str] | None = None
-    for rank, (label, pattern) in enumerate(_MODAL_RE):
-        m = pattern.search(clause)
-        if m and (best is None or (m.start(), rank) < best[:2]):
-            best = (m.start(), rank, label)
-    return best[2] if best else None
+    """Whether ``clause`` forbids, makes optional, requires or permits something; None when
+    it states no rule, or rules of more than one kind (too tangled to compare safely)."""
+    claimed: list[tuple[int, int]] = []
+    labels = set()
+    for label, pattern in _MODAL_RE:  # stronger phrases first: "may not" before "may"
+        for m in pattern.finditer(clause):
+            if all(m.end() <= a or m.start() >= b for a, b in claimed):
+                claimed.append(m.span())
+                labels.add(label)
+    return labels.pop() if len(labels) == 1 else None

@@ -23,7 +23,7 @@ from core.providers.base import ChatRequest, Provider
 from core.store import Store
 
 KNOWN_PARAMS = {
-    "base_url": "OpenAI-compatible server URL (openai only)",
+    "base_url": "server URL (an OpenAI-compatible server, or a Gemini proxy)",
     "api_key_env": "environment variable that holds the key",
     "timeout": "seconds per request",
     "concurrency": "requests in flight at once",
@@ -33,6 +33,8 @@ KNOWN_PARAMS = {
     "prices": 'USD per million tokens, {"in": ..., "out": ...}',
     "template": "path of a prompt template replacing the default",
     "seed": "sampling seed",
+    "schema_format": "auto, json_schema or json_object (openai only)",
+    "fold_system": "merge the system prompt into the user turn (openai only)",
 }
 MAX_ATTEMPTS = 2  # the first answer and one repair round-trip
 
@@ -100,6 +102,12 @@ class LLMJudge:
             attempts=MAX_ATTEMPTS,
         )
 
+    async def aclose(self) -> None:
+        """Close the provider's HTTP connections."""
+        close = getattr(self.provider, "aclose", None)
+        if close is not None:
+            await close()
+
 
 def build_provider(spec: JudgeSpec) -> Provider:
     """The provider a judge spec names (``openai`` or ``gemini``), keys from the environment."""
@@ -112,20 +120,23 @@ def build_provider(spec: JudgeSpec) -> Provider:
             base_url=params.get("base_url"),
             api_key_env=params.get("api_key_env", "OPENAI_API_KEY"),
             timeout=float(params.get("timeout", 60.0)),
+            schema_format=params.get("schema_format", "auto"),
+            fold_system=bool(params.get("fold_system", False)),
         )
     if spec.provider == "gemini":
         from core.providers.gemini import GeminiProvider
 
-        timeout = params.get("timeout")
-        http_options = {"timeout": int(float(timeout) * 1000)} if timeout else None
+        http_options: dict[str, Any] = {}
+        if params.get("timeout"):
+            http_options["timeout"] = int(float(params["timeout"]) * 1000)  # milliseconds
+        if params.get("base_url"):
+            http_options["base_url"] = params["base_url"]
         return GeminiProvider(
             spec.model,
             api_key_env=params.get("api_key_env", "GEMINI_API_KEY"),
-            http_options=http_options,
+            http_options=http_options or None,
         )
-    raise ConfigError(
-        f"judge {spec.name}: an LLM judge needs provider openai or gemini, got {spec.provider}"
-    )
+    raise ConfigError(f"judge {spec.name}: an LLM judge needs provider openai or gemini, got {spec.provider}")
 
 
 def _prices(spec: JudgeSpec) -> dict[str, tuple[float, float]]:
@@ -136,8 +147,7 @@ def _prices(spec: JudgeSpec) -> dict[str, tuple[float, float]]:
         return {spec.model: (float(prices["in"]), float(prices["out"]))}
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
-            f'judge {spec.name}: prices should be {{"in": usd_per_M, "out": usd_per_M}}, '
-            f"got {prices!r}"
+            f'judge {spec.name}: prices should be {{"in": usd_per_M, "out": usd_per_M}}, got {prices!r}'
         ) from exc
 
 
@@ -349,9 +359,7 @@ def _coerce_citations(value: Any) -> Any:
     for item in value:
         if isinstance(item, dict):
             item = {_norm(k): v for k, v in item.items()}
-            passage_id = next(
-                (item[k] for k in ("passage_id", "id", "passage", "source") if k in item), None
-            )
+            passage_id = next((item[k] for k in ("passage_id", "id", "passage", "source") if k in item), None)
             quote = next((item[k] for k in ("quote", "text", "excerpt", "span") if k in item), "")
             citations.append({"passage_id": passage_id, "quote": quote})
         else:

@@ -42,9 +42,12 @@ if TYPE_CHECKING:
 
 DEFAULTS = {
     "support_coverage": 0.8,  # share of answer content words found in the evidence
-    "unsupported_coverage": 0.5,  # below this share: not_in_sources
+    "unsupported_coverage": 0.6,  # below this share: not_in_sources
     "min_overlap": 2,  # shared context words needed to align two values
-    "negation_overlap": 0.6,  # share of a rule clause's words an evidence clause must share
+    "negation_overlap": 0.6,
+    # An equal value elsewhere in the evidence rules out a conflict when its sentence shares at
+    # least this many words with the answer's (0: a value anywhere in the evidence protects).
+    "protect_overlap": 0,  # share of a rule clause's words an evidence clause must share
 }
 _DATE_KINDS = {"date", "time", "weekday", "year"}
 _CRITICAL = re.compile(
@@ -64,6 +67,13 @@ _INJECTION = re.compile(
     r"\b(?:supported|correct|true|verified|accurate|passes|pass)\b[^.\n]{0,20}$"
     r"|\bsystem\s*(?:prompt|message|override|:)|\bnew instructions?\b|\byou are now\b"
     r"|\b(?:begin|end)\s+(?:system|instructions?)\b",
+    re.IGNORECASE,
+)
+_REFUSAL = re.compile(
+    r"\b(?:(?:can(?:no|')t|cannot|unable to|not able to) (?:answer|say|tell|confirm|advise)|"
+    r"(?:do(?:es)?n'?t|do(?:es)? not) (?:cover|say|mention|address|specify|include)|"
+    r"not (?:covered|mentioned|addressed|specified|stated) (?:in|by)|"
+    r"(?:no|not enough) information (?:about|on|in)|please (?:ask|contact|check with))\b",
     re.IGNORECASE,
 )
 _BLOCKS = re.compile(r"```.*?(?:```|$)|<!--.*?(?:-->|$)|<\s*/?\s*\w+[^>]*>|\{[^{}]*\}", re.S)
@@ -95,6 +105,7 @@ class _Fact:
     sentence: _Sentence | None
     context: frozenset[str]  # words of the sentence (+ heading, or + the question)
     near: frozenset[str] = frozenset()  # words right around the value
+    own: frozenset[str] = frozenset()  # words nearer to this value than to any other one
     offset: int = 0  # where the quantity's sentence starts in the answer
     text: str = ""  # the answer sentence that holds the quantity
 
@@ -126,6 +137,8 @@ class RulesJudge:
         """The verdict for ``record`` given ``evidence``; None to abstain."""
         answer = strip_injection(record.answer)
         sentences = _evidence_sentences(evidence)
+        if _REFUSAL.search(answer):
+            return None  # declining to answer is judged by others: there is nothing to check
         if not sentences or not (content_words(answer) or _YES_NO.match(answer)):
             return None
         question_words = frozenset(_context_words(record.question))
@@ -166,6 +179,9 @@ class RulesJudge:
             q = fact.quantity
             same_kind = [e for e in evidence_facts if comparable(q, e.quantity)]
             equal = [e for e in same_kind if q.equals(e.quantity)]
+            # An equal value protects the answer unless it sits in an unrelated sentence.
+            protect = self.params["protect_overlap"]
+            equal = [e for e in equal if len(fact.context & e.context) >= protect]
             if equal:
                 best = max(equal, key=lambda e: _score(fact, e))
                 if self._misplaced(fact, best, same_kind):
@@ -188,12 +204,13 @@ class RulesJudge:
         """True when a different value sits in a clearly closer context than the equal one.
 
         Not a contradiction (the value occurs in the evidence), but not support either."""
-        here = _score(fact, equal)
-        elsewhere = [
-            e for e in same_kind if not fact.quantity.equals(e.quantity)
+        here, here_sentence = _score(fact, equal), len(fact.context & equal.context)
+        return any(
+            _score(fact, e) >= here + 2 and len(fact.context & e.context) >= here_sentence
+            for e in same_kind
+            if not fact.quantity.equals(e.quantity)
             and len(fact.context & e.context) >= self.params["min_overlap"]
-        ]
-        return any(_score(fact, e) > here for e in elsewhere)
+        )
 
     def _aligned(self, fact: _Fact, candidates: list[_Fact]) -> _Conflict | None:
         """The evidence value that the answer's value replaces, when the contexts agree."""
@@ -233,11 +250,13 @@ class RulesJudge:
             if label is not None
         ]
         conflicts = []
-        for label, words in _answer_clauses(answer, question):
+        for label, words, bare in _answer_clauses(answer, question):
             if label is None or len(words) < 2:
                 continue
             floor = 3 if len(words) >= 4 else 2
             need = max(floor, round(self.params["negation_overlap"] * len(words)))
+            if bare:  # a bare "No." is about the question's whole subject
+                need = max(floor, len(words) - 1)
             agreeing = best = None
             for sentence, ev_label, ev_words in evidence_clauses:
                 shared = len(words & ev_words)
@@ -291,7 +310,7 @@ def _evidence_sentences(evidence: list[Passage]) -> list[_Sentence]:
 
 def _score(a: _Fact, e: _Fact) -> int:
     """How well two values' contexts agree: shared sentence words, plus shared nearby words."""
-    return len(a.context & e.context) + len(a.near & e.near)
+    return len(a.own & e.context) + len(a.near & e.near)
 
 
 def _window(text: str, q: Quantity, chars: int = 50) -> frozenset[str]:
@@ -301,26 +320,47 @@ def _window(text: str, q: Quantity, chars: int = 50) -> frozenset[str]:
 
 
 def _sentence_facts(sentence: _Sentence) -> list[_Fact]:
-    text = sentence.text
-    context = sentence.words | sentence.heading
-    return [
-        _Fact(q, sentence, _numberless(context), _window(text, q))
-        for q in extract_quantities(text)
-    ]
+    quantities = extract_quantities(sentence.text)
+    text = _blank(sentence.text, quantities)
+    context = frozenset(_context_words(text)) | sentence.heading
+    return [_Fact(q, sentence, context, _window(text, q)) for q in quantities]
 
 
-def _numberless(words: frozenset[str]) -> frozenset[str]:
-    return frozenset(w for w in words if not w[0].isdigit())
+def _blank(text: str, quantities: list[Quantity]) -> str:
+    """``text`` with the quantities' own words (month names, units) replaced by spaces."""
+    chars = list(text)
+    for q in quantities:
+        chars[q.start : q.end] = " " * (q.end - q.start)
+    return "".join(chars)
 
 
 def _answer_facts(answer: str, question_words: frozenset[str]) -> list[_Fact]:
     facts = []
     for start, end in sentence_spans(answer):
-        text = answer[start:end]
+        quantities = extract_quantities(answer[start:end])
+        text = _blank(answer[start:end], quantities)
         context = frozenset(_context_words(text)) | question_words
-        for q in extract_quantities(text):
-            facts.append(_Fact(q, None, context, _window(text, q), start, text))
+        for q, own in zip(quantities, _nearest_words(text, quantities), strict=True):
+            near = _window(text, q)
+            facts.append(_Fact(q, None, context, near, own | question_words, start, text))
     return facts
+
+
+def _nearest_words(text: str, quantities: list[Quantity]) -> list[frozenset[str]]:
+    """Each content word of ``text`` goes to the quantity nearest to it, so that in
+    "20 hours in term, 40 hours in breaks" the word "breaks" belongs to the 40."""
+    own: list[set[str]] = [set() for _ in quantities]
+    for m in re.finditer(r"[A-Za-z][\w'’-]*", text):
+        words = _context_words(m.group(0))
+        if not words or not quantities:
+            continue
+        centre = m.start()
+        distances = [
+            0 if q.start <= centre < q.end else min(abs(centre - q.start), abs(centre - q.end))
+            for q in quantities
+        ]
+        own[distances.index(min(distances))].update(words)
+    return [frozenset(words) for words in own]
 
 
 def _derived(
@@ -341,7 +381,7 @@ def _derived(
     # "for two terms ... $2,500": a count in the same sentence times an evidence value.
     times = [
         f.quantity.values[0] for f in answer_facts
-        if f.text == fact.text and f.quantity.kind in {"count", "number"}
+        if f is not fact and f.text == fact.text and f.quantity.kind in {"count", "number"}
         and 2 <= f.quantity.values[0] <= 52
     ]
     if any(abs(e.values[0] * m - value) < 1e-6 for e in evidence for m in times):
@@ -366,7 +406,7 @@ def _clauses(text: str) -> list[tuple[str | None, frozenset[str]]]:
     return out
 
 
-_YES_NO = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+_YES_NO = re.compile(r"^\W*(yes|no)\s*(?:[,.;:!—–-]|$)", re.IGNORECASE)
 _QUESTION_MODAL = (
     ("required", "optional", re.compile(r"\b(?:required|mandatory|must|need|have to)\b", re.I)),
     ("permitted", "forbidden", re.compile(r"\b(?:can|may|allowed|permitted|eligible|accepted)\b",
@@ -374,22 +414,24 @@ _QUESTION_MODAL = (
 )
 
 
-def _answer_clauses(answer: str, question: str) -> list[tuple[str | None, frozenset[str]]]:
-    """Clauses of the answer with their modality; a bare yes/no takes the question's rule."""
+def _answer_clauses(
+    answer: str, question: str
+) -> list[tuple[str | None, frozenset[str], bool]]:
+    """Clauses of the answer: (modality, words, from a bare yes/no answering the question)."""
     clauses = []
     for start, end in sentence_spans(answer):
-        clauses.extend(_clauses(answer[start:end]))
+        clauses.extend((label, words, False) for label, words in _clauses(answer[start:end]))
     question_words = frozenset(w for w in _context_words(question) if w not in MODAL_WORDS)
     yes_no = _YES_NO.match(answer)
     if yes_no and (not clauses or clauses[0][0] is None):
         for if_yes, if_no, pattern in _QUESTION_MODAL:
             if pattern.search(question):
                 label = if_yes if yes_no.group(1).lower() == "yes" else if_no
-                clauses.insert(0, (label, question_words))
+                clauses.insert(0, (label, question_words, True))
                 break
     # Short clauses ("No, it is not required.") borrow the question's subject.
-    return [(label, words if len(words) >= 3 else words | question_words)
-            for label, words in clauses]
+    return [(label, words if len(words) >= 3 else words | question_words, bare)
+            for label, words, bare in clauses]
 
 
 def _without(answer: str, matched: list[tuple[_Fact, _Fact | None]]) -> str:

@@ -22,7 +22,7 @@ from audit.stats.results import Interval
 Finalize = Callable[[np.ndarray], np.ndarray]  # (B, d) sums -> (B,) coefficient values
 
 _MULTINOMIAL_MAX_PATTERNS = 4096
-_CHUNK_ELEMENTS = 20_000_000  # replicate x unit indices drawn per chunk on the slow path
+_CHUNK_ELEMENTS = 5_000_000  # replicate x unit indices drawn per chunk on the slow path
 
 
 @dataclass(frozen=True)
@@ -58,45 +58,55 @@ class UnitStatistic:
             weights = rng.multinomial(n, self.multiplicity / n, size=replicates)
             sums = weights.astype(float) @ self.stats
             return self.finalize(sums)
+        # Many distinct patterns: resample unit indices. A per-row bincount stays in cache,
+        # and the per-unit statistics turn each chunk of replicates into one matrix product.
+        per_unit = self.stats[self.inverse]
         out = np.empty(replicates)
         chunk = max(1, _CHUNK_ELEMENTS // n)
         for start in range(0, replicates, chunk):
             b = min(chunk, replicates - start)
-            drawn = self.inverse[rng.integers(0, n, size=(b, n))]
-            flat = drawn + (np.arange(b)[:, None] * patterns)
-            weights = np.bincount(flat.ravel(), minlength=b * patterns).reshape(b, patterns)
-            out[start : start + b] = self.finalize(weights.astype(float) @ self.stats)
+            drawn = rng.integers(0, n, size=(b, n))
+            weights = np.empty((b, n))
+            for row in range(b):
+                weights[row] = np.bincount(drawn[row], minlength=n)
+            out[start : start + b] = self.finalize(weights @ per_unit)
         return out
 
 
 def group_patterns(patterns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct rows of an integer ``(n, k)`` matrix: (first-row indices, inverse, counts)."""
+    """Distinct rows of an integer ``(n, k)`` matrix: (distinct rows, inverse, counts)."""
     patterns = np.asarray(patterns, dtype=np.int64)
     if patterns.shape[0] == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
+        return patterns[:0], empty, empty
     low = patterns.min(axis=0)
     span = patterns.max(axis=0) - low + 1
-    # Mixed-radix key: a 1-D unique is much faster than unique(axis=0) when it fits in int64.
-    if np.sum(np.log2(span.astype(float))) < 62:
-        radix = np.concatenate([[1], np.cumprod(span[:-1])])
-        keys = (patterns - low) @ radix
-        _, first, inverse, counts = np.unique(
-            keys, return_index=True, return_inverse=True, return_counts=True
+    if np.sum(np.log2(span.astype(float))) >= 62:
+        rows, inverse, counts = np.unique(
+            patterns, axis=0, return_inverse=True, return_counts=True
         )
+        return rows, inverse.ravel(), counts
+    # Mixed-radix key per row: one integer per pattern, decoded back into the row.
+    radix = np.concatenate([[1], np.cumprod(span[:-1])])
+    keys = (patterns - low) @ radix
+    if int(np.prod(span)) <= 4 * len(keys) + 1024:  # small key space: count, do not sort
+        counts = np.bincount(keys, minlength=int(np.prod(span)))
+        distinct = np.flatnonzero(counts)
+        remap = np.zeros(counts.size, dtype=np.int64)
+        remap[distinct] = np.arange(distinct.size)
+        inverse, counts = remap[keys], counts[distinct]
     else:
-        _, first, inverse, counts = np.unique(
-            patterns, axis=0, return_index=True, return_inverse=True, return_counts=True
-        )
-    return first, inverse.ravel(), counts
+        distinct, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    rows = (distinct[:, None] // radix[None, :]) % span[None, :] + low[None, :]
+    return rows, inverse.ravel(), counts
 
 
 def unit_statistic(
     patterns: np.ndarray, per_pattern: Callable[[np.ndarray], np.ndarray], finalize: Finalize
 ) -> UnitStatistic:
     """Group units by ``patterns`` rows and compute ``per_pattern`` on one row per group."""
-    first, inverse, counts = group_patterns(patterns)
-    stats = np.asarray(per_pattern(np.asarray(patterns)[first]), dtype=float)
+    rows, inverse, counts = group_patterns(patterns)
+    stats = np.asarray(per_pattern(rows), dtype=float)
     return UnitStatistic(stats=stats, multiplicity=counts, inverse=inverse, finalize=finalize)
 
 

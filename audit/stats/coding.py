@@ -44,8 +44,9 @@ def encode_labels(
         cats = np.unique(np.asarray(categories, dtype=float))
     codes = np.full(labels.shape, MISSING, dtype=np.int64)
     if values.size:
-        found = np.searchsorted(cats, values)
-        found = np.clip(found, 0, max(len(cats) - 1, 0))
+        found = _small_integer_codes(values, cats)
+        if found is None:
+            found = np.clip(np.searchsorted(cats, values), 0, max(len(cats) - 1, 0))
         if len(cats) == 0 or np.any(cats[found] != values):
             bad = values[(len(cats) == 0) | (cats[found] != values)][:5]
             raise ConfigError(
@@ -56,20 +57,47 @@ def encode_labels(
     return codes, cats
 
 
+def _integer_span(values: np.ndarray) -> tuple[float, float] | None:
+    """(min, max) when every value is an integer within a small range, else None."""
+    if not values.size:
+        return None
+    low, high = float(values.min()), float(values.max())
+    if high - low >= 1_000_000 or not np.array_equal(values, np.floor(values)):
+        return None
+    return low, high
+
+
 def _observed_categories(values: np.ndarray) -> np.ndarray:
-    # Small non-negative integer codes are the common case: a bincount is O(n), a sort is not.
-    if values.size and np.all(values == np.floor(values)):
-        low, high = values.min(), values.max()
-        if high - low < 1_000_000:
-            offsets = (values - low).astype(np.int64)
-            used = np.flatnonzero(np.bincount(offsets))
-            return used.astype(float) + low
-    return np.unique(values)
+    # Small integer codes are the common case: a bincount is O(n), a sort is not.
+    span = _integer_span(values)
+    if span is None:
+        return np.unique(values)
+    used = np.flatnonzero(np.bincount((values - span[0]).astype(np.int64)))
+    return used.astype(float) + span[0]
+
+
+def _small_integer_codes(values: np.ndarray, cats: np.ndarray) -> np.ndarray | None:
+    """Codes by table lookup when values and categories are small integers."""
+    span = _integer_span(values)
+    if span is None or not cats.size or _integer_span(cats) is None:
+        return None
+    low = min(span[0], float(cats[0]))
+    high = max(span[1], float(cats[-1]))
+    if high - low >= 1_000_000:
+        return None
+    table = np.zeros(int(high - low) + 1, dtype=np.int64)  # unknown values map to 0, then fail
+    table[(cats - low).astype(np.int64)] = np.arange(len(cats))
+    return table[(values - low).astype(np.int64)]
 
 
 def category_counts(codes: np.ndarray, n_categories: int) -> np.ndarray:
     """``(n_units, n_categories)`` int matrix: how many raters chose each category per unit."""
     n_units = codes.shape[0]
+    if n_categories <= 16:  # a few vectorised comparisons beat scatter-adding
+        counts = np.empty((n_units, n_categories), dtype=np.int64)
+        for category in range(n_categories):
+            counts[:, category] = (codes == category).sum(axis=1)
+        return counts
     rows, cols = np.nonzero(codes != MISSING)
     flat = rows * n_categories + codes[rows, cols]
     counts = np.bincount(flat, minlength=n_units * n_categories)

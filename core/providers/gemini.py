@@ -76,6 +76,10 @@ class GeminiProvider:
             raise
         return self._completion(response)
 
+    async def aclose(self) -> None:
+        """Close the SDK's HTTP connections (an injected httpx client stays open)."""
+        await self._client.aio.aclose()
+
     def _config(self, request: ChatRequest, system: str | None) -> types.GenerateContentConfig:
         from google.genai import types
 

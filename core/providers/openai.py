@@ -31,8 +31,12 @@ class OpenAIProvider:
 
     ``schema_format`` says how a JSON schema is sent: ``json_schema`` (OpenAI, vLLM,
     llama.cpp's ``llama-server``), ``json_object`` (``{"type": "json_object", "schema": ...}``,
-    as llama-cpp-python's server takes it) or ``auto``: json_schema, switching to json_object
-    for good when the server rejects ``response_format`` with a 400/422.
+    as llama-cpp-python's server takes it) or ``auto``: json_schema for api.openai.com;
+    for another server the first structured request (sent without SDK retries) finds out,
+    switching to json_object for good when the server rejects ``response_format``.
+
+    ``fold_system`` merges system messages into the first user turn, for servers whose chat
+    format has no system role (llama-cpp-python's ``gemma`` format drops them silently).
     """
 
     name = "openai"
@@ -48,6 +52,7 @@ class OpenAIProvider:
         max_retries: int = 3,
         http_client: httpx.AsyncClient | None = None,
         schema_format: Literal["auto", "json_schema", "json_object"] = "auto",
+        fold_system: bool = False,
     ) -> None:
         if schema_format not in SCHEMA_FORMATS:
             raise ConfigError(
@@ -61,7 +66,9 @@ class OpenAIProvider:
         self.model = model
         self.base_url = base_url
         self.api_key_env = api_key_env
-        self.schema_format = schema_format
+        self.fold_system = fold_system
+        hosted = urlparse(base_url).hostname == OPENAI_HOST if base_url else True
+        self.schema_format = "json_schema" if schema_format == "auto" and hosted else schema_format
         self._api_key = _api_key(api_key_env, base_url, model)
         from openai import AsyncOpenAI
 
@@ -78,19 +85,14 @@ class OpenAIProvider:
         import openai
 
         try:
-            try:
-                response = await self._client.chat.completions.create(**self._arguments(request))
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-                if not self._falls_back(request, exc):
-                    raise
-                self.schema_format = "json_object"
+            if self.schema_format == "auto" and request.json_schema is not None:
+                response = await self._probe_schema_format(request)
+            else:
                 response = await self._client.chat.completions.create(**self._arguments(request))
         except openai.OpenAIError as exc:
             raise self._map_error(exc) from exc
         if not response.choices:
-            raise ProviderError(
-                f"{self.model} returned no choices", provider=self.name, model=self.model
-            )
+            raise ProviderError(f"{self.model} returned no choices", provider=self.name, model=self.model)
         choice = response.choices[0]
         usage = response.usage
         return Completion(
@@ -101,10 +103,43 @@ class OpenAIProvider:
             finish_reason=choice.finish_reason,
         )
 
+    async def aclose(self) -> None:
+        """Close the HTTP connections (an injected ``http_client`` is closed too)."""
+        await self._client.close()
+
+    async def _probe_schema_format(self, request: ChatRequest) -> Any:
+        """Send json_schema once without SDK retries; fall back to json_object if rejected."""
+        import openai
+
+        try:
+            probe = self._client.with_options(max_retries=0)
+            response = await probe.chat.completions.create(**self._arguments(request))
+        except openai.APIError as exc:
+            if "response_format" in str(getattr(exc, "body", None) or exc):
+                self.schema_format = "json_object"
+            elif not _retryable(exc):
+                raise
+            # Either way, now send it through the retrying client.
+            return await self._client.chat.completions.create(**self._arguments(request))
+        self.schema_format = "json_schema"
+        return response
+
+    def _messages(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        if not self.fold_system:
+            return messages
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+        rest = [dict(m) for m in messages if m["role"] != "system"]
+        first_user = next((m for m in rest if m["role"] == "user"), None)
+        if system and first_user is not None:
+            first_user["content"] = f"{system}\n\n{first_user['content']}"
+        elif system:
+            rest.insert(0, {"role": "user", "content": system})
+        return rest
+
     def _arguments(self, request: ChatRequest) -> dict[str, Any]:
         arguments: dict[str, Any] = {
             "model": self.model,
-            "messages": request.messages,
+            "messages": self._messages(request.messages),
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
         }
@@ -125,14 +160,6 @@ class OpenAIProvider:
         if extra:
             arguments["extra_body"] = extra
         return arguments
-
-    def _falls_back(self, request: ChatRequest, exc: Exception) -> bool:
-        """True when ``auto`` should retry a rejected json_schema as json_object."""
-        return (
-            self.schema_format == "auto"
-            and request.json_schema is not None
-            and "response_format" in str(getattr(exc, "body", None) or exc)
-        )
 
     def _map_error(self, exc: Exception) -> ProviderError:
         import openai
@@ -192,6 +219,15 @@ def _api_key(api_key_env: str, base_url: str | None, model: str) -> str:
         )
     # Self-hosted OpenAI-compatible servers usually need no key; the SDK insists on one.
     return NO_KEY_PLACEHOLDER
+
+
+def _retryable(exc: Exception) -> bool:
+    import openai
+
+    if isinstance(exc, (openai.APIConnectionError, openai.RateLimitError)):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and status >= 500
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -63,7 +63,10 @@ def test_cohen_matches_statsmodels_on_pairwise_complete_units(seed):
 
 
 def test_missing_values_change_the_coefficients_rather_than_dropping_rows():
-    labels = random_labels(3, missing=0.3)
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 3, size=(200, 4)).astype(float)
+    labels[:, 1:] = np.where(rng.random((200, 3)) < 0.6, labels[:, :1], labels[:, 1:])
+    labels[rng.random(labels.shape) < 0.3] = np.nan
     complete_rows = labels[~np.isnan(labels).any(axis=1)]
     # Krippendorff uses every pairable value, so it is not the complete-case value.
     assert krippendorff_alpha(labels).n_units > len(complete_rows)

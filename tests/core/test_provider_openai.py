@@ -224,33 +224,58 @@ def test_local_server_without_key_gets_a_placeholder(monkeypatch):
 
 
 def test_auto_schema_format_falls_back_to_json_object(monkeypatch):
-    # llama-cpp-python's server validates response_format.type against text|json_object.
-    rejected = {
-        "detail": [
-            {
-                "type": "literal_error",
-                "loc": ["body", "response_format", "type"],
-                "msg": "Input should be 'text' or 'json_object'",
-                "input": "json_schema",
-                "ctx": {"expected": "'text' or 'json_object'"},
-            }
-        ]
-    }
-    fake = FakeOpenAI((422, rejected, {}), (200, chat_completion(VERDICT_JSON), {}))
+    # llama-cpp-python's server takes only text|json_object and reports that as a 500.
+    rejected = openai_error(
+        "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', "
+        "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema', "
+        "'ctx': {'expected': \"'text' or 'json_object'\"}}\n",
+        "internal_server_error",
+        None,
+    )
+    fake = FakeOpenAI((500, rejected, {}), (200, chat_completion(VERDICT_JSON), {}))
+    client = httpx.AsyncClient(transport=httpx.MockTransport(fake))
+    provider = OpenAIProvider("local", base_url="http://127.0.0.1:8080/v1", http_client=client)
+    assert provider.schema_format == "auto"
+
+    completion = asyncio.run(provider.complete(request()))
+    asyncio.run(provider.complete(request()))
+
+    assert json.loads(completion.text)["label"] == "supported"
+    assert len(fake.requests) == 3  # one probe (no SDK retries on it), then json_object
+    assert fake.body(0)["response_format"]["type"] == "json_schema"
+    assert fake.body(1)["response_format"] == {"type": "json_object", "schema": verdict_schema()}
+    assert fake.body(2)["response_format"]["type"] == "json_object"
+    assert provider.schema_format == "json_object"
+
+
+def test_auto_schema_format_keeps_json_schema_when_accepted(monkeypatch):
+    fake = FakeOpenAI((200, chat_completion(VERDICT_JSON), {}))
     client = httpx.AsyncClient(transport=httpx.MockTransport(fake))
     provider = OpenAIProvider("local", base_url="http://127.0.0.1:8080/v1", http_client=client)
 
-    completion = asyncio.run(provider.complete(request()))
+    asyncio.run(provider.complete(request()))
 
-    assert json.loads(completion.text)["label"] == "supported"
+    assert provider.schema_format == "json_schema"
     assert fake.body(0)["response_format"]["type"] == "json_schema"
-    assert fake.body(1)["response_format"] == {"type": "json_object", "schema": verdict_schema()}
-    assert provider.schema_format == "json_object"
+
+
+def test_fold_system_merges_system_into_the_first_user_turn(monkeypatch):
+    fake = FakeOpenAI((200, chat_completion("{}"), {}))
+    client = httpx.AsyncClient(transport=httpx.MockTransport(fake))
+    provider = OpenAIProvider(
+        "local", base_url="http://127.0.0.1:8080/v1", http_client=client, fold_system=True
+    )
+
+    asyncio.run(provider.complete(request()))
+
+    assert fake.body()["messages"] == [
+        {"role": "user", "content": "You are a judge.\n\nJudge this."}
+    ]
 
 
 @pytest.mark.slow
 def test_real_llama_server_returns_schema_shaped_json(llama_server):  # noqa: F811
-    provider = OpenAIProvider(LLAMA_MODEL_ALIAS, base_url=llama_server)
+    provider = OpenAIProvider(LLAMA_MODEL_ALIAS, base_url=llama_server, fold_system=True)
     schema = {
         "type": "object",
         "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
@@ -259,9 +284,16 @@ def test_real_llama_server_returns_schema_shaped_json(llama_server):  # noqa: F8
     }
     messages = [{"role": "user", "content": "Is Paris in France? Reply in JSON."}]
 
-    completion = asyncio.run(
-        provider.complete(ChatRequest(messages=messages, json_schema=schema, max_tokens=32))
-    )
+
+    async def ask():
+        try:
+            return await provider.complete(
+                ChatRequest(messages=messages, json_schema=schema, max_tokens=32)
+            )
+        finally:
+            await provider.aclose()
+
+    completion = asyncio.run(ask())
 
     assert json.loads(completion.text)["answer"] in {"yes", "no"}
     assert completion.tokens_in > 0 and completion.tokens_out > 0

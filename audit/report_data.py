@@ -1,0 +1,496 @@
+"""Assemble the ``AuditReport``: every number and every highlight the reports render.
+
+``reports`` only renders; this module reads one stored run, calls ``audit.summary.summarize``
+and adds what a reader needs beside the statistics: the run header, one row per sampled record
+with each judge's verdict and the cited evidence (quote, passage id, passage snippet), the
+*wrong span* of an answer (the part to highlight), disagreements, invalid citations and
+failures with their error text, cost, plain-word readings of the agreement coefficients and a
+``suspicious`` flag for records carrying prompt-injection-like text.
+
+The report is versioned (``schema_version``); its JSON Schema is committed at
+``reports/schema/report-v1.schema.json``. Change the model → bump the version.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audit.citations import normalise, quote_in_passage
+from audit.summary import AuditSummary, summarize
+from core.errors import ConfigError, SourceError
+from core.models import GateDecision, Judgment, JudgmentStatus, Label, Passage
+from core.store import Store
+
+SCHEMA_VERSION = "1"
+SNIPPET_CHARS = 320
+ConsensusState = Literal["error", "ok", "disputed", "undecided"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JudgeInfo(_Model):
+    name: str
+    provider: str
+    model: str = ""
+
+
+class RunHeader(_Model):
+    run_id: str
+    status: str
+    created: str
+    updated: str
+    dataset_path: str | None
+    dataset_sha256: str | None
+    sources_path: str | None
+    sources_available: bool = Field(description="passage texts could be read for snippets")
+    n_sampled: int
+    n_judged: int = Field(description="sampled records with at least one judgment")
+    population: int | None
+    seed: int | None
+    confidence: float
+    stratify: str | None = None
+    evidence_k: int | None = None
+    judges: list[JudgeInfo]
+
+
+class Span(_Model):
+    """A character range ``[start, end)`` of the answer, and why it is highlighted."""
+
+    start: int
+    end: int
+    text: str
+    reason: str
+
+
+class CitationRow(_Model):
+    passage_id: str
+    quote: str
+    verified: bool | None = Field(description="quote found in its passage; null: text unknown")
+    snippet: str | None = Field(description="the passage text around the quote")
+
+
+class VerdictRow(_Model):
+    judge: str
+    status: JudgmentStatus
+    label: Label | None = None
+    category: str | None = None
+    severity: str | None = None
+    confidence: float | None = None
+    rationale: str = ""
+    citations: list[CitationRow] = Field(default_factory=list)
+    error: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    cache_hit: bool = False
+
+    @property
+    def is_error(self) -> bool:
+        return self.status is JudgmentStatus.ok and self.label not in (None, Label.supported)
+
+
+class RecordRow(_Model):
+    id: str
+    position: int
+    topic: str | None
+    question: str
+    answer: str
+    consensus: ConsensusState
+    disagreement: bool = Field(description="deciding judges differ on error vs not")
+    verdicts: list[VerdictRow]
+    wrong_spans: list[Span]
+    suspicious: list[str] = Field(description="why the text looks like a prompt injection")
+
+
+class Problem(_Model):
+    record_id: str
+    judge: str
+    status: JudgmentStatus
+    error: str
+
+
+class AgreementReading(_Model):
+    coefficient: str
+    value: float | None
+    words: str
+
+
+class AuditReport(_Model):
+    """Everything ``reports`` renders about one audit run (JSON export = this model)."""
+
+    model_config = ConfigDict(extra="forbid", title="Assay audit report")
+
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    run: RunHeader
+    summary: AuditSummary
+    readings: list[AgreementReading]
+    reading: str = Field(description="one sentence on what the agreement means for the rate")
+    records: list[RecordRow]
+    disagreements: list[str] = Field(description="ids of records the judges disagree on")
+    invalid_citations: list[Problem]
+    failures: list[Problem]
+    suspicious: list[str] = Field(description="ids of records with injection-like text")
+    decisions: list[GateDecision]
+
+    def record(self, record_id: str) -> RecordRow:
+        return next(row for row in self.records if row.id == record_id)
+
+
+# -- agreement in words -------------------------------------------------------------------
+
+AGREEMENT_BANDS: list[tuple[float, str]] = [
+    (0.0, "judges agree less than chance would: the rate is not trustworthy"),
+    (0.2, "judges barely agree: treat the rate as very uncertain"),
+    (0.4, "judges agree only fairly: treat the rate as uncertain"),
+    (0.6, "judges agree only moderately: treat the rate as uncertain"),
+    (0.8, "judges agree substantially: the rate is fairly reliable"),
+    (float("inf"), "judges agree almost perfectly: the rate is reliable"),
+]
+
+
+def agreement_words(value: float | None) -> str:
+    """Plain words for a chance-corrected agreement value (Landis & Koch bands)."""
+    if value is None:
+        return "undefined (too few shared decisions, or one label only): agreement unknown"
+    return next(words for upper, words in AGREEMENT_BANDS if value < upper)
+
+
+def _readings(summary: AuditSummary) -> tuple[list[AgreementReading], str]:
+    agreement = summary.agreement
+    if agreement is None:
+        return [], "one judge only: no agreement to measure; add a judge to check the rate"
+    named = {
+        "Krippendorff's alpha (nominal)": agreement.krippendorff_alpha_nominal.value,
+        "Krippendorff's alpha (ordinal severity)":
+            agreement.krippendorff_alpha_ordinal_severity.value,
+        "Fleiss' kappa": agreement.fleiss_kappa.value,
+        "Gwet's AC1": agreement.gwet_ac1.value,
+    }
+    readings = [AgreementReading(coefficient=k, value=v, words=agreement_words(v))
+                for k, v in named.items()]
+    alpha, ac1 = named["Krippendorff's alpha (nominal)"], named["Gwet's AC1"]
+    sentence = agreement_words(alpha)
+    if alpha is not None and ac1 is not None and ac1 - alpha >= 0.3:
+        sentence += (" (AC1 is much higher than alpha: one label dominates, which drags "
+                     "chance-corrected coefficients down)")
+    return readings, sentence[0].upper() + sentence[1:] + "."
+
+
+# -- prompt-injection-like text -----------------------------------------------------------
+
+_SUSPICIOUS: list[tuple[str, re.Pattern[str]]] = [
+    ("instruction override", re.compile(
+        r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:previous|prior|above|earlier|"
+        r"all|any|your|the)\b[^.\n]{0,20}\b(?:instructions?|prompts?|rules|context|guidelines)\b"
+        r"|\bnew instructions?\b|\byou are now\b|\bact as (?:a|an|the)\b", re.I)),
+    ("role marker", re.compile(
+        r"(?:^|\n)\s*(?:system|assistant|user|developer|human)\s*:"
+        r"|<\|?\s*(?:im_start|im_end|system|assistant|user|endoftext)\s*\|?>"
+        r"|\[/?INST\]|<</?SYS>>|#{2,}\s*(?:system|instruction)", re.I)),
+    ("fake delimiter", re.compile(
+        r"</?\s*(?:evidence|answer|question|record|passage|sources?|instructions?|system|data)\s*>"
+        r"|\b(?:end|begin)\s+(?:of\s+)?(?:evidence|answer|record|system|instructions?|data)\b"
+        r"|(?:-{4,}|={4,}|`{3})", re.I)),
+    ("verdict-shaped JSON", re.compile(
+        r"[\"'](?:label|verdict|severity|category|citations)[\"']\s*:"
+        r"|\b(?:verdict|label)\s*[:=]\s*[\"']?(?:supported|contradicted|not_in_sources|correct)",
+        re.I)),
+    ("HTML or script markup", re.compile(
+        r"<\s*/?\s*(?:script|iframe|object|embed|img|svg|style|link|meta)\b"
+        r"|\bjavascript:|[\"']\s*on[a-z]+\s*=", re.I)),
+    ("addressed to the judge", re.compile(
+        r"\b(?:judge|grader|evaluator|auditor|reviewer)s?\b[^.\n]{0,40}\b(?:must|should|will|mark|"
+        r"label|rate|output|respond|answer)\b"
+        r"|\b(?:mark|label|rate|classify)\b[^.\n]{0,30}\bas\s+(?:supported|correct|accurate|true)",
+        re.I)),
+]
+
+
+def suspicious_reasons(*texts: str | None) -> list[str]:
+    """Why ``texts`` look like a prompt injection (empty list: nothing found)."""
+    found = []
+    for reason, pattern in _SUSPICIOUS:
+        if any(text and pattern.search(text) for text in texts):
+            found.append(reason)
+    return found
+
+
+# -- the wrong span ----------------------------------------------------------------------
+
+_QUOTED = re.compile(r"'([^'\n]{1,80})'|\"([^\"\n]{1,80})\"|“([^”\n]{1,80})”")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+(?:[.,:/]\d+)*%?")
+
+
+def wrong_spans(answer: str, verdicts: list[VerdictRow], evidence: str) -> list[Span]:
+    """The parts of ``answer`` the error verdicts point at, in order, not overlapping.
+
+    Tried in order, the first that finds something wins:
+    1. text a judge's rationale quotes that occurs in the answer and not in the evidence
+       (the rules judge writes "the answer says '$500' but the source gives '$250'");
+    2. checkable values (amounts, dates, times, counts...) absent from the evidence;
+    3. runs of content words absent from the evidence.
+    ``evidence`` is the text of every passage the record's judges cited or the record names.
+    """
+    errors = [v for v in verdicts if v.is_error]
+    if not errors:
+        return []
+    spans = _quoted_spans(answer, errors, evidence)
+    if not spans and evidence:
+        spans = _absent_values(answer, evidence) or _absent_words(answer, evidence)
+    return _no_overlap(spans)
+
+
+def _quoted_spans(answer: str, errors: list[VerdictRow], evidence: str) -> list[Span]:
+    spans, lower, ev = [], answer.lower(), normalise(evidence)
+    for verdict in errors:
+        for match in _QUOTED.finditer(verdict.rationale):
+            quoted = next(g for g in match.groups() if g is not None).strip()
+            start = lower.find(quoted.lower()) if quoted else -1
+            if start < 0 or normalise(quoted) in ev:
+                continue
+            end = start + len(quoted)
+            spans.append(Span(start=start, end=end, text=answer[start:end],
+                              reason=f"{verdict.judge}: {verdict.rationale}"))
+    return spans
+
+
+def _absent_values(answer: str, evidence: str) -> list[Span]:
+    from audit.judges.facts import extract_quantities
+
+    ev = normalise(evidence)
+    return [
+        Span(start=q.start, end=q.end, text=answer[q.start:q.end],
+             reason="this value appears nowhere in the cited evidence")
+        for q in extract_quantities(answer)
+        if normalise(q.text) not in ev
+    ]
+
+
+def _absent_words(answer: str, evidence: str, keep: int = 3) -> list[Span]:
+    from audit.judges.facts import content_words
+
+    known = set(content_words(evidence))
+    runs: list[list[int]] = []  # [start, end, content words]
+    gap = True
+    for m in _WORD.finditer(answer):
+        stems = content_words(m.group(0))
+        if not stems:
+            continue  # stop words neither break nor start a run
+        if all(s in known for s in stems):
+            gap = True
+            continue
+        if gap:
+            runs.append([m.start(), m.end(), 0])
+        runs[-1][1:] = [m.end(), runs[-1][2] + 1]
+        gap = False
+    longest = sorted(runs, key=lambda r: (-r[2], r[0]))[:keep]
+    return [Span(start=s, end=e, text=answer[s:e],
+                 reason="these words appear nowhere in the cited evidence")
+            for s, e, _ in sorted(longest)]
+
+
+def _no_overlap(spans: list[Span]) -> list[Span]:
+    kept: list[Span] = []
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if not kept or span.start >= kept[-1].end:
+            kept.append(span)
+    return kept
+
+
+# -- assembling the report ----------------------------------------------------------------
+
+
+def resolve_run_id(store: Store, run_id: str | None) -> str:
+    """``run_id`` itself, the one audit run it is a unique prefix of, or the latest run."""
+    if run_id is None:
+        latest = store.latest_run_id("audit")
+        if latest is None:
+            raise ConfigError(f"no audit run in {store.path}; run `audit sample` first")
+        return latest
+    if store.get_run(run_id) is not None:
+        return run_id
+    matches = [r["id"] for r in store.list_runs("audit") if r["id"].startswith(run_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ConfigError(f"{run_id!r} matches {len(matches)} runs; give more characters")
+    raise ConfigError(f"no run {run_id!r} in {store.path}; see `audit runs` for the run ids")
+
+
+def load_run_passages(config: dict[str, Any]) -> dict[str, Passage] | None:
+    """The passages of the run's sources folder, or None when it cannot be read now."""
+    from core.sources import load_passages
+
+    folder = config.get("sources_path")
+    if not folder or not Path(folder).is_dir():
+        return None
+    try:
+        return {p.id: p for p in load_passages(folder)}
+    except SourceError:
+        return None
+
+
+def build_report(
+    store: Store,
+    run_id: str,
+    *,
+    passages: dict[str, Passage] | None = None,
+    bootstrap: int = 1000,
+    hard_severity: str = "major",
+) -> AuditReport:
+    """The report of a stored audit run; ``passages`` default to the run's sources folder."""
+    run = store.get_run(run_id)
+    if run is None:
+        raise ConfigError(f"no run {run_id!r} in {store.path}; see `audit runs` for the run ids")
+    config = run["config"]
+    if passages is None:
+        passages = load_run_passages(config)
+    judgments = store.judgments(run_id)
+    sampled = store.run_records(run_id)
+    judged_ids = {j.record_id for j in judgments}
+    records = [r for r in sampled if r["id"] in judged_ids]
+    summary = summarize(
+        judgments, records, population=config.get("population") or None,
+        confidence=config.get("confidence", 0.95), bootstrap=bootstrap,
+        seed=config.get("seed") or 0, hard_severity=hard_severity,
+    )
+    rows = _record_rows(records, judgments, summary, passages or {}, passages is not None)
+    readings, reading = _readings(summary)
+    return AuditReport(
+        run=_header(run, len(sampled), len(records), passages is not None),
+        summary=summary,
+        readings=readings,
+        reading=reading,
+        records=rows,
+        disagreements=[r.id for r in rows if r.disagreement],
+        invalid_citations=_problems(rows, JudgmentStatus.invalid_citation),
+        failures=_problems(rows, JudgmentStatus.failed),
+        suspicious=[r.id for r in rows if r.suspicious],
+        decisions=store.decisions(run_id),
+    )
+
+
+def _header(run: dict, n_sampled: int, n_judged: int, sources_available: bool) -> RunHeader:
+    config = run["config"]
+    return RunHeader(
+        run_id=run["id"],
+        status=run["status"],
+        created=run["created"],
+        updated=run["updated"],
+        dataset_path=config.get("dataset_path"),
+        dataset_sha256=config.get("dataset_sha256") or run.get("dataset_sha256"),
+        sources_path=config.get("sources_path"),
+        sources_available=sources_available,
+        n_sampled=n_sampled,
+        n_judged=n_judged,
+        population=config.get("population") or None,
+        seed=config.get("seed"),
+        confidence=config.get("confidence", 0.95),
+        stratify=config.get("stratify"),
+        evidence_k=config.get("evidence_k"),
+        judges=[JudgeInfo(name=j["name"], provider=j["provider"], model=j.get("model", ""))
+                for j in config.get("judges", [])],
+    )
+
+
+def _record_rows(records, judgments, summary, passages, known) -> list[RecordRow]:
+    by_record: dict[str, dict[str, Judgment]] = {}
+    for judgment in judgments:  # the same choice as summarize: a decided one wins
+        mine = by_record.setdefault(judgment.record_id, {})
+        held = mine.get(judgment.judge)
+        if held is None or judgment.decided or not held.decided:
+            mine[judgment.judge] = judgment
+    rows = []
+    for position, record in enumerate(records):
+        chosen = by_record.get(record["id"], {})
+        verdicts = [_verdict_row(chosen[name], passages, known) for name in sorted(chosen)]
+        labels = {v.is_error for v in verdicts if v.status is JudgmentStatus.ok and v.label}
+        evidence = _evidence_text(record, verdicts, passages)
+        context = " ".join(turn.get("content", "") for turn in record.get("context", []))
+        rows.append(RecordRow(
+            id=record["id"],
+            position=position,
+            topic=record.get("topic"),
+            question=record["question"],
+            answer=record["answer"],
+            consensus=summary.records[record["id"]],
+            disagreement=len(labels) > 1,
+            verdicts=verdicts,
+            wrong_spans=wrong_spans(record["answer"], verdicts, evidence),
+            suspicious=suspicious_reasons(record["question"], record["answer"],
+                                          record.get("rationale"), context),
+        ))
+    return rows
+
+
+def _verdict_row(judgment: Judgment, passages: dict[str, Passage], known: bool) -> VerdictRow:
+    usage = {
+        "judge": judgment.judge, "status": judgment.status, "error": judgment.error,
+        "tokens_in": judgment.tokens_in, "tokens_out": judgment.tokens_out,
+        "cost_usd": judgment.cost_usd, "latency_s": judgment.latency_s,
+        "cache_hit": judgment.cache_hit,
+    }
+    verdict = judgment.verdict
+    if verdict is None:
+        return VerdictRow(**usage)
+    return VerdictRow(
+        **usage,
+        label=verdict.label,
+        category=verdict.category.value,
+        severity=verdict.severity.value,
+        confidence=verdict.confidence,
+        rationale=verdict.rationale,
+        citations=[_citation_row(c.passage_id, c.quote, passages, known)
+                   for c in verdict.citations],
+    )
+
+
+def _citation_row(passage_id: str, quote: str, passages: dict[str, Passage],
+                  known: bool) -> CitationRow:
+    passage = passages.get(passage_id)
+    if passage is None:
+        return CitationRow(passage_id=passage_id, quote=quote,
+                           verified=False if known else None, snippet=None)
+    return CitationRow(passage_id=passage_id, quote=quote,
+                       verified=quote_in_passage(quote, passage.text),
+                       snippet=snippet(passage.text, quote))
+
+
+def snippet(text: str, quote: str, width: int = SNIPPET_CHARS) -> str:
+    """About ``width`` characters of ``text`` around ``quote`` (its start when not found)."""
+    head = quote.strip()[:40].lower()
+    at = text.lower().find(head) if head else -1
+    start = 0 if at < 0 else max(0, at - (width - len(quote)) // 2)
+    start = max(0, min(start, len(text) - width))
+    piece = " ".join(text[start:start + width].split())
+    return ("…" if start > 0 else "") + piece + ("…" if start + width < len(text) else "")
+
+
+def _evidence_text(record: dict, verdicts: list[VerdictRow], passages: dict[str, Passage]) -> str:
+    ids = list(record.get("source_ids") or [])
+    ids += [c.passage_id for v in verdicts for c in v.citations]
+    texts = [passages[i].text for i in dict.fromkeys(ids) if i in passages]
+    if not texts:  # no passage text: the quotes are all the evidence we have
+        texts = [c.quote for v in verdicts for c in v.citations]
+    return "\n".join(texts)
+
+
+def _problems(rows: list[RecordRow], status: JudgmentStatus) -> list[Problem]:
+    return [
+        Problem(record_id=row.id, judge=v.judge, status=v.status, error=v.error or "(no message)")
+        for row in rows for v in row.verdicts if v.status is status
+    ]
+
+
+def report_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``AuditReport`` (committed at reports/schema/report-v1.schema.json)."""
+    schema = AuditReport.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema

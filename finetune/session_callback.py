@@ -1,0 +1,205 @@
+"""The TrainerCallback of a session: step log, progress bar, budget, handoff bundles.
+
+Imported only once training starts (it imports torch and transformers at module level).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from core.console import out_console
+from core.models import utcnow
+from finetune import handoff as hb
+from finetune.handoff import HandoffManifest, SchedulerState, SessionInfo, StepLog
+from finetune.sampler import cursor_at
+from finetune.training import (
+    library_versions,
+    peak_memory,
+    save_optimizer,
+    schedule_lambda,
+    should_hand_off,
+    warmup_steps,
+)
+
+RUN_MANIFEST = "run.json"
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The torch seed of global step ``step``: dropout masks do not depend on the session."""
+    return (seed * 1_000_003 + step) % (2**63)
+
+
+class SessionCallback(TrainerCallback):
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        self.stop_reason: str | None = None
+        self.optimizer_restored: bool | None = None
+        self.slowest_step = 0.0
+        self.slowest_save: float | None = None
+        self.progress = None
+        self._task = None
+        self._reset_step()
+
+    # -- per micro-batch (called by the trainer's training_step) -----------------------
+
+    def _reset_step(self) -> None:
+        self._ids: list[int] = []
+        self._loss = None
+        self._tokens = 0
+        self._lr = 0.0
+        self._t0 = time.perf_counter()
+
+    def add_micro_batch(self, ids: list[int], loss, tokens: int) -> None:
+        self._ids += ids
+        loss = loss.detach().float()
+        self._loss = loss if self._loss is None else self._loss + loss
+        self._tokens += tokens
+
+    # -- trainer events ------------------------------------------------------------------
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        write_run_manifest(self.ctx, status="running")
+        if self.ctx.spec.progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),
+                console=out_console(), transient=False,
+            )
+            self.progress.start()
+            self._task = self.progress.add_task(
+                "train", total=self.ctx.steps, completed=self.ctx.start_step, stats="")
+
+    def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+        self._reset_step()
+        torch.manual_seed(step_seed(self.ctx.config.seed, self.ctx.start_step + state.global_step))
+        self._lr = float(optimizer.param_groups[0]["lr"])
+
+    def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
+        ctx = self.ctx
+        step = ctx.start_step + state.global_step
+        seconds = time.perf_counter() - self._t0
+        self.slowest_step = max(self.slowest_step, seconds)
+        log = StepLog(
+            step=step, loss=float(self._loss) if self._loss is not None else float("nan"),
+            lr=self._lr, tokens=self._tokens, tokens_per_s=self._tokens / max(seconds, 1e-9),
+            seconds=seconds, record_ids=[ctx.record_ids[i] for i in self._ids],
+        )
+        ctx.history.append(log)
+        ctx.last_step = step
+        self._show(log)
+        if step >= ctx.steps:
+            return control
+        spec, reason = ctx.spec, None
+        if spec.session_steps and step - ctx.start_step >= spec.session_steps:
+            reason = "session_steps"
+        elif should_hand_off(time.monotonic() - spec.started, spec.budget_s, self.slowest_step,
+                             self.slowest_save):
+            reason = "budget"
+        elif spec.save_every and step % spec.save_every == 0:
+            reason = "every_k"
+        if reason is not None:
+            self.write_bundle(model, optimizer, reason)
+        if reason in ("session_steps", "budget"):
+            self.stop_reason = reason
+            control.should_training_stop = True
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.stop()
+
+    def _show(self, log: StepLog) -> None:
+        if self.progress is None:
+            return
+        gpu, rss = peak_memory()
+        memory = f"peak {gpu:.2f} GiB GPU" if gpu is not None else f"peak {rss:.2f} GiB RSS"
+        stats = (f"loss {log.loss:.4f}  lr {log.lr:.2e}  {log.tokens_per_s:,.0f} tok/s  "
+                 f"{memory}")
+        self.progress.update(self._task, completed=log.step, stats=stats)
+
+    # -- bundles -------------------------------------------------------------------------
+
+    def write_bundle(self, model, optimizer, reason: str) -> Path:
+        """Write ``out/handoff-step-NNNNNN`` for the step just finished."""
+        ctx, config = self.ctx, self.ctx.config
+        started = time.perf_counter()
+        step = ctx.last_step
+        tmp = hb.new_bundle_dir(ctx.spec.out)
+        try:
+            adapter = tmp / hb.ADAPTER_DIR
+            model.save_pretrained(str(adapter), safe_serialization=True)
+            for extra in adapter.iterdir():  # peft also writes a model card; keep weights only
+                if extra.name not in hb.ADAPTER_FILES:
+                    shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+            if config.save_optimizer:
+                save_optimizer(optimizer, tmp / hb.OPTIMIZER_FILE, ctx.device.optim)
+            target = ctx.spec.out / f"handoff-step-{step:06d}"
+            hb.finalize_bundle(tmp, target, self.manifest(reason))
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        ctx.bundles.append(target)
+        ctx.bundles_steps.append(step)
+        elapsed = time.perf_counter() - started
+        self.slowest_save = max(self.slowest_save or 0.0, elapsed)
+        write_run_manifest(ctx, status="complete" if step >= ctx.steps else "handed_off")
+        if self.progress is not None:
+            self.progress.console.print(f"handoff bundle ({reason}): {target}")
+        return target
+
+    def manifest(self, reason: str) -> HandoffManifest:
+        ctx, config = self.ctx, self.ctx.config
+        step = ctx.last_step
+        consumed = min(step * config.samples_per_step, ctx.samples)
+        cursor = cursor_at(consumed, ctx.n)
+        gpu, rss = peak_memory()
+        session = SessionInfo(started=ctx.started_at, ended=utcnow(),
+                              first_step=ctx.start_step + 1, last_step=step,
+                              device=f"{ctx.device.kind}: {ctx.device.name}", stop_reason=reason)
+        return HandoffManifest(
+            run_name=ctx.spec.run_name or ctx.spec.out.name,
+            base_model=ctx.spec.model_dir.name, base_config_sha256=ctx.base_hash,
+            dataset_path=str(ctx.spec.data_path), dataset_sha256=ctx.dataset_sha256,
+            n_records=ctx.n, epoch=cursor.epoch, global_step=step, total_steps=ctx.steps,
+            cursor=cursor, samples_consumed=consumed,
+            seeds={"seed": config.seed, "data_seed": config.seed},
+            scheduler=SchedulerState(
+                name=config.scheduler, base_lr=config.lr,
+                warmup_steps=warmup_steps(config, ctx.steps), total_steps=ctx.steps,
+                position=step, next_lr=config.lr * schedule_lambda(config, ctx.steps)(step),
+            ),
+            config=config.model_dump(mode="json"), losses=list(ctx.history), gate=ctx.gate,
+            chat_template=ctx.template, peak_gpu_memory_gib=gpu, peak_cpu_rss_gib=rss,
+            library_versions=library_versions(), optimizer_state=config.save_optimizer,
+            sessions=[*ctx.sessions, session], reason=reason,
+        )
+
+
+def write_run_manifest(ctx: Any, *, status: str) -> Path:
+    """out/run.json: the run's gate record (with any override), config, bundles, status."""
+    out: Path = ctx.spec.out
+    out.mkdir(parents=True, exist_ok=True)
+    data = {
+        "run_name": ctx.spec.run_name or out.name, "status": status,
+        "base_model": str(ctx.spec.model_dir), "base_config_sha256": ctx.base_hash,
+        "dataset_path": str(ctx.spec.data_path), "dataset_sha256": ctx.dataset_sha256,
+        "gate": ctx.gate.model_dump(mode="json"), "config": ctx.config.model_dump(mode="json"),
+        "total_steps": ctx.steps, "last_step": ctx.last_step,
+        "chat_template": {"source": ctx.template.source, "sha256": ctx.template.sha256},
+        "bundles": [str(p) for p in ctx.bundles], "updated": utcnow(),
+    }
+    path = out / RUN_MANIFEST
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path

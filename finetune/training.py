@@ -1,0 +1,489 @@
+"""One training session: QLoRA with transformers' Trainer, peft and bitsandbytes.
+
+The Trainer runs the loop; this module gives it what makes sessions chain exactly:
+
+- ``CursorSampler``: the run's sample order from a cursor on (finetune.sampler);
+- an LR schedule that is a pure function of the *global* step, shifted by the step a session
+  starts at, so a resumed session applies the same learning rate at each step;
+- a seed per global step (LoRA dropout draws the same masks in any session);
+- ``SessionCallback``: per-step log (loss, applied LR, tokens/s, peak memory), a rich progress
+  bar, and handoff bundles every K steps, before the wall-clock budget runs out, at a session's
+  step limit and at the end.
+
+torch, transformers, peft and bitsandbytes are imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+from core.models import content_hash, utcnow
+from finetune import handoff as hb
+from finetune.config import TrainConfig
+from finetune.formatting import encode_records, template_info
+from finetune.handoff import (
+    GateRecord,
+    HandoffManifest,
+    SessionInfo,
+    StepLog,
+)
+from finetune.sampler import run_order, total_samples, total_steps
+
+DEFAULT_SAVE_S = 10.0  # assumed bundle write time until one has been measured
+
+
+@dataclass
+class SessionSpec:
+    """What one session trains: a new run, or the continuation of a bundle."""
+
+    model_dir: Path
+    data_path: Path
+    out: Path
+    config: TrainConfig
+    gate: GateRecord
+    budget_s: float
+    started: float = field(default_factory=time.monotonic)
+    save_every: int | None = None
+    session_steps: int | None = None
+    resume: tuple[Path, HandoffManifest] | None = None
+    progress: bool = True
+    run_name: str = ""
+
+
+@dataclass
+class SessionResult:
+    out: Path
+    bundles: list[Path]
+    first_step: int
+    last_step: int
+    total_steps: int
+    stop_reason: str
+    steps: list[StepLog]
+    peak_gpu_memory_gib: float | None
+    template_source: str
+
+    @property
+    def complete(self) -> bool:
+        return self.last_step >= self.total_steps
+
+
+def should_hand_off(elapsed_s: float, budget_s: float, slowest_step_s: float,
+                    slowest_save_s: float | None) -> bool:
+    """True when one more step and a bundle write might not fit in the budget.
+
+    The margin is twice the slowest step so far plus twice the slowest bundle write (or
+    ``DEFAULT_SAVE_S`` before one was measured): steps and writes vary, the budget does not.
+    """
+    save = slowest_save_s if slowest_save_s is not None else DEFAULT_SAVE_S
+    return elapsed_s + 2 * slowest_step_s + 2 * save >= budget_s
+
+
+def model_config_sha256(model_dir: Path) -> str:
+    """Hash of the base model's config.json, without fields that name where it was saved."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{model_dir}: no readable config.json; pass a Hugging Face model "
+                          "folder with --model") from exc
+    for key in ("_name_or_path", "_model_name_or_path", "transformers_version"):
+        config.pop(key, None)
+    return content_hash(config)
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in ("assay", "torch", "transformers", "peft", "bitsandbytes", "accelerate",
+                 "liger-kernel"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+# -- device and model -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Device:
+    kind: str  # "cuda" or "cpu"
+    name: str
+    dtype_name: str  # compute dtype: bfloat16, float16 or float32
+    optim: str
+
+
+def pick_device() -> Device:
+    """bf16 from compute capability 8.0 on, fp16 on older GPUs (P100, T4), fp32 on CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        major, _ = torch.cuda.get_device_capability()
+        dtype = "bfloat16" if major >= 8 else "float16"
+        return Device("cuda", torch.cuda.get_device_name(), dtype, "paged_adamw_8bit")
+    # bitsandbytes' paged optimizers need CUDA unified memory; on CPU plain AdamW trains.
+    return Device("cpu", platform.processor() or "cpu", "float32", "adamw_torch")
+
+
+def load_quantized(model_dir: Path, device: Device, attn: str = "sdpa"):
+    """The base model in 4-bit NF4 with double quantization, compute in the device's dtype."""
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    dtype = getattr(torch, device.dtype_name)
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype,
+    )
+    model = AutoModelForCausalLM.from_pretrained(
+        str(model_dir), quantization_config=quant, dtype=dtype, attn_implementation=attn,
+        device_map={"": 0 if device.kind == "cuda" else "cpu"},
+    )
+    model.config.use_cache = False
+    return model
+
+
+def lora_targets(targets: str) -> str | list[str]:
+    from finetune.plan import parse_targets
+
+    return "all-linear" if targets == "all-linear" else list(parse_targets(targets))
+
+
+def attach_adapter(model, config: TrainConfig, adapter_dir: Path | None = None):
+    """A new LoRA adapter (seeded), or the one saved in ``adapter_dir`` (safetensors only)."""
+    import torch
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    if adapter_dir is None:
+        lora = LoraConfig(r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
+                          target_modules=lora_targets(config.targets), bias="none",
+                          task_type="CAUSAL_LM")
+        torch.manual_seed(config.seed)
+        return get_peft_model(model, lora)
+    from safetensors.torch import load_file
+
+    lora = LoraConfig.from_pretrained(str(adapter_dir))
+    lora.inference_mode = False
+    peft_model = get_peft_model(model, lora)
+    weights = load_file(str(adapter_dir / "adapter_model.safetensors"))
+    result = set_peft_model_state_dict(peft_model, weights)
+    unexpected = getattr(result, "unexpected_keys", None) or []
+    if unexpected:
+        raise hb.BundleError(f"{adapter_dir}: adapter weights do not fit this model "
+                             f"(unexpected {unexpected[:3]}); resume with the run's base model")
+    return peft_model
+
+
+# -- data -----------------------------------------------------------------------------------
+
+
+class EncodedDataset:
+    """Encoded records; item ``i`` carries its record index for the sample trace."""
+
+    def __init__(self, encoded) -> None:
+        self.encoded = encoded
+
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.encoded[index]
+        return {"input_ids": item.input_ids, "labels": item.labels, "record_index": index}
+
+
+def make_collator(packing: bool, pad_id: int):
+    """Packing: one row, position_ids restart per record (no padding). Else: pad to the longest."""
+    import torch
+    from transformers import DataCollatorWithFlattening
+
+    flatten = DataCollatorWithFlattening(return_position_ids=True)
+
+    def collate(features: list[dict[str, Any]]) -> dict[str, Any]:
+        index = torch.tensor([f["record_index"] for f in features])
+        rows = [{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features]
+        if packing:
+            batch = flatten(rows)
+        else:
+            width = max(len(r["input_ids"]) for r in rows)
+            ids = [r["input_ids"] + [pad_id] * (width - len(r["input_ids"])) for r in rows]
+            labels = [r["labels"] + [-100] * (width - len(r["labels"])) for r in rows]
+            mask = [[1] * len(r["input_ids"]) + [0] * (width - len(r["input_ids"])) for r in rows]
+            batch = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
+                     "attention_mask": torch.tensor(mask)}
+        batch["record_index"] = index
+        return batch
+
+    return collate
+
+
+def make_sampler(n: int, seed: int, total: int, start: int):
+    from torch.utils.data import Sampler
+
+    class CursorSampler(Sampler[int]):
+        """Samples ``start .. total-1`` of the run (see finetune.sampler.run_order)."""
+
+        def __iter__(self):
+            return run_order(n, seed, total, start)
+
+        def __len__(self) -> int:
+            return total - start
+
+    return CursorSampler()
+
+
+# -- schedule and optimizer state -----------------------------------------------------------
+
+
+def schedule_lambda(config: TrainConfig, steps: int):
+    """The LR multiplier at global step ``i`` (0-based) of a run of ``steps`` steps."""
+    warmup = warmup_steps(config, steps)
+
+    def multiplier(i: int) -> float:
+        if i < warmup:  # linear warm-up that never applies a zero learning rate
+            return (i + 1) / (warmup + 1)
+        if config.scheduler == "constant_with_warmup":
+            return 1.0
+        progress = (i - warmup) / max(1, steps - warmup)
+        if config.scheduler == "linear":
+            return max(0.0, 1.0 - progress)
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+    return multiplier
+
+
+def warmup_steps(config: TrainConfig, steps: int) -> int:
+    return math.ceil(config.warmup_ratio * steps)
+
+
+def save_optimizer(optimizer, path: Path, optim_name: str) -> None:
+    """Optimizer tensors as safetensors; everything else as JSON in the metadata."""
+    import torch
+    from safetensors.torch import save_file
+
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            name = f"state.{index}.{key}"
+            if torch.is_tensor(value):
+                tensors[name] = value.detach().cpu().contiguous()
+            else:
+                scalars[name] = value
+    meta = {"optim": optim_name, "param_groups": json.dumps(state["param_groups"]),
+            "scalars": json.dumps(scalars)}
+    save_file(tensors, str(path), metadata=meta)
+
+
+def load_optimizer(optimizer, path: Path, optim_name: str) -> bool:
+    """Restore what ``save_optimizer`` wrote; False when it came from another optimizer."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta = handle.metadata()
+        if meta.get("optim") != optim_name:
+            return False
+        state: dict[int, dict[str, Any]] = {}
+        for name in handle.keys():
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = handle.get_tensor(name)
+    for name, value in json.loads(meta["scalars"]).items():
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+    return True
+
+
+# -- the session ----------------------------------------------------------------------------
+
+
+def peak_memory() -> tuple[float | None, float]:
+    """(peak GPU memory allocated by torch, peak process RSS), both in GiB."""
+    import torch
+
+    gpu = torch.cuda.max_memory_allocated() / 1024**3 if torch.cuda.is_available() else None
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return gpu, rss_kib / 1024**2
+
+
+def run_session(spec: SessionSpec) -> SessionResult:
+    """Train until the run ends, the budget nears, or the session's step limit; hand off."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from core.datasets import load_dataset
+
+    dataset = load_dataset(spec.data_path)
+    base_hash = model_config_sha256(spec.model_dir)
+    config, start_step, gate = spec.config, 0, spec.gate
+    history: list[StepLog] = []
+    sessions: list[SessionInfo] = []
+    if spec.resume is not None:
+        bundle, manifest = spec.resume
+        check_resumable(manifest, base_hash, dataset.sha256)
+        config = TrainConfig.model_validate(manifest.config)
+        start_step, gate = manifest.global_step, manifest.gate
+        history, sessions = list(manifest.losses), list(manifest.sessions)
+    n = len(dataset.records)
+    samples = total_samples(n, config.epochs)
+    steps = total_steps(samples, config.samples_per_step, config.max_steps)
+    samples = min(samples, steps * config.samples_per_step)
+    if start_step >= steps:
+        raise ConfigError(f"the run already finished ({start_step} of {steps} steps); "
+                          "nothing to resume")
+
+    device = pick_device()
+    if device.kind == "cpu":
+        from core.local_model import _thread_count
+
+        torch.set_num_threads(_thread_count())
+    tokenizer = AutoTokenizer.from_pretrained(str(spec.model_dir))
+    template = template_info(tokenizer)
+    if spec.resume is not None and template.sha256 != spec.resume[1].chat_template.sha256:
+        raise hb.BundleError(f"{spec.resume[0]}: the tokenizer's chat template differs from "
+                             "the one the run started with; resume with the same base model")
+    encoded, _ = encode_records(tokenizer, dataset.records, template, config.seq)
+    model = load_quantized(spec.model_dir, device)
+    adapter = spec.resume[0] / spec.resume[1].adapter_dir if spec.resume else None
+    model = attach_adapter(model, config, adapter)
+
+    ctx = _SessionContext(spec=spec, config=config, device=device, steps=steps, samples=samples,
+                          n=n, start_step=start_step, base_hash=base_hash,
+                          dataset_sha256=dataset.sha256, gate=gate, template=template,
+                          history=history, sessions=sessions, started_at=utcnow(),
+                          record_ids=[r.id for r in dataset.records])
+    trainer = _build_trainer(ctx, model, tokenizer, EncodedDataset(encoded))
+    trainer.train()
+    callback = ctx.callback
+    if ctx.last_step > (ctx.bundles_steps[-1] if ctx.bundles_steps else -1):
+        reason = "complete" if ctx.last_step >= steps else callback.stop_reason or "end"
+        callback.write_bundle(trainer.model, trainer.optimizer, reason)
+    gpu_peak, _ = peak_memory()
+    return SessionResult(
+        out=spec.out, bundles=ctx.bundles, first_step=start_step + 1, last_step=ctx.last_step,
+        total_steps=steps, stop_reason=callback.stop_reason or "complete",
+        steps=ctx.history[len(history):], peak_gpu_memory_gib=gpu_peak,
+        template_source=template.source,
+    )
+
+
+def check_resumable(manifest: HandoffManifest, base_hash: str, data_hash: str) -> None:
+    if manifest.base_config_sha256 != base_hash:
+        raise hb.BundleError(
+            f"the bundle was trained on base model {manifest.base_model!r} with config hash "
+            f"{manifest.base_config_sha256[:12]}, but --model has {base_hash[:12]}; "
+            "resume with the same base model")
+    if manifest.dataset_sha256 != data_hash:
+        raise hb.BundleError(
+            f"the bundle was trained on dataset {manifest.dataset_sha256[:12]} "
+            f"({manifest.dataset_path}), but --data has {data_hash[:12]}; resume with the same data")
+
+
+@dataclass
+class _SessionContext:
+    spec: SessionSpec
+    config: TrainConfig
+    device: Device
+    steps: int
+    samples: int
+    n: int
+    start_step: int
+    base_hash: str
+    dataset_sha256: str
+    gate: GateRecord
+    template: Any
+    history: list[StepLog]
+    sessions: list[SessionInfo]
+    started_at: str
+    record_ids: list[str] = field(default_factory=list)
+    bundles: list[Path] = field(default_factory=list)
+    bundles_steps: list[int] = field(default_factory=list)
+    last_step: int = 0
+    callback: Any = None
+
+
+def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
+    from transformers import Trainer, TrainingArguments
+
+    config, device = ctx.config, ctx.device
+    remaining = ctx.steps - ctx.start_step
+    args = TrainingArguments(
+        output_dir=str(ctx.spec.out / ".trainer"),
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        max_steps=remaining,
+        learning_rate=config.lr,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        optim=device.optim,
+        bf16=device.dtype_name == "bfloat16",
+        fp16=device.dtype_name == "float16",
+        use_cpu=device.kind == "cpu",
+        logging_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=device.kind == "cuda",
+        seed=config.seed,
+        use_liger_kernel=config.liger,
+    )
+    start_samples = ctx.start_step * config.samples_per_step
+    sampler = make_sampler(ctx.n, config.seed, ctx.samples, start_samples)
+    from finetune.session_callback import SessionCallback
+
+    callback = SessionCallback(ctx)
+    ctx.callback = callback
+    optimizer_file = None
+    if ctx.spec.resume is not None and ctx.spec.resume[1].optimizer_state:
+        optimizer_file = ctx.spec.resume[0] / hb.OPTIMIZER_FILE
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    class SessionTrainer(Trainer):
+        def _get_train_sampler(self, *args, **kwargs):
+            return sampler
+
+        def create_optimizer(self, *args, **kwargs):
+            optimizer = super().create_optimizer(*args, **kwargs)
+            if optimizer_file is not None:
+                callback.optimizer_restored = load_optimizer(optimizer, optimizer_file,
+                                                             device.optim)
+            return optimizer
+
+        def create_scheduler(self, num_training_steps, optimizer=None):
+            from torch.optim.lr_scheduler import LambdaLR
+
+            if self.lr_scheduler is None:
+                multiplier = schedule_lambda(config, ctx.steps)
+                self.lr_scheduler = LambdaLR(optimizer or self.optimizer,
+                                             lambda i: multiplier(i + ctx.start_step))
+            return self.lr_scheduler
+
+        def training_step(self, model, inputs, *args, **kwargs):
+            index = inputs.pop("record_index")
+            mask = inputs.get("attention_mask")
+            tokens = int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+            loss = super().training_step(model, inputs, *args, **kwargs)
+            callback.add_micro_batch(index.tolist(), loss, tokens)
+            return loss
+
+    trainer = SessionTrainer(model=model, args=args, train_dataset=train_dataset,
+                             data_collator=make_collator(config.packing, pad_id),
+                             callbacks=[callback])
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for quiet in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(quiet)
+    return trainer

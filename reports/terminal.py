@@ -1,0 +1,421 @@
+"""Render an ``AuditReport`` in the terminal with rich; every number comes from the report.
+
+Dataset text is untrusted: it only ever enters a ``rich.text.Text`` as plain text, never as
+markup, so an answer holding ``[red]`` or ``[/]`` prints literally. Without colour (not a
+TTY, ``NO_COLOR``) tables use ASCII borders and the wrong span is marked ``>>like this<<``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from audit.report_data import AuditReport, RecordRow, Span, VerdictRow
+    from audit.stats.results import AgreementResult, RateEstimate
+
+MARK_OPEN, MARK_CLOSE = ">>", "<<"
+_STATE_STYLE = {"error": "bold red", "ok": "green", "disputed": "yellow", "undecided": "dim"}
+_LABEL_STYLE = {"supported": "green", "contradicted": "bold red", "not_in_sources": "magenta"}
+
+
+# -- formatting shared by every renderer --------------------------------------------------
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def rate_text(estimate: RateEstimate | None) -> str:
+    """``33.3% [13.8%–60.9%] (4/12)``: the rate, its Wilson interval and the counts."""
+    if estimate is None or estimate.rate is None:
+        return "n/a (no decided records)"
+    ci = estimate.wilson
+    interval = f" [{pct(ci.low)}–{pct(ci.high)}]" if ci else ""
+    return f"{pct(estimate.rate)}{interval} ({estimate.k}/{estimate.n})"
+
+
+def ci_text(result: AgreementResult) -> str:
+    return "n/a" if result.ci is None else f"[{num(result.ci.low)}, {num(result.ci.high)}]"
+
+
+def verdict_text(verdict: VerdictRow) -> str:
+    """``contradicted/major/wrong_number 0.90`` or the status when the judge did not decide."""
+    if verdict.label is None or verdict.status.value != "ok":
+        return verdict.status.value.replace("_", " ")
+    if verdict.label.value == "supported":
+        return f"supported {num(verdict.confidence)}"
+    return (f"{verdict.label.value}/{verdict.severity}/{verdict.category} "
+            f"{num(verdict.confidence)}")
+
+
+def short_verdict(verdict: VerdictRow) -> str:
+    """``contradicted (major)``, ``supported`` or the status when the judge did not decide."""
+    if verdict.label is None or verdict.status.value != "ok":
+        return verdict.status.value.replace("_", " ")
+    if verdict.label.value == "supported":
+        return "supported"
+    return f"{verdict.label.value} ({verdict.severity})"
+
+
+def split_spans(text: str, spans: Iterable[Span]) -> list[tuple[str, bool]]:
+    """``text`` cut into (piece, highlighted) pieces at the given spans."""
+    pieces, at = [], 0
+    for span in sorted(spans, key=lambda s: s.start):
+        start, end = max(span.start, at), min(span.end, len(text))
+        if start >= end:
+            continue
+        if start > at:
+            pieces.append((text[at:start], False))
+        pieces.append((text[start:end], True))
+        at = end
+    if at < len(text):
+        pieces.append((text[at:], False))
+    return pieces
+
+
+def error_records(report: AuditReport, *, topic: str | None = None,
+                  judge: str | None = None) -> list[RecordRow]:
+    """Consensus errors (or, with ``judge``, the records that judge calls errors)."""
+    rows = _in_topic(report.records, topic)
+    if judge:
+        return [r for r in rows if any(v.judge == judge and v.is_error for v in r.verdicts)]
+    return [r for r in rows if r.consensus == "error"]
+
+
+def disagreement_records(report: AuditReport, *, topic: str | None = None,
+                         judge: str | None = None) -> list[RecordRow]:
+    rows = [r for r in _in_topic(report.records, topic) if r.disagreement]
+    if judge:
+        rows = [r for r in rows if any(v.judge == judge for v in r.verdicts)]
+    return rows
+
+
+def _in_topic(rows: list[RecordRow], topic: str | None) -> list[RecordRow]:
+    return rows if topic is None else [r for r in rows if (r.topic or "(none)") == topic]
+
+
+# -- public entry points ------------------------------------------------------------------
+
+
+def render_run_summary(report: AuditReport, console: Console, *,
+                       model_calls: int | None = None) -> None:
+    """The whole report (what ``audit sample`` prints at its end)."""
+    render_report(report, console, model_calls=model_calls)
+
+
+def render_report(
+    report: AuditReport,
+    console: Console,
+    *,
+    errors_only: bool = False,
+    topic: str | None = None,
+    judge: str | None = None,
+    model_calls: int | None = None,
+) -> None:
+    """Print the report; ``topic``/``judge`` filter the record tables, not the statistics."""
+    plain = _plain(console)
+    console.print(header_panel(report, plain))
+    console.print(headline_panel(report, plain))
+    if not errors_only:
+        console.print(agreement_table(report, plain))
+        console.print(judges_table(report, plain))
+    console.print(errors_table(report, plain, topic=topic, judge=judge))
+    if not errors_only:
+        console.print(disagreements_table(report, plain, topic=topic, judge=judge))
+        console.print(categories_table(report, plain))
+        console.print(topics_table(report, plain))
+    for renderable in problem_tables(report, plain, judge=judge):
+        console.print(renderable)
+    if report.suspicious:
+        console.print(suspicious_table(report, plain))
+    if not errors_only:
+        console.print(cost_panel(report, plain, model_calls))
+        if report.decisions:
+            console.print(decision_panel(report, plain))
+    if topic or judge:
+        shown = ", ".join(f"{k} {v!r}" for k, v in (("topic", topic), ("judge", judge)) if v)
+        console.print(Text(f"Record tables filtered by {shown}; the statistics cover the whole run.",
+                           style="dim"))
+
+
+def render_runs(runs: list[dict], console: Console) -> None:
+    """The table of stored audit runs (``audit runs``)."""
+    plain = _plain(console)
+    if not runs:
+        console.print(Text("no audit runs stored yet; run `audit sample` first"))
+        return
+    table = _table("Audit runs", plain)
+    for column in ("run", "created", "status", "dataset", "n", "judges"):
+        table.add_column(column, overflow="fold")
+    for run in runs:
+        config = run.get("config", {})
+        judges = ", ".join(j.get("name", "?") for j in config.get("judges", []))
+        table.add_row(Text(run["id"]), Text(run["created"][:19].replace("T", " ")),
+                      Text(run["status"]), Text(str(config.get("dataset_path", "-"))),
+                      Text(str(config.get("n", "-"))), Text(judges))
+    console.print(table)
+
+
+# -- the pieces ---------------------------------------------------------------------------
+
+
+def _plain(console: Console) -> bool:
+    return not console.is_terminal or console.color_system is None
+
+
+def _table(title: str, plain: bool, **options) -> Table:
+    return Table(title=Text(title, style="bold"), box=box.ASCII2 if plain else box.ROUNDED,
+                 title_justify="left", **options)
+
+
+def _panel(body: RenderableType, title: str, plain: bool, style: str = "") -> Panel:
+    return Panel(body, title=Text(title, style="bold"), title_align="left",
+                 box=box.ASCII2 if plain else box.ROUNDED, border_style=style)
+
+
+def _grid(rows: list[tuple[str, Text]]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for name, value in rows:
+        grid.add_row(name, value)
+    return grid
+
+
+def header_panel(report: AuditReport, plain: bool = False) -> Panel:
+    run = report.run
+    judges = ", ".join(f"{j.name} ({j.provider}{': ' + j.model if j.model else ''})"
+                       for j in run.judges) or ", ".join(report.summary.judges)
+    population = f" of {run.population:,}" if run.population else ""
+    sample = f"{run.n_sampled}{population} records, {run.n_judged} judged; seed {run.seed}"
+    rows = [
+        ("dataset", Text(run.dataset_path or "-")),
+        ("sha256", Text(run.dataset_sha256 or "-")),
+        ("sample", Text(sample + (f", stratified by {run.stratify}" if run.stratify else ""))),
+        ("judges", Text(judges)),
+        ("created", Text(f"{run.created} (status: {run.status})")),
+    ]
+    if not run.sources_available:
+        rows.append(("sources", Text(f"{run.sources_path or '-'} unreadable now: no snippets",
+                                     style="yellow")))
+    return _panel(_grid(rows), f"Audit run {run.run_id}", plain)
+
+
+def headline_panel(report: AuditReport, plain: bool = False) -> Panel:
+    summary, consensus = report.summary, report.summary.consensus
+    conf = f"{summary.confidence:.0%}"
+    lines = [
+        Text.assemble(("Consensus error rate ", "bold"), (rate_text(consensus.inclusive), "bold red"),
+                      f"  ({conf} Wilson interval, records with a majority)"),
+        Text(f"Hard errors ({summary.hard_severity} or worse): {rate_text(consensus.hard)}"),
+        Text(f"{consensus.errors} error, {consensus.ok} ok, {consensus.disputed} disputed "
+             f"(tie), {consensus.undecided} undecided"),
+    ]
+    spread = summary.range_inclusive
+    if spread is not None:
+        lines.append(Text(f"Across judges: {pct(spread.low)} ({', '.join(spread.low_judges)}) "
+                          f"to {pct(spread.high)} ({', '.join(spread.high_judges)})"))
+        lines.append(Text(spread.why, style="dim"))
+    lines.append(Text(report.reading, style="italic"))
+    return _panel(Group(*lines), "Headline", plain, "red")
+
+
+def agreement_table(report: AuditReport, plain: bool = False) -> RenderableType:
+    agreement = report.summary.agreement
+    if agreement is None:
+        return Text(report.reading)
+    table = _table(f"Agreement ({agreement.disagreements} record(s) with disagreement)", plain)
+    table.add_column("coefficient")
+    table.add_column("value", justify="right")
+    table.add_column(f"{report.summary.confidence:.0%} CI", no_wrap=True)
+    table.add_column("reading", ratio=1)
+    results = [agreement.krippendorff_alpha_nominal, agreement.krippendorff_alpha_ordinal_severity,
+               agreement.fleiss_kappa, agreement.gwet_ac1]
+    for reading, result in zip(report.readings, results, strict=True):
+        table.add_row(Text(reading.coefficient), num(result.value), ci_text(result),
+                      Text(reading.words))
+    table.add_row("percent agreement", pct(agreement.percent_agreement.value),
+                  ci_text(agreement.percent_agreement), "")
+    for pair in agreement.pairs:
+        table.add_row(Text(f"Cohen's kappa {pair.judge_a} / {pair.judge_b}"),
+                      num(pair.cohen_kappa.value), ci_text(pair.cohen_kappa),
+                      Text(f"{pair.n_both} records decided by both"))
+    return table
+
+
+def judges_table(report: AuditReport, plain: bool = False) -> Table:
+    table = _table("Judges", plain)
+    for column in ("judge", "error rate", "hard", "abstain / fail / bad cite"):
+        table.add_column(column)
+    for name, judge in report.summary.per_judge.items():
+        table.add_row(Text(name), rate_text(judge.inclusive), rate_text(judge.hard),
+                      f"{judge.abstained} / {judge.failed} / {judge.invalid_citation}")
+    return table
+
+
+def highlighted(text: str, spans: Iterable[Span], plain: bool) -> Text:
+    """``text`` as rich Text with the spans styled (or marked >>so<< without colour)."""
+    out = Text()
+    for piece, marked in split_spans(text, spans):
+        if marked and plain:
+            out.append(f"{MARK_OPEN}{piece}{MARK_CLOSE}")
+        else:
+            out.append(piece, style="bold red underline" if marked else "")
+    return out
+
+
+def record_details(row: RecordRow, plain: bool, judge: str | None = None) -> Group:
+    """Question, highlighted answer, each judge's verdict and its cited evidence."""
+    parts: list[RenderableType] = [
+        Text.assemble(("Q: ", "bold"), row.question),
+        Text.assemble(("A: ", "bold"), highlighted(row.answer, row.wrong_spans, plain)),
+    ]
+    for verdict in row.verdicts:
+        if judge and verdict.judge != judge:
+            continue
+        label = verdict.label.value if verdict.label else ""
+        line = Text.assemble(("- ", "dim"), (verdict.judge, "bold"), ": ",
+                             (verdict_text(verdict), _LABEL_STYLE.get(label, "yellow")))
+        if verdict.rationale:
+            line.append(f" | {verdict.rationale}", style="dim")
+        if verdict.error:
+            line.append(f" | {verdict.error}", style="yellow")
+        parts.append(line)
+        for citation in verdict.citations:
+            mark = {True: "", False: " (quote NOT found)", None: ""}[citation.verified]
+            evidence = Text.assemble("evidence ", (citation.passage_id, "cyan"),
+                                     (mark, "bold yellow"), ": \"", (citation.quote, "italic"),
+                                     "\"")
+            parts.append(Padding(evidence, (0, 0, 0, 4)))
+    return Group(*parts)
+
+
+def _record_cell(row: RecordRow) -> Text:
+    return Text.assemble((row.id, "bold"), "\n", (row.topic or "-", "dim"), "\n",
+                         (row.consensus, _STATE_STYLE[row.consensus]),
+                         ("\n(suspicious)" if row.suspicious else "", "yellow"))
+
+
+def errors_table(report: AuditReport, plain: bool = False, *, topic: str | None = None,
+                 judge: str | None = None) -> RenderableType:
+    rows = error_records(report, topic=topic, judge=judge)
+    title = f"Errors ({len(rows)})" + (f" according to {judge}" if judge else "")
+    if not rows:
+        return Text(f"{title}: none", style="bold")
+    table = _table(title, plain, show_lines=True)
+    table.add_column("record", overflow="fold", max_width=18)
+    table.add_column("question, answer (wrong part marked), verdicts, evidence", ratio=1)
+    for row in rows:
+        table.add_row(_record_cell(row), record_details(row, plain, judge))
+    return table
+
+
+def disagreements_table(report: AuditReport, plain: bool = False, *, topic: str | None = None,
+                        judge: str | None = None) -> RenderableType:
+    rows = disagreement_records(report, topic=topic, judge=judge)
+    if not rows:
+        return Text("Disagreements: none", style="bold")
+    judges = report.summary.judges
+    table = _table(f"Disagreements ({len(rows)})", plain, show_lines=True)
+    table.add_column("record", overflow="fold", max_width=18)
+    table.add_column("question", ratio=1)
+    for name in judges:
+        table.add_column(Text(name), overflow="fold")
+    for row in rows:
+        by_judge = {v.judge: v for v in row.verdicts}
+        cells = [Text(short_verdict(by_judge[n]), _LABEL_STYLE.get(
+            by_judge[n].label.value if by_judge[n].label else "", "yellow"))
+            if n in by_judge else Text("-") for n in judges]
+        table.add_row(_record_cell(row), Text(row.question), *cells)
+    return table
+
+
+def categories_table(report: AuditReport, plain: bool = False) -> RenderableType:
+    if not report.summary.categories:
+        return Text("Errors by category: none", style="bold")
+    table = _table("Consensus errors by category", plain)
+    table.add_column("category")
+    table.add_column("errors", justify="right")
+    for category, count in sorted(report.summary.categories.items(), key=lambda kv: -kv[1]):
+        table.add_row(Text(category), str(count))
+    return table
+
+
+def topics_table(report: AuditReport, plain: bool = False) -> Table:
+    table = _table("By topic", plain)
+    table.add_column("topic", overflow="fold")
+    for column in ("n", "error", "ok", "disputed", "undecided", "error share"):
+        table.add_column(column, justify="right")
+    for topic, t in report.summary.topics.items():
+        share = pct(t.errors / (t.errors + t.ok)) if t.errors + t.ok else "n/a"
+        table.add_row(Text(topic), str(t.n), str(t.errors), str(t.ok), str(t.disputed),
+                      str(t.undecided), share)
+    return table
+
+
+def problem_tables(report: AuditReport, plain: bool = False, *,
+                   judge: str | None = None) -> list[RenderableType]:
+    out: list[RenderableType] = []
+    for title, problems in (("Invalid citations", report.invalid_citations),
+                            ("Failures", report.failures)):
+        problems = [p for p in problems if judge is None or p.judge == judge]
+        if not problems:
+            out.append(Text(f"{title}: 0", style="bold"))
+            continue
+        table = _table(f"{title}: {len(problems)}", plain)
+        table.add_column("record", overflow="fold")
+        table.add_column("judge", overflow="fold")
+        table.add_column("error", ratio=1)
+        for p in problems:
+            table.add_row(Text(p.record_id), Text(p.judge), Text(p.error))
+        out.append(table)
+    return out
+
+
+def suspicious_table(report: AuditReport, plain: bool = False) -> Table:
+    table = _table(f"Suspicious text (prompt-injection-like): {len(report.suspicious)} "
+                   "record(s), quoted, never obeyed", plain)
+    table.add_column("record", overflow="fold", max_width=18)
+    table.add_column("why")
+    table.add_column("answer", ratio=1)
+    for record_id in report.suspicious:
+        row = report.record(record_id)
+        table.add_row(Text(row.id), Text(", ".join(row.suspicious)), Text(row.answer))
+    return table
+
+
+def cost_panel(report: AuditReport, plain: bool = False,
+               model_calls: int | None = None) -> Panel:
+    totals = report.summary.totals
+    rows = [
+        ("judgments", Text(f"{totals.judgments} ({totals.cache_hits} from the cache)")),
+        ("tokens", Text(f"{totals.tokens_in:,} in / {totals.tokens_out:,} out")),
+        ("cost", Text(f"${totals.cost_usd:.4f}")),
+        ("judge time", Text(f"{totals.latency_s:.1f} s (sum over judgments)")),
+    ]
+    for name, judge in report.summary.per_judge.items():
+        rows.append((name, Text(f"{judge.tokens_in:,} in / {judge.tokens_out:,} out, "
+                                f"${judge.cost_usd:.4f}, {judge.cache_hits} cached")))
+    if model_calls is not None:
+        rows.append(("model calls", Text(f"{model_calls} made by this command")))
+    return _panel(_grid(rows), "Cost", plain)
+
+
+def decision_panel(report: AuditReport, plain: bool = False) -> Panel:
+    latest = report.decisions[-1]
+    style = {"pass": "green", "fail": "red"}.get(latest.status, "yellow")
+    lines = [Text(f"{latest.status.upper()} at {latest.created}", style=f"bold {style}")]
+    lines += [Text(f"- {reason}") for reason in latest.reasons]
+    return _panel(Group(*lines), f"Gate ({len(report.decisions)} decision(s))", plain, style)
