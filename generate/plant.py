@@ -18,7 +18,10 @@ from core.models import QARecord
 MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December"]
 _MONTH = re.compile(r"\b(" + "|".join(MONTHS) + r")\s+(\d{1,2})\b")
-_NUMBER = re.compile(r"(?<![\w.])(\$?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(%?)(?![\w])")
+_DAY_MONTH = re.compile(r"\b(\d{1,2})\s+(" + "|".join(MONTHS) + r")\b")
+_PHONE = re.compile(r"\(?\d{3}\)?[ -]?\d{3}-\d{4}")
+# An amount: not part of a time (9:00), a code (F-1, I-20), a date (3/1) or a word.
+_NUMBER = re.compile(r"(?<![\w.:/-])(\$?)(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(%?)(?![\w:/]|-\d)")
 _NEGATIONS = [
     (r"\bmust not\b", "may"), (r"\bmay not\b", "may"), (r"\bcannot\b", "can"),
     (r"\bis not required\b", "is required"), (r"\bare not required\b", "are required"),
@@ -71,7 +74,14 @@ def _shift_number(match: re.Match, rng: random.Random) -> str:
 
 
 def change_number(answer: str, rng: random.Random) -> tuple[str, str] | None:
-    matches = [m for m in _NUMBER.finditer(answer) if not re.fullmatch(r"(19|20)\d\d", m.group(2))]
+    # Years, phone numbers and day-of-month numbers are not amounts.
+    skip = [m.span() for m in (*_PHONE.finditer(answer), *_MONTH.finditer(answer),
+                               *_DAY_MONTH.finditer(answer))]
+    matches = [
+        m for m in _NUMBER.finditer(answer)
+        if not re.fullmatch(r"(19|20)\d\d", m.group(2))
+        and not any(a <= m.start() < b for a, b in skip)
+    ]
     if not matches:
         return None
     match = rng.choice(matches)
@@ -80,12 +90,15 @@ def change_number(answer: str, rng: random.Random) -> tuple[str, str] | None:
 
 
 def change_date(answer: str, rng: random.Random) -> tuple[str, str] | None:
-    matches = list(_MONTH.finditer(answer))
+    matches = [*_MONTH.finditer(answer), *_DAY_MONTH.finditer(answer)]
     if not matches:
         return None
-    match = rng.choice(matches)
-    month = MONTHS[(MONTHS.index(match.group(1)) + rng.choice([1, 2, -1])) % 12]
-    new = f"{month} {match.group(2)}"
+    match = rng.choice(sorted(matches, key=lambda m: m.start()))
+    day_first = match.group(1).isdigit()
+    old_month = match.group(2) if day_first else match.group(1)
+    month = MONTHS[(MONTHS.index(old_month) + rng.choice([1, 2, -1])) % 12]
+    day = match.group(1) if day_first else match.group(2)
+    new = f"{day} {month}" if day_first else f"{month} {day}"
     return answer[: match.start()] + new + answer[match.end():], f"{match.group(0)} -> {new}"
 
 
@@ -142,17 +155,21 @@ def plant_errors(
     target = round(rate * len(records))
     order = rng.sample(range(len(records)), len(records))
     planted: dict[int, tuple[str, str, str]] = {}
-    kinds = list(mutations)
+    counts = dict.fromkeys(mutations, 0)
     for i in order:
         if len(planted) == target:
             break
-        # Prefer the kind whose turn it is, then any kind that applies to this answer.
-        start = len(planted) % len(kinds)
-        for kind in kinds[start:] + kinds[:start]:
-            result = mutations[kind](records[i].answer, rng)
+        # Of the kinds that apply to this answer, take the least used so far: the planted
+        # errors spread over kinds instead of piling onto the one that always applies.
+        options = {}
+        for kind, mutate in mutations.items():
+            result = mutate(records[i].answer, rng)
             if result and result[0].strip() != records[i].answer.strip():
-                planted[i] = (kind, *result)
-                break
+                options[kind] = result
+        if options:
+            kind = min(options, key=lambda k: (counts[k], list(mutations).index(k)))
+            counts[kind] += 1
+            planted[i] = (kind, *options[kind])
     if len(planted) < target:
         raise ConfigError(
             f"could plant only {len(planted)} of {target} errors: too few answers with numbers,"

@@ -44,10 +44,10 @@ DEFAULTS = {
     "support_coverage": 0.8,  # share of answer content words found in the evidence
     "unsupported_coverage": 0.6,  # below this share: not_in_sources
     "min_overlap": 2,  # shared context words needed to align two values
-    "negation_overlap": 0.6,
+    "negation_overlap": 0.6,  # share of a rule clause's words an evidence clause must share
     # An equal value elsewhere in the evidence rules out a conflict when its sentence shares at
     # least this many words with the answer's (0: a value anywhere in the evidence protects).
-    "protect_overlap": 0,  # share of a rule clause's words an evidence clause must share
+    "protect_overlap": 0,
 }
 _DATE_KINDS = {"date", "time", "weekday", "year"}
 _CRITICAL = re.compile(

@@ -38,20 +38,26 @@ def encode_labels(
     labels = as_label_matrix(labels)
     present = ~np.isnan(labels)
     values = labels[present]
-    if categories is None:
-        cats = _observed_categories(values)
-    else:
-        cats = np.unique(np.asarray(categories, dtype=float))
     codes = np.full(labels.shape, MISSING, dtype=np.int64)
+    span = _integer_span(values)
+    if categories is None and span is not None:
+        # Small integer codes, the common case: a bincount is O(n), a sort is not.
+        offsets = (values - span[0]).astype(np.int64)
+        used = np.flatnonzero(np.bincount(offsets))
+        table = np.zeros(int(span[1] - span[0]) + 1, dtype=np.int64)
+        table[used] = np.arange(used.size)
+        codes[present] = table[offsets]
+        return codes, used.astype(float) + span[0]
+    cats = np.unique(values if categories is None else np.asarray(categories, dtype=float))
     if values.size:
-        found = _small_integer_codes(values, cats)
-        if found is None:
-            found = np.clip(np.searchsorted(cats, values), 0, max(len(cats) - 1, 0))
-        if len(cats) == 0 or np.any(cats[found] != values):
-            bad = values[(len(cats) == 0) | (cats[found] != values)][:5]
+        if len(cats) == 0:
+            raise ConfigError("no categories given; pass every category that can occur")
+        found = np.clip(np.searchsorted(cats, values), 0, len(cats) - 1)
+        unknown = cats[found] != values
+        if unknown.any():
             raise ConfigError(
-                f"labels {bad.tolist()} are not among the categories {cats.tolist()}; "
-                "pass every category that can occur"
+                f"labels {values[unknown][:5].tolist()} are not among the categories "
+                f"{cats.tolist()}; pass every category that can occur"
             )
         codes[present] = found
     return codes, cats
@@ -67,41 +73,14 @@ def _integer_span(values: np.ndarray) -> tuple[float, float] | None:
     return low, high
 
 
-def _observed_categories(values: np.ndarray) -> np.ndarray:
-    # Small integer codes are the common case: a bincount is O(n), a sort is not.
-    span = _integer_span(values)
-    if span is None:
-        return np.unique(values)
-    used = np.flatnonzero(np.bincount((values - span[0]).astype(np.int64)))
-    return used.astype(float) + span[0]
-
-
-def _small_integer_codes(values: np.ndarray, cats: np.ndarray) -> np.ndarray | None:
-    """Codes by table lookup when values and categories are small integers."""
-    span = _integer_span(values)
-    if span is None or not cats.size or _integer_span(cats) is None:
-        return None
-    low = min(span[0], float(cats[0]))
-    high = max(span[1], float(cats[-1]))
-    if high - low >= 1_000_000:
-        return None
-    table = np.zeros(int(high - low) + 1, dtype=np.int64)  # unknown values map to 0, then fail
-    table[(cats - low).astype(np.int64)] = np.arange(len(cats))
-    return table[(values - low).astype(np.int64)]
-
-
 def category_counts(codes: np.ndarray, n_categories: int) -> np.ndarray:
     """``(n_units, n_categories)`` int matrix: how many raters chose each category per unit."""
     n_units = codes.shape[0]
-    if n_categories <= 16:  # a few vectorised comparisons beat scatter-adding
-        counts = np.empty((n_units, n_categories), dtype=np.int64)
-        for category in range(n_categories):
-            counts[:, category] = (codes == category).sum(axis=1)
-        return counts
-    rows, cols = np.nonzero(codes != MISSING)
-    flat = rows * n_categories + codes[rows, cols]
-    counts = np.bincount(flat, minlength=n_units * n_categories)
-    return counts.reshape(n_units, n_categories)
+    width = n_categories + 1  # one extra slot per unit collects the missing values
+    slots = np.where(codes == MISSING, n_categories, codes)
+    slots += np.arange(n_units, dtype=np.int64)[:, None] * width
+    counts = np.bincount(slots.ravel(), minlength=n_units * width)
+    return counts.reshape(n_units, width)[:, :n_categories]
 
 
 def labels_from_counts(counts: np.ndarray | Sequence[Sequence[int]]) -> np.ndarray:

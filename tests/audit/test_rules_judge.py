@@ -288,3 +288,15 @@ def test_example_flags_are_precise(example_dir: Path):
     true_flags, flags = _flag_precision(pairs)
     assert flags >= 5, f"only {flags} records flagged wrong_number/wrong_date"
     assert true_flags / flags >= 0.95
+
+
+def test_refusal_is_not_judged():
+    verdict = judge_record("Can my F-2 spouse work?",
+                           "The guides don't cover F-2 work rights; please ask an advisor.")
+    assert verdict is None
+
+
+def test_no_more_than_is_not_a_bare_no():
+    verdict = judge_record("Can students work off campus?",
+                           "No more than 20 hours per week, and only on campus.")
+    assert verdict is None or verdict.category is not Category.negated_rule
