@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,12 +124,12 @@ def write_parquet(report: AuditReport, path: Path) -> Path:
 
 # -- Markdown -----------------------------------------------------------------------------
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#!~&${}()"})
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|~&$"})
 
 
 def md(text: str | None) -> str:
     """Dataset text made inert in Markdown: punctuation escaped, one line (table-safe)."""
-    return " ".join((text or "").split()).translate(_MD_SPECIAL)
+    return re.sub(r"\s+", " ", text or "").translate(_MD_SPECIAL)
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -151,7 +152,7 @@ def to_markdown(report: AuditReport) -> str:
     """The report as GitHub-flavoured Markdown tables; all dataset text escaped."""
     run, summary = report.run, report.summary
     out = [f"# Audit report {md(run.run_id)}", "",
-           f"- dataset: `{md(run.dataset_path)}` (sha256 `{run.dataset_sha256}`)",
+           f"- dataset: {md(run.dataset_path)} (sha256 {run.dataset_sha256})",
            f"- sample: {run.n_sampled} of {run.population or '?'} records, {run.n_judged} "
            f"judged, seed {run.seed}",
            "- judges: " + ", ".join(md(f"{j.name} ({j.provider} {j.model})".replace(" )", ")"))

@@ -47,6 +47,7 @@ mark{background:#ffd7d3;color:#8c1d18;font-weight:600;padding:0 2px;border-radiu
 ul{margin:0;padding-left:18px}blockquote{margin:4px 0;padding:2px 8px;border-left:3px solid #9aa5b1;
  color:#333}
 .plots{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:14px}
+section>h2:first-child{margin-top:0}
 figure{margin:0}figcaption{font-weight:600;margin-bottom:6px}
 .flag{background:#fff4d6;color:#7a4f00;border-radius:3px;padding:0 4px;font-size:.85em}
 details summary{cursor:pointer;color:#1f5fa8}

@@ -54,7 +54,7 @@ COEF: dict[str, float] = {"novelty": 0.0, "gain": 0.0, "gain_p10": 0.0}
 
 MAX_EVIDENCE_TOKENS = 512  # keeps one record near a second or two on a 2-core CPU
 MAX_ANSWER_TOKENS = 192
-CANDIDATE_SENTENCES = 3
+CANDIDATE_SENTENCES = 2
 
 STOPWORDS = frozenset(
     """a an the and or but if then than so of in on at to for from by with without about
@@ -230,10 +230,11 @@ class LocalJudge:
         question = f"Question: {record.question.strip()}\nAnswer:"
         candidates = ranked[: self.candidate_sentences]
         pairs = [(f"{context}\n\n{question}", answer), (question, answer)]
-        pairs += [(f"{s.text}\n\n{question}", answer) for s in candidates]
+        if len(candidates) > 1:  # a lone sentence is the context itself: reuse its score
+            pairs += [(f"{s.text}\n\n{question}", answer) for s in candidates]
         scores = self.provider.score_pairs(pairs)
         with_ev, without = scores[0], scores[1]
-        per_sentence = scores[2:]
+        per_sentence = scores[2:] if len(candidates) > 1 else [with_ev] * len(candidates)
         gains = [a - b for a, b in zip(with_ev.logprobs, without.logprobs)]
         best = max(range(len(candidates)), key=lambda i: per_sentence[i].mean, default=None)
         return LikelihoodFeatures(

@@ -21,7 +21,9 @@ from audit.stats.results import Interval
 
 Finalize = Callable[[np.ndarray], np.ndarray]  # (B, d) sums -> (B,) coefficient values
 
-_MULTINOMIAL_MAX_PATTERNS = 4096
+# A binomial draw in numpy's multinomial costs about as much as drawing and counting ~30 unit
+# indices, so the multinomial over patterns is used while patterns * 30 <= units.
+_MULTINOMIAL_COST_RATIO = 30
 _CHUNK_ELEMENTS = 5_000_000  # replicate x unit indices drawn per chunk on the slow path
 
 
@@ -54,7 +56,7 @@ class UnitStatistic:
         if n == 0 or replicates <= 0:
             return np.full(max(replicates, 0), np.nan)
         patterns = self.multiplicity.size
-        if patterns <= _MULTINOMIAL_MAX_PATTERNS:
+        if patterns * _MULTINOMIAL_COST_RATIO <= n:
             weights = rng.multinomial(n, self.multiplicity / n, size=replicates)
             sums = weights.astype(float) @ self.stats
             return self.finalize(sums)

@@ -193,16 +193,20 @@ class LocalProvider:
         return [r for r in results if r is not None]
 
     def _batches(self, encoded: list[tuple[list[int], list[int]]]) -> list[list[int]]:
-        """Indices grouped by similar length so that a batch's padded size stays in budget."""
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
+        """Indices grouped by similar length: a batch stays within ``max_batch_tokens`` and
+        wastes at most a quarter of its compute on padding (padding costs full price on CPU)."""
+        lengths = [len(p) + len(c) for p, c in encoded]
+        order = sorted(range(len(encoded)), key=lengths.__getitem__)
         batches: list[list[int]] = []
         current: list[int] = []
+        real = 0
         for i in order:
-            length = len(encoded[i][0]) + len(encoded[i][1])
-            if current and length * (len(current) + 1) > self.max_batch_tokens:
+            padded = lengths[i] * (len(current) + 1)  # sorted: this one is the longest
+            if current and (padded > self.max_batch_tokens or padded > 1.25 * (real + lengths[i])):
                 batches.append(current)
-                current = []
+                current, real = [], 0
             current.append(i)
+            real += lengths[i]
         if current:
             batches.append(current)
         return batches

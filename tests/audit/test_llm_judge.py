@@ -9,7 +9,7 @@ import httpx
 import jsonschema
 import pytest
 from google.genai import types
-from servers import LLAMA_MODEL_ALIAS, llama_server  # noqa: F401
+#from servers import LLAMA_MODEL_ALIAS, llama_server  # noqa: F401
 
 from audit.judges.llm import LLMJudge, parse_verdict
 from audit.judges.prompts import SYSTEM_PROMPT, build_messages, data_nonce, verdict_schema

@@ -13,7 +13,9 @@ from audit.stats.coding import category_counts, encode_labels
 def labels_with_missing(seed=0, units=400, raters=5, q=3):
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, q, size=units)
-    labels = np.where(rng.random((units, raters)) < 0.7, truth[:, None], rng.integers(0, q, (units, raters)))
+    labels = np.where(
+        rng.random((units, raters)) < 0.7, truth[:, None], rng.integers(0, q, (units, raters))
+    )
     labels = labels.astype(float)
     labels[rng.random(labels.shape) < 0.15] = np.nan
     return labels
@@ -23,16 +25,23 @@ def _statistic(kind: str, labels: np.ndarray) -> bootstrap.UnitStatistic:
     codes, cats = encode_labels(labels)
     counts = category_counts(codes, len(cats))
     if kind == "alpha_ordinal":
-        return bootstrap.unit_statistic(counts, agreement._coincidence_terms, agreement._alpha_finalize("ordinal", cats))
+        return bootstrap.unit_statistic(
+            counts, agreement._coincidence_terms, agreement._alpha_finalize("ordinal", cats)
+        )
     if kind == "alpha_nominal":
-        return bootstrap.unit_statistic(counts, agreement._coincidence_terms, agreement._alpha_finalize("nominal", cats))
+        return bootstrap.unit_statistic(
+            counts, agreement._coincidence_terms, agreement._alpha_finalize("nominal", cats)
+        )
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind,public", [
-    ("alpha_nominal", lambda x: agreement.krippendorff_alpha(x, "nominal").value),
-    ("alpha_ordinal", lambda x: agreement.krippendorff_alpha(x, "ordinal").value),
-])
+@pytest.mark.parametrize(
+    "kind,public",
+    [
+        ("alpha_nominal", lambda x: agreement.krippendorff_alpha(x, "nominal").value),
+        ("alpha_ordinal", lambda x: agreement.krippendorff_alpha(x, "ordinal").value),
+    ],
+)
 def test_resampled_sums_equal_recomputation_on_resampled_units(kind, public):
     labels = labels_with_missing()
     stat = _statistic(kind, labels)
@@ -44,10 +53,14 @@ def test_resampled_sums_equal_recomputation_on_resampled_units(kind, public):
         assert via_sums == pytest.approx(public(labels[idx]), abs=1e-12)
 
 
-@pytest.mark.parametrize("name", ["percent_agreement", "gwet_ac1", "fleiss_kappa", "krippendorff_alpha"])
-def test_bootstrap_interval_agrees_with_naive_bootstrap(name):
+@pytest.mark.parametrize("ratio", [0, 10**12])  # multinomial over patterns / unit indices
+@pytest.mark.parametrize(
+    "name", ["percent_agreement", "gwet_ac1", "fleiss_kappa", "krippendorff_alpha"]
+)
+def test_bootstrap_interval_agrees_with_naive_bootstrap(name, ratio, monkeypatch):
     labels = labels_with_missing(seed=2, units=300)
     fn = getattr(agreement, name)
+    monkeypatch.setattr(bootstrap, "_MULTINOMIAL_COST_RATIO", ratio)
     ours = fn(labels, bootstrap=2000, seed=1)
     rng = np.random.default_rng(9)
     naive = [fn(labels[rng.integers(0, len(labels), len(labels))]).value for _ in range(600)]
@@ -79,8 +92,9 @@ def test_bootstrap_is_seeded():
 
 def test_index_resampling_path_matches_multinomial_path(monkeypatch):
     labels = labels_with_missing(seed=6, units=500)
+    monkeypatch.setattr(bootstrap, "_MULTINOMIAL_COST_RATIO", 0)
     fast = agreement.krippendorff_alpha(labels, bootstrap=3000, seed=0)
-    monkeypatch.setattr(bootstrap, "_MULTINOMIAL_MAX_PATTERNS", 0)
+    monkeypatch.setattr(bootstrap, "_MULTINOMIAL_COST_RATIO", 10**12)
     monkeypatch.setattr(bootstrap, "_CHUNK_ELEMENTS", 100_000)  # several chunks
     slow = agreement.krippendorff_alpha(labels, bootstrap=3000, seed=0)
     assert slow.value == fast.value
@@ -105,7 +119,14 @@ def test_public_exports_are_sorted_and_complete():
     assert stats.__all__ == sorted(stats.__all__)
     for name in stats.__all__:
         assert getattr(stats, name) is not None
-    modules = [stats.agreement, stats.rates, stats.paired, stats.consensus, stats.plan, stats.results]
+    modules = [
+        stats.agreement,
+        stats.rates,
+        stats.paired,
+        stats.consensus,
+        stats.plan,
+        stats.results,
+    ]
     internal = {"finite_or_none"}
     for module in modules:
         for name, obj in vars(module).items():

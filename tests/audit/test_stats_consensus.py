@@ -26,19 +26,28 @@ def test_majority_vote_states():
     )
     vote = majority_vote(labels)
     assert vote.states({0.0: "ok", 1.0: "error", 2.0: "two"}) == [
-        "error", "ok", "disputed", "undecided", "error", "two"
+        "error",
+        "ok",
+        "disputed",
+        "undecided",
+        "error",
+        "two",
     ]
     assert (vote.n_disputed, vote.n_undecided) == (1, 1)
     assert vote.votes.tolist() == [3, 2, 2, 0, 1, 3]
     json.dumps(vote.to_dict())
 
 
-def simulate(seed, n=500, sens=(0.9, 0.85, 0.8), spec=(0.92, 0.88, 0.8), prevalence=0.35, missing=0.1):
+def simulate(
+    seed, n=500, sens=(0.9, 0.85, 0.8), spec=(0.92, 0.88, 0.8), prevalence=0.35, missing=0.1
+):
     rng = np.random.default_rng(seed)
     truth = rng.random(n) < prevalence
-    labels = np.column_stack(
-        [(rng.random(n) < np.where(truth, s, 1 - c)).astype(float) for s, c in zip(sens, spec)]
-    )
+    columns = [
+        (rng.random(n) < np.where(truth, s, 1 - c)).astype(float)
+        for s, c in zip(sens, spec, strict=True)
+    ]
+    labels = np.column_stack(columns)
     labels[rng.random(labels.shape) < missing] = np.nan  # abstentions / failures
     return labels, truth
 
@@ -49,7 +58,7 @@ def test_dawid_skene_recovers_known_accuracies():
     result = dawid_skene(labels, ["a", "b", "c"], categories=[0, 1])
     assert result.converged
     assert result.prevalence[1] == pytest.approx(0.35, abs=0.05)
-    for name, s, c in zip("abc", sens, spec):
+    for name, s, c in zip("abc", sens, spec, strict=True):
         assert result.sensitivity[name] == pytest.approx(s, abs=0.05)
         assert result.specificity[name] == pytest.approx(c, abs=0.05)
     json.dumps(result.to_dict())
@@ -64,7 +73,7 @@ def test_dawid_skene_is_unbiased_across_seeds_and_tight_with_more_records():
     for seed in range(30):
         labels, _ = simulate(seed, sens=sens, spec=spec)
         result = dawid_skene(labels, ["a", "b", "c"], categories=[0, 1])
-        errors.append([result.sensitivity[k] - s for k, s in zip("abc", sens)])
+        errors.append([result.sensitivity[k] - s for k, s in zip("abc", sens, strict=True)])
     assert np.abs(np.mean(errors, axis=0)).max() < 0.02
     for seed in range(5):
         labels, _ = simulate(100 + seed, n=2000, sens=sens, spec=spec)

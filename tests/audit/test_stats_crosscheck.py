@@ -1,11 +1,12 @@
-"""Agreement with the `krippendorff` package and statsmodels on random matrices with missing values."""
+"""Agreement with the `krippendorff` package and statsmodels on random matrices with gaps."""
 
 from __future__ import annotations
 
 import krippendorff
 import numpy as np
 import pytest
-from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa, fleiss_kappa as sm_fleiss
+from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
+from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
 from audit.stats import cohen_kappa, fleiss_kappa, krippendorff_alpha
 
@@ -70,4 +71,6 @@ def test_missing_values_change_the_coefficients_rather_than_dropping_rows():
     complete_rows = labels[~np.isnan(labels).any(axis=1)]
     # Krippendorff uses every pairable value, so it is not the complete-case value.
     assert krippendorff_alpha(labels).n_units > len(complete_rows)
-    assert krippendorff_alpha(labels).value != pytest.approx(krippendorff_alpha(complete_rows).value)
+    assert krippendorff_alpha(labels).value != pytest.approx(
+        krippendorff_alpha(complete_rows).value
+    )

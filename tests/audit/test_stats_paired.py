@@ -32,7 +32,13 @@ def test_compare_paired_from_indicators():
     a = np.array([1] * 59 + [1] * 6 + [0] * 16 + [0] * 80 + [np.nan, 1], dtype=float)
     b = np.array([1] * 59 + [0] * 6 + [1] * 16 + [0] * 80 + [1, np.nan], dtype=float)
     result = compare_paired(a, b)
-    assert (result.n, result.both, result.only_a, result.only_b, result.neither) == (161, 59, 6, 16, 80)
+    assert (result.n, result.both, result.only_a, result.only_b, result.neither) == (
+        161,
+        59,
+        6,
+        16,
+        80,
+    )
     assert result.difference == pytest.approx(-10 / 161)
     assert result.ci.low < result.difference < result.ci.high
     swapped = compare_paired(b, a)

@@ -72,13 +72,17 @@ def test_fleiss_1971_diagnoses(missing):
     assert_printed(value, data["published_values"]["fleiss_kappa"])
 
 
-@pytest.mark.parametrize("name", ["fleiss_wikipedia.json", "fleiss_wikipedia_10subjects_14raters.json"])
+@pytest.mark.parametrize(
+    "name", ["fleiss_wikipedia.json", "fleiss_wikipedia_10subjects_14raters.json"]
+)
 def test_fleiss_wikipedia(name):
     data = load(name)
     published = data.get("published_values", data)
     labels = labels_from_counts(data["counts"])
     assert_printed(fleiss_kappa(labels).value, 0.210)  # printed as 0.210 on the page
-    assert_printed(fleiss_kappa(labels).value, published.get("fleiss_kappa", published.get("kappa")))
+    assert_printed(
+        fleiss_kappa(labels).value, published.get("fleiss_kappa", published.get("kappa"))
+    )
     # With equal raters per subject, P-bar is Gwet's percent agreement.
     assert_printed(percent_agreement(labels).value, published["P_bar"])
 
@@ -117,7 +121,9 @@ def test_gwet_raw5observers_with_missing():
 def test_krippendorff_2011_section_a_binary():
     data = load("krippendorff2011_A_binary_2observers_10units.json")
     labels = np.array(data["reliability_data"], dtype=float).T
-    assert_printed(krippendorff_alpha(labels).value, data["published_values"]["krippendorff_alpha_nominal"])
+    assert_printed(
+        krippendorff_alpha(labels).value, data["published_values"]["krippendorff_alpha_nominal"]
+    )
 
 
 def _ben_gerry(data: dict, unit10_missing: bool = False) -> np.ndarray:
@@ -130,17 +136,26 @@ def _ben_gerry(data: dict, unit10_missing: bool = False) -> np.ndarray:
 
 def test_krippendorff_2011_section_b_nominal():
     data = load("krippendorff2011_B_nominal_2observers_12units.json")
-    assert_printed(krippendorff_alpha(_ben_gerry(data)).value, data["published_values"]["krippendorff_alpha_nominal"])
+    assert_printed(
+        krippendorff_alpha(_ben_gerry(data)).value,
+        data["published_values"]["krippendorff_alpha_nominal"],
+    )
     variant = data["irrCAC_variant_unit10_missing_computed"]
     assert_printed(krippendorff_alpha(_ben_gerry(data, True)).value, variant["irrCAC_krippendorff"])
     assert_printed(gwet_ac1(_ben_gerry(data, True)).value, variant["irrCAC_gwet_ac1"])
 
 
-@pytest.mark.parametrize("name", ["krippendorff2011_C_4observers_12units.json", "krippendorff_2011.json"])
+@pytest.mark.parametrize(
+    "name", ["krippendorff2011_C_4observers_12units.json", "krippendorff_2011.json"]
+)
 @pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
 def test_krippendorff_2011_section_c_levels(name, level):
     data = load(name)
-    published = data["published_values"]["krippendorff_alpha"] if "published_values" in data else data["alpha"]
+    published = (
+        data["published_values"]["krippendorff_alpha"]
+        if "published_values" in data
+        else data["alpha"]
+    )
     labels = np.array(data["reliability_data"], dtype=float).T
     assert_printed(krippendorff_alpha(labels, level).value, published[level])
 
@@ -162,7 +177,10 @@ def test_r_irr_anxiety_cohen():
     assert_printed(value, data["published_values"]["kappa_r2_r3_unweighted"])
 
 
-@pytest.mark.parametrize("level,key", [("nominal", "nominal_6dp_krippendorff_pkg"), ("interval", "interval_6dp_krippendorff_pkg")])
+@pytest.mark.parametrize(
+    "level,key",
+    [("nominal", "nominal_6dp_krippendorff_pkg"), ("interval", "interval_6dp_krippendorff_pkg")],
+)
 def test_wikipedia_krippendorff_3coders(level, key):
     data = load("wikipedia_krippendorff_3coders_15units.json")
     labels = np.array(data["reliability_data"], dtype=float).T

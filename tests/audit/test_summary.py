@@ -18,14 +18,29 @@ NAN = np.nan
 def ok(record, judge, label, category="none", severity="none", tokens=(100, 10), cost=0.01):
     verdict = Verdict(label=label, category=category, severity=severity)
     return Judgment(
-        run_id="run1", record_id=record, judge=judge, status="ok", verdict=verdict,
-        tokens_in=tokens[0], tokens_out=tokens[1], cost_usd=cost, latency_s=0.5,
+        run_id="run1",
+        record_id=record,
+        judge=judge,
+        status="ok",
+        verdict=verdict,
+        tokens_in=tokens[0],
+        tokens_out=tokens[1],
+        cost_usd=cost,
+        latency_s=0.5,
     )
 
 
 def other(record, judge, status):
-    return Judgment(run_id="run1", record_id=record, judge=judge, status=status, error="x",
-                    tokens_in=50, cost_usd=0.005, cache_hit=True)
+    return Judgment(
+        run_id="run1",
+        record_id=record,
+        judge=judge,
+        status=status,
+        error="x",
+        tokens_in=50,
+        cost_usd=0.005,
+        cache_hit=True,
+    )
 
 
 RECORDS = [
@@ -90,7 +105,12 @@ def test_per_judge_counts_and_rates(summary):
 
 def test_consensus_states_and_rates(summary):
     assert summary.records == {
-        "r1": "error", "r2": "ok", "r3": "disputed", "r4": "error", "r5": "undecided", "r6": "ok"
+        "r1": "error",
+        "r2": "ok",
+        "r3": "disputed",
+        "r4": "error",
+        "r5": "undecided",
+        "r6": "ok",
     }
     cons = summary.consensus
     assert (cons.errors, cons.ok, cons.disputed, cons.undecided) == (2, 2, 1, 1)
@@ -107,7 +127,9 @@ def test_range_categories_topics(summary):
     assert "2 record" in spread.why  # r3 and r4 are the disagreements
     assert summary.categories == {"outdated_rule": 1, "wrong_number": 1}  # r4 tie -> enum order
     assert summary.topics["fees"].model_dump() == dict(n=3, errors=1, ok=2, disputed=0, undecided=0)
-    assert summary.topics["leave"].model_dump() == dict(n=2, errors=1, ok=0, disputed=1, undecided=0)
+    assert summary.topics["leave"].model_dump() == dict(
+        n=2, errors=1, ok=0, disputed=1, undecided=0
+    )
     assert summary.topics["(none)"].undecided == 1
 
 
@@ -177,8 +199,12 @@ def test_single_judge_has_no_agreement_or_dawid_skene():
     assert single.range_inclusive.low == single.range_inclusive.high == 0.4
     assert single.per_judge["a"].missing == 0
     # b judged nothing for r1 here: counted as missing, not as a vote
-    partial = summarize([j for j in JUDGMENTS if j.record_id != "r1" or j.judge == "a"], RECORDS,
-                        population=None, bootstrap=0)
+    partial = summarize(
+        [j for j in JUDGMENTS if j.record_id != "r1" or j.judge == "a"],
+        RECORDS,
+        population=None,
+        bootstrap=0,
+    )
     assert partial.per_judge["b"].missing == 1
 
 
