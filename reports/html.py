@@ -95,7 +95,8 @@ def _table(header: list[str], rows: list[list[str]], table_id: str) -> str:
     """``header`` is escaped here; ``rows`` hold cells that are already HTML."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f'<table id="{esc(table_id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return (f'<table id="{esc(table_id)}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
 
 
 def _section(section_id: str, title: str, content: str) -> str:

@@ -146,8 +146,8 @@ def render_report(
             console.print(decision_panel(report, plain))
     if topic or judge:
         shown = ", ".join(f"{k} {v!r}" for k, v in (("topic", topic), ("judge", judge)) if v)
-        console.print(Text(f"Record tables filtered by {shown}; the statistics cover the whole run.",
-                           style="dim"))
+        console.print(Text(f"Record tables filtered by {shown}; the statistics cover the "
+                           "whole run.", style="dim"))
 
 
 def render_runs(runs: list[dict], console: Console) -> None:
@@ -157,7 +157,9 @@ def render_runs(runs: list[dict], console: Console) -> None:
         console.print(Text("no audit runs stored yet; run `audit sample` first"))
         return
     table = _table("Audit runs", plain)
-    for column in ("run", "created", "status", "dataset", "n", "judges"):
+    table.add_column("run", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    for column in ("status", "dataset", "n", "judges"):
         table.add_column(column, overflow="fold")
     for run in runs:
         config = run.get("config", {})
@@ -217,7 +219,8 @@ def headline_panel(report: AuditReport, plain: bool = False) -> Panel:
     summary, consensus = report.summary, report.summary.consensus
     conf = f"{summary.confidence:.0%}"
     lines = [
-        Text.assemble(("Consensus error rate ", "bold"), (rate_text(consensus.inclusive), "bold red"),
+        Text.assemble(("Consensus error rate ", "bold"),
+                      (rate_text(consensus.inclusive), "bold red"),
                       f"  ({conf} Wilson interval, records with a majority)"),
         Text(f"Hard errors ({summary.hard_severity} or worse): {rate_text(consensus.hard)}"),
         Text(f"{consensus.errors} error, {consensus.ok} ok, {consensus.disputed} disputed "
@@ -282,6 +285,7 @@ def record_details(row: RecordRow, plain: bool, judge: str | None = None) -> Gro
         Text.assemble(("Q: ", "bold"), row.question),
         Text.assemble(("A: ", "bold"), highlighted(row.answer, row.wrong_spans, plain)),
     ]
+    shown: set[tuple[str, str]] = set()
     for verdict in row.verdicts:
         if judge and verdict.judge != judge:
             continue
@@ -295,6 +299,11 @@ def record_details(row: RecordRow, plain: bool, judge: str | None = None) -> Gro
         parts.append(line)
         for citation in verdict.citations:
             mark = {True: "", False: " (quote NOT found)", None: ""}[citation.verified]
+            if (citation.passage_id, citation.quote) in shown:
+                parts.append(Padding(Text.assemble("evidence ", (citation.passage_id, "cyan"),
+                                                   mark, " (same quote as above)"), (0, 0, 0, 4)))
+                continue
+            shown.add((citation.passage_id, citation.quote))
             evidence = Text.assemble("evidence ", (citation.passage_id, "cyan"),
                                      (mark, "bold yellow"), ": \"", (citation.quote, "italic"),
                                      "\"")
@@ -356,12 +365,11 @@ def categories_table(report: AuditReport, plain: bool = False) -> RenderableType
 def topics_table(report: AuditReport, plain: bool = False) -> Table:
     table = _table("By topic", plain)
     table.add_column("topic", overflow="fold")
-    for column in ("n", "error", "ok", "disputed", "undecided", "error share"):
+    for column in ("n", "error", "ok", "disputed", "undecided"):
         table.add_column(column, justify="right")
     for topic, t in report.summary.topics.items():
-        share = pct(t.errors / (t.errors + t.ok)) if t.errors + t.ok else "n/a"
         table.add_row(Text(topic), str(t.n), str(t.errors), str(t.ok), str(t.disputed),
-                      str(t.undecided), share)
+                      str(t.undecided))
     return table
 
 

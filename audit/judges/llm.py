@@ -268,9 +268,15 @@ def parse_verdict(text: str) -> Verdict:
     try:
         return Verdict.model_validate(coerce_verdict(data))
     except ValidationError as exc:
-        raise VerdictParseError(
-            [f"{'.'.join(map(str, e['loc'])) or 'verdict'}: {e['msg']}" for e in exc.errors()]
-        ) from exc
+        raise VerdictParseError([_describe(e) for e in exc.errors()]) from exc
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as ``field: message (got value)``, short enough for a prompt."""
+    where = ".".join(map(str, error["loc"])) or "verdict"
+    got = repr(error.get("input"))
+    got = got if len(got) <= 80 else got[:77] + "..."
+    return f"{where}: {error['msg']} (got {got})"
 
 
 def extract_json_object(text: str) -> dict[str, Any]:
@@ -345,8 +351,9 @@ def _coerce_confidence(value: Any) -> Any:
         except ValueError:
             return value
         return number / 100 if percent else _coerce_confidence(number)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 < value <= 100:
-        return value / 100  # a percentage without the sign
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if 1 < value <= 100 and float(value).is_integer():
+            return value / 100  # a whole percentage without the sign
     return value
 
 

@@ -9,7 +9,7 @@ import httpx
 import jsonschema
 import pytest
 from google.genai import types
-#from servers import LLAMA_MODEL_ALIAS, llama_server  # noqa: F401
+from servers import LLAMA_MODEL_ALIAS, llama_server  # noqa: F401
 
 from audit.judges.llm import LLMJudge, parse_verdict
 from audit.judges.prompts import SYSTEM_PROMPT, build_messages, data_nonce, verdict_schema
@@ -293,16 +293,12 @@ def test_spec_errors_say_how_to_fix(store, tmp_path, monkeypatch):
     bad = tmp_path / "bad.txt"
     bad.write_text("Judge $record please.")
     with pytest.raises(ConfigError, match=r"lacks the placeholders \$nonce, \$evidence"):
-        LLMJudge(
-            JudgeSpec(name="j", provider="openai", model="m", params={"template": str(bad)}), store
-        )
+        LLMJudge(JudgeSpec(name="j", provider="openai", model="m", params={"template": str(bad)}), store)
 
 
 def test_custom_template_replaces_the_default(openai_key, store, tmp_path):
     template = tmp_path / "mine.txt"
-    template.write_text(
-        "Costs $$5. <<<E-$nonce\n$evidence\nE-$nonce>>> <<<R-$nonce\n$record\nR-$nonce>>>"
-    )
+    template.write_text("Costs $$5. <<<E-$nonce\n$evidence\nE-$nonce>>> <<<R-$nonce\n$record\nR-$nonce>>>")
     fake = FakeOpenAI(json.dumps(GOOD))
     judge = openai_judge(fake, store, template=str(template))
 
@@ -338,9 +334,7 @@ def test_gemini_judge_over_http(monkeypatch, store):
         return httpx.Response(200, json=response)
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    provider = GeminiProvider(
-        "gemini-2.5-flash", http_options=types.HttpOptions(httpx_async_client=client)
-    )
+    provider = GeminiProvider("gemini-2.5-flash", http_options=types.HttpOptions(httpx_async_client=client))
     spec = JudgeSpec(name="gemini", provider="gemini", model="gemini-2.5-flash")
 
     outcome = asyncio.run(LLMJudge(spec, store, provider=provider).judge(RECORD, PASSAGES))
@@ -360,7 +354,8 @@ def test_end_to_end_against_llama_cpp_server(llama_server, tmp_path):  # noqa: F
         name="gemma-server",
         provider="openai",
         model=LLAMA_MODEL_ALIAS,
-        params={"base_url": llama_server, "fold_system": True, "max_tokens": 384},
+        # Grammar-constrained sampling over Gemma's 262k vocabulary is slow on a small CPU.
+        params={"base_url": llama_server, "fold_system": True, "max_tokens": 384, "timeout": 800},
     )
     store = Store(tmp_path / "assay.db")
 

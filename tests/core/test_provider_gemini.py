@@ -100,9 +100,7 @@ class FakeGemini:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         status, body = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-        return httpx.Response(
-            status, json=body, headers={"content-type": "application/json; charset=UTF-8"}
-        )
+        return httpx.Response(status, json=body, headers={"content-type": "application/json; charset=UTF-8"})
 
     def body(self, index: int = -1) -> dict:
         return json.loads(self.requests[index].content)

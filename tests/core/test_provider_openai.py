@@ -79,9 +79,7 @@ class FakeOpenAI:
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        status, body, headers = self.responses.pop(0) if len(self.responses) > 1 else (
-            self.responses[0]
-        )
+        status, body, headers = self.responses.pop(0) if len(self.responses) > 1 else (self.responses[0])
         headers = {"x-request-id": f"req_{len(self.requests)}", **headers}
         return httpx.Response(status, json=body, headers=headers)
 
@@ -268,9 +266,7 @@ def test_fold_system_merges_system_into_the_first_user_turn(monkeypatch):
 
     asyncio.run(provider.complete(request()))
 
-    assert fake.body()["messages"] == [
-        {"role": "user", "content": "You are a judge.\n\nJudge this."}
-    ]
+    assert fake.body()["messages"] == [{"role": "user", "content": "You are a judge.\n\nJudge this."}]
 
 
 @pytest.mark.slow
@@ -284,12 +280,9 @@ def test_real_llama_server_returns_schema_shaped_json(llama_server):  # noqa: F8
     }
     messages = [{"role": "user", "content": "Is Paris in France? Reply in JSON."}]
 
-
     async def ask():
         try:
-            return await provider.complete(
-                ChatRequest(messages=messages, json_schema=schema, max_tokens=32)
-            )
+            return await provider.complete(ChatRequest(messages=messages, json_schema=schema, max_tokens=32))
         finally:
             await provider.aclose()
 

@@ -32,8 +32,8 @@ def _browser() -> str:
 def _chromium(browser: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
-               *args]
+               "--disable-sync", "--disable-dev-shm-usage",
+               f"--user-data-dir={tmp_path / 'profile'}", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=180, check=True,
                           env=os.environ | {"HOME": str(tmp_path)})
 
