@@ -450,7 +450,7 @@ def evaluate_run(
                      0.5)
     results["panel_mean_p_error"] = {
         "auc": auc_with_interval(panel, truth, groups, **options),
-        **binary_metrics(truth, panel >= 0.5, groups, **options),
+        **binary_metrics(truth, panel > 0.5, groups, **options),
     }
     if len(judges) >= 2 and not np.isnan(labels).all():
         ds = dawid_skene(labels, judges, categories=[0.0, 1.0])

@@ -51,6 +51,24 @@ def machine() -> dict[str, Any]:
     }
 
 
+def judge_code() -> dict[str, Any]:
+    """Which judge code made the figures: file hashes and the local judge's calibration."""
+    import hashlib
+
+    files = sorted((ROOT / "audit" / "judges").glob("*.py"))
+    out: dict[str, Any] = {
+        str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest()[:12] for f in files
+    }
+    try:
+        from audit.judges import local
+
+        out["local_calibration"] = {"version": local.FEATURE_VERSION,
+                                    "intercept": local.INTERCEPT, "coef": local.COEF}
+    except ImportError as exc:
+        out["local_calibration"] = f"unavailable: {exc}"
+    return out
+
+
 def set_name(data: Path) -> str:
     return (data if data.is_dir() else data.parent).name
 
@@ -61,10 +79,14 @@ def default_store() -> Path:
     return cache_dir() / "bench" / "audit_quality.db"
 
 
-def clear_judgments(store) -> None:
-    """Judgments are re-made on every run (the model calls stay cached)."""
+def clear_judgments(store, dataset: Path) -> None:
+    """This set's judgments are re-made on every run (the model calls stay cached)."""
     with store.transaction() as db:
-        db.execute("DELETE FROM judgments")
+        db.execute(
+            "DELETE FROM judgments WHERE run_id IN (SELECT id FROM runs"
+            " WHERE json_extract(config, '$.dataset_path') = ?)",
+            (str(dataset),),
+        )
 
 
 def novelty_auc(inputs: quality.AssayInputs, bootstrap: int, seed: int) -> dict[str, Any]:
@@ -143,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print("note:", sample.note)
     inputs = quality.write_assay_inputs(sample.answers, work, seed=args.seed)
     store = Store(args.store or default_store())
-    clear_judgments(store)
+    clear_judgments(store, inputs.dataset)
     options = SampleOptions(dataset=inputs.dataset, sources=inputs.sources,
                             n=len(inputs.truth), seed=args.seed, judges_file=args.judges,
                             evidence_k=args.evidence_k, concurrency=args.concurrency)
@@ -189,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                      "undecided = 0.5; panel = mean over deciding judges",
         },
         "panel": [spec.model_dump(mode="json") for spec in _specs(args.judges)],
+        "judge_code": judge_code(),
         "run_id": outcome.run_id,
         "seconds": round(seconds, 1),
         "new_judgments": outcome.new_judgments,

@@ -98,6 +98,7 @@ def halueval_cases(path: Path, n: int) -> list[Case]:
 def make_judges(store_path: Path, with_local: bool) -> tuple[dict[str, Any], list[str]]:
     """The default panel: rules, plus local when its module exists (lazy import)."""
     from audit.judges.rules import RulesJudge
+    from core.store import Store
 
     judges: dict[str, Any] = {"rules": RulesJudge(JudgeSpec(name="rules", provider="rules"))}
     notes = []
@@ -109,8 +110,6 @@ def make_judges(store_path: Path, with_local: bool) -> tuple[dict[str, Any], lis
         try:
             from audit.judges.local import LocalJudge
 
-            from core.store import Store
-
             spec = JudgeSpec(name="local", provider="local")
             judges["local"] = LocalJudge(spec, Store(store_path))
         except Exception as exc:  # report, never hide, why the local judge is missing
@@ -121,9 +120,11 @@ def make_judges(store_path: Path, with_local: bool) -> tuple[dict[str, Any], lis
 async def run_judge(judge: Any, cases: list[Case]) -> tuple[list[Verdict | None], float]:
     verdicts = []
     start = time.perf_counter()
-    for case in cases:
+    for n, case in enumerate(cases, start=1):
         outcome = await judge.judge(case.record, case.evidence)
         verdicts.append(outcome.verdict)
+        if n % 50 == 0:
+            print(f"  {judge.spec.name}: {n}/{len(cases)}", file=sys.stderr, flush=True)
     return verdicts, time.perf_counter() - start
 
 

@@ -52,7 +52,7 @@ def entry_point(group: click.Group) -> Callable[[], None]:
             if debug:
                 raise
             message = str(exc).replace("[", r"\[")
-            err_console().print(f"[red]error:[/red] {message}")
+            err_console().print(f"[red]error:[/red] {message}", soft_wrap=True)  # one line
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             err_console().print(

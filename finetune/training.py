@@ -164,7 +164,12 @@ def attach_adapter(model, config: TrainConfig, adapter_dir: Path | None = None):
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers 5.23 renamed it; the GPU image's 5.17 has only the old name.
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
         model.enable_input_require_grads()
     if adapter_dir is None:
         lora = LoraConfig(r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
