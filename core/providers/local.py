@@ -142,9 +142,7 @@ class LocalProvider:
         else ``System:/User:/Assistant:`` lines ending with ``Assistant:``."""
         tokenizer = self.tokenizer
         if getattr(tokenizer, "chat_template", None):
-            text = tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True
-            )
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             return text, False
         names = {"system": "System", "user": "User", "assistant": "Assistant"}
         lines = [f"{names.get(m['role'], 'User')}: {m['content'].strip()}" for m in messages]
@@ -188,7 +186,8 @@ class LocalProvider:
         results: list[ContinuationScore | None] = [None] * len(pairs)
         with TORCH_LOCK:
             for batch in self._batches(encoded):
-                for index, score in zip(batch, self._score_batch([encoded[i] for i in batch])):
+                scored = self._score_batch([encoded[i] for i in batch])
+                for index, score in zip(batch, scored, strict=True):
                     results[index] = score
         return [r for r in results if r is not None]
 

@@ -67,7 +67,7 @@ def test_sentences_are_verbatim_and_split_without_spaces() -> None:
 
 
 def test_novelty_counts_content_words_missing_from_the_evidence() -> None:
-    assert content_words("The cats are in the garden") == {"cat", "garden"}
+    assert content_words("The houses are in the gardens") == {"house", "garden"}
     assert novelty("Delhi", "head office in Delhi") == 0.0
     assert novelty("Mumbai, the financial capital", "head office in Delhi") == 1.0
 
@@ -103,9 +103,7 @@ def test_verdict_cites_a_verbatim_evidence_sentence(judge: LocalJudge) -> None:
     )
     flagged = asyncio.run(judge.judge(wrong, POLICY)).verdict
     assert flagged is not None and flagged.label is Label.not_in_sources
-    assert flagged.citations[0].quote in {p.id: p.text for p in POLICY}[
-        flagged.citations[0].passage_id
-    ]
+    assert flagged.citations[0].quote in {p.id: p.text for p in POLICY}[flagged.citations[0].passage_id]
 
 
 def test_second_run_hits_the_cache(judge: LocalJudge, tmp_path: Path) -> None:
@@ -133,8 +131,8 @@ def test_abstains_without_evidence(judge: LocalJudge) -> None:
 
 
 def _auc(scores: list[float], labels: list[int]) -> float:
-    pos = [s for s, y in zip(scores, labels) if y]
-    neg = [s for s, y in zip(scores, labels) if not y]
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
     wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
     return wins / (len(pos) * len(neg))
 

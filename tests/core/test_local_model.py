@@ -69,9 +69,7 @@ def test_build_once_builds_once_under_concurrency(tmp_path: Path) -> None:
 
 
 def test_converted_folder_is_a_loadable_hf_model(model_dir: Path) -> None:
-    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {
-        p.name for p in model_dir.iterdir()
-    }
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in model_dir.iterdir()}
     config = json.loads((model_dir / "config.json").read_text())
     assert config["model_type"] == "gemma3_text"
     assert "quantization_config" not in config
