@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     # Defaults: the first 60 even-numbered and the first 60 odd-numbered items in file order
     # (2 x 120 records); the whole file takes about an hour on a busy 2-core machine.
+    parser.add_argument("--ridge", type=float, default=1e-2, help="L2 penalty on coefficients")
     parser.add_argument("--max-dev", type=int, default=60, help="development items to use")
     parser.add_argument("--max-heldout", type=int, default=60, help="held-out items to use")
     args = parser.parse_args()
@@ -171,7 +172,7 @@ def main() -> None:
             subsets[",".join(combo)] = round(cv_auc(x[dev], y[dev], groups[dev]), 4)
 
     x = np.column_stack([matrix[n] for n in chosen])
-    w = fit_logistic(x[dev], y[dev])
+    w = fit_logistic(x[dev], y[dev], ridge=args.ridge)
     p = predict(w, x)
     held = ~dev
     accuracy = float(((p[held] >= 0.5) == (y[held] == 1)).mean())
@@ -182,6 +183,7 @@ def main() -> None:
         f"heldout = first {args.max_heldout} with an odd id number",
         "n_records": {"dev": int(dev.sum()), "heldout": int(held.sum())},
         "features": chosen,
+        "ridge": args.ridge,
         "intercept": round(float(w[0]), 4),
         "coefficients": {n: round(float(c), 4) for n, c in zip(chosen, w[1:], strict=True)},
         "dev_auc": round(auc(p[dev], y[dev]), 4),

@@ -334,12 +334,14 @@ def run_session(spec: SessionSpec) -> SessionResult:
     config, start_step, gate = spec.config, 0, spec.gate
     history: list[StepLog] = []
     sessions: list[SessionInfo] = []
+    prior_steps = 0
     if spec.resume is not None:
         bundle, manifest = spec.resume
         check_resumable(manifest, base_hash, dataset.sha256)
         config = TrainConfig.model_validate(manifest.config)
         start_step, gate = manifest.global_step, manifest.gate
         history, sessions = list(manifest.losses), list(manifest.sessions)
+        prior_steps = len(history)
     n = len(dataset.records)
     samples = total_samples(n, config.epochs)
     steps = total_steps(samples, config.samples_per_step, config.max_steps)
@@ -378,7 +380,7 @@ def run_session(spec: SessionSpec) -> SessionResult:
     return SessionResult(
         out=spec.out, bundles=ctx.bundles, first_step=start_step + 1, last_step=ctx.last_step,
         total_steps=steps, stop_reason=callback.stop_reason or "complete",
-        steps=ctx.history[len(history):], peak_gpu_memory_gib=gpu_peak,
+        steps=ctx.history[prior_steps:], peak_gpu_memory_gib=gpu_peak,
         template_source=template.source,
     )
 

@@ -60,7 +60,7 @@ def _sample(name: str, kind: str, *args: str, expect: tuple[str, ...]) -> Case:
 
 def _generate(name: str, *args: str, expect: tuple[str, ...]) -> Case:
     base = {"--sources": "{c}/sources_ok", "--n": "1", "--out": "{w}/out.jsonl",
-            "--provider": "openai", "--base-url": DEAD_URL}
+            "--provider": "openai", "--model": "gemma-3-270m", "--base-url": DEAD_URL}
     given = dict(zip(args[::2], args[1::2], strict=True))
     argv = ["generate", "qa"]
     for option, value in (base | given).items():
@@ -88,12 +88,11 @@ CASES: list[Case] = [
     _lint("a folder given as the dataset", "{c}/sources_ok", "folder", "directory"),
     _lint("missing dataset file", "{w}/nowhere.jsonl", "no such file", "not found"),
     _lint("dataset symlink loop", "{w}/loop_a.jsonl", "symbolic link", "symlink", "loop"),
+    # A field this size makes the rules judge run for hours (quadratic in the number of
+    # values, audit/judges/facts.py); the loader should refuse it with a clear line.
     _lint("huge field (8 MiB answer)", "{w}/huge_field.jsonl", "too long", "too large",
           "huge", "exceeds", "limit", "characters", "bytes"),
-    _lint("unreadable dataset file (mode 000)", "{w}/unreadable.jsonl", "permission",
-          "cannot read"),
-    Case("unknown id field", ("audit", "lint", "{c}/good.jsonl", "--id-field", "uid"),
-         ("uid",)),
+    _lint("dangling symlink as dataset", "{w}/dangling.jsonl", "no such file", "not found"),
     # judges files
     _sample("judges file: bad TOML", "judges", "--judges", "{c}/judges_bad_toml.toml",
             expect=("toml",)),
@@ -142,8 +141,8 @@ CASES: list[Case] = [
             expect=("no such", "not found", "does not exist")),
     _sample("sources: empty folder", "sources", "--sources", "{w}/empty_sources",
             expect=("no source", "empty")),
-    _sample("sources: symlink loop inside", "sources", "--sources", "{w}/looped_sources",
-            expect=("symbolic link", "symlink", "loop")),
+    _sample("sources: only a symlink loop", "sources", "--sources", "{w}/looped_sources",
+            expect=("no source documents",)),
     _sample("sample: dataset is a folder", "dataset", "--dataset", "{c}/sources_bad_pdf",
             expect=("folder", "directory")),
     # generate
@@ -169,6 +168,10 @@ CASES: list[Case] = [
 # Inputs that are odd but valid: they must be accepted (exit 0), not rejected.
 TOLERATED: list[Case] = [
     _lint("UTF-8 file with BOM", "{c}/ok_utf8_bom.jsonl"),
+    Case("no id field (ids fall back to line numbers)",
+         ("audit", "lint", "{c}/good.jsonl", "--id-field", "uid"), ()),
+    _sample("sources: a symlink loop beside a good file (skipped)", "sources", "--sources",
+            "{w}/good_and_loop_sources", expect=()),
 ]
 
 
@@ -180,23 +183,24 @@ def prepare(work: Path) -> None:
             (work / a).symlink_to(work / b)
     huge = {"id": "r1", "question": "How long do I have?", "answer": "ten days " * 1_000_000}
     (work / "huge_field.jsonl").write_text(json.dumps(huge) + "\n", encoding="utf-8")
-    unreadable = work / "unreadable.jsonl"
-    unreadable.write_text((CORPUS / "good.jsonl").read_text(), encoding="utf-8")
-    unreadable.chmod(0)
+    if not (work / "dangling.jsonl").is_symlink():
+        (work / "dangling.jsonl").symlink_to(work / "gone" / "data.jsonl")
     (work / "empty_sources").mkdir(exist_ok=True)
-    looped = work / "looped_sources"
-    looped.mkdir(exist_ok=True)
-    (looped / "policy.md").write_text((CORPUS / "sources_ok" / "immigration.md").read_text())
-    for a, b in (("x.md", "y.md"), ("y.md", "x.md")):
-        if not (looped / a).is_symlink():
-            (looped / a).symlink_to(looped / b)
+    for folder in ("looped_sources", "good_and_loop_sources"):
+        looped = work / folder
+        looped.mkdir(exist_ok=True)
+        for a, b in (("x.md", "y.md"), ("y.md", "x.md")):
+            if not (looped / a).is_symlink():
+                (looped / a).symlink_to(looped / b)
+    good = (CORPUS / "sources_ok" / "immigration.md").read_text(encoding="utf-8")
+    (work / "good_and_loop_sources" / "policy.md").write_text(good, encoding="utf-8")
 
 
 def _fill(arg: str, work: Path) -> str:
     return arg.replace("{c}", str(CORPUS)).replace("{w}", str(work))
 
 
-def run_case(case: Case, work: Path, *, as_user: int | None = None, timeout: float = 180) -> Outcome:
+def run_case(case: Case, work: Path, *, timeout: float = 300) -> Outcome:
     """Run one case through the real CLI in ``work`` and judge its error output."""
     argv = [sys.executable, "-m", *(_fill(a, work) for a in case.argv)]
     env = os.environ | {"ASSAY_DB": str(work / f"db-{abs(hash(case.name))}" / "assay.db"),
@@ -204,9 +208,12 @@ def run_case(case: Case, work: Path, *, as_user: int | None = None, timeout: flo
     for key in ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "ASSAY_DEBUG"):
         env.pop(key, None)
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=work, env=env,
-                          timeout=timeout, user=as_user)
+                          timeout=timeout)
     outcome = Outcome(case, proc.returncode, proc.stdout, proc.stderr)
-    outcome.problems = judge_error_output(proc.returncode, proc.stderr, case.expect)
+    if case in TOLERATED:
+        outcome.problems = [] if proc.returncode == 0 else [f"rejected: {proc.stderr[-300:]}"]
+    else:
+        outcome.problems = judge_error_output(proc.returncode, proc.stderr, case.expect)
     return outcome
 
 
