@@ -50,14 +50,19 @@ def cli() -> None:
               help="Stop early once the consensus interval half-width is at most this.")
 @click.option("--confidence", default=0.95, show_default=True)
 @click.option("--concurrency", default=4, show_default=True)
+@click.option("--dry-run", is_flag=True,
+              help="Print the requests' tokens and estimated cost; send nothing.")
 @with_dataset_fields
 @db_option
-def sample(db_path, **kwargs) -> None:
+def sample(db_path, dry_run, **kwargs) -> None:
     """Judge a seeded random sample of the dataset with every judge of the panel."""
     from audit.pipeline import SampleOptions, audit_sample
     from reports.progress import progress_bar
 
     options = SampleOptions(**{k: v for k, v in kwargs.items() if v is not None})
+    if dry_run:
+        show_dry_run(db_path, options, every_record=False, batch=False)
+        return
     store = open_store(db_path)
     with progress_bar("judging") as progress:
         outcome = audit_sample(store, options, progress=progress)
@@ -198,6 +203,108 @@ def runs(db_path) -> None:
     from reports.terminal import render_runs
 
     render_runs(open_store(db_path).list_runs("audit"), out_console())
+
+
+# -- large audits: every record, optionally through the providers' batch services ---------
+
+
+def show_dry_run(db_path, options, *, every_record: bool, batch: bool) -> None:
+    """Print what a run would send (per judge: requests, tokens, USD); write the requests."""
+    from audit.batch_run import estimate_run, prepare
+    from core.store import default_db_path
+
+    prepared = prepare(options, every_record=every_record)
+    path = Path(db_path) if db_path else default_db_path()
+    store = open_store(db_path) if path.exists() else None
+    out = path.parent / "dry-run" / f"{prepared.plan.run_id}.jsonl"
+    estimate = estimate_run(prepared, batch=batch, store=store, requests_out=out)
+    console = out_console()
+    mode = "batch (50% price)" if batch else "interactive"
+    console.print(f"dry run of {prepared.plan.run_id}: {len(prepared.records)} records, "
+                  f"{mode}; nothing was sent", markup=False)
+    for judge, row in estimate.per_judge.items():
+        console.print(
+            f"  {judge} ({row['model']}): {row['requests']} requests, ~{row['tokens_in']:,} "
+            f"tokens in, ~{row['tokens_out_expected']:,} out, ~${row['cost_usd']:.4f} "
+            f"(at most ${row['cost_usd_max']:.4f})", markup=False, soft_wrap=True)
+    others = [s.name for s in prepared.plan.judges if s.name not in estimate.per_judge]
+    if others:
+        console.print(f"  {', '.join(others)}: in-process or already done/cached, no charge",
+                      markup=False)
+    console.print(f"total: {estimate.requests} requests, ~{estimate.tokens_in:,} tokens in, "
+                  f"~${estimate.cost_usd:.4f} (at most ${estimate.cost_usd_max:.4f})", markup=False)
+    console.print(f"requests written to {out}", markup=False)
+
+
+@cli.command(name="run")
+@click.option("--all", "every_record", is_flag=True, help="Judge every record (required).")
+@click.option("--batch", is_flag=True,
+              help="Send openai/gemini judges through the providers' batch services (50% price).")
+@click.option("--dry-run", is_flag=True,
+              help="Print the requests' tokens and estimated cost; send nothing.")
+@click.option("--wait/--no-wait", default=False, show_default=True,
+              help="With --batch: poll until every job is over (else collect later).")
+@click.option("--poll-interval", default=60.0, show_default=True, help="Seconds between polls.")
+@click.option("--max-per-job", type=int, default=None, help="Requests per batch job.")
+@click.option("--dataset", type=click.Path(path_type=Path), default=None,
+              help="Dataset file or folder (default: the bundled advising example).")
+@click.option("--sources", type=click.Path(path_type=Path), default=None,
+              help="Folder of source documents (default: the bundled example's).")
+@click.option("--judges", "judges_file", type=click.Path(path_type=Path), default=None,
+              help="Judges file (TOML); default: the embedded offline panel (local + rules).")
+@click.option("--k", "evidence_k", default=4, show_default=True, help="Evidence passages per record.")
+@click.option("--hybrid", is_flag=True, help="Add embedding retrieval to BM25.")
+@click.option("--concurrency", default=4, show_default=True,
+              help="Interactive requests in flight at once.")
+@with_dataset_fields
+@db_option
+def run(db_path, every_record, batch, dry_run, wait, poll_interval, max_per_job, **kwargs) -> None:
+    """Audit every record (not a sample); --batch uses the providers' batch services."""
+    import asyncio
+
+    from audit.batch_run import RunAllOptions, run_all
+
+    if not every_record:
+        raise click.UsageError("`audit run` judges every record: add --all "
+                               "(for a sample, use `audit sample --n N`)")
+    options = RunAllOptions(**{k: v for k, v in kwargs.items() if v is not None},
+                            batch=batch, max_per_job=max_per_job)
+    if dry_run:
+        show_dry_run(db_path, options, every_record=True, batch=batch)
+        return
+    store = open_store(db_path)
+    outcome = asyncio.run(run_all(store, options, wait=wait, poll_s=poll_interval))
+    show_collect(outcome)
+
+
+@cli.command()
+@click.argument("run_id", required=False)
+@click.option("--wait/--no-wait", default=False, show_default=True,
+              help="Poll until every job is over.")
+@click.option("--poll-interval", default=60.0, show_default=True, help="Seconds between polls.")
+@db_option
+def collect(run_id, wait, poll_interval, db_path) -> None:
+    """Pick up the batch results of a run (after a crash, or a day later)."""
+    import asyncio
+
+    from audit.batch_run import collect_run
+    from audit.report_data import resolve_run_id
+
+    store = open_store(db_path)
+    run_id = resolve_run_id(store, run_id)
+    show_collect(asyncio.run(collect_run(store, run_id, wait=wait, poll_s=poll_interval)))
+
+
+def show_collect(outcome) -> None:
+    console = out_console()
+    console.print(f"run {outcome.run_id}: {outcome.new_judgments} new judgments, "
+                  f"{outcome.failed} failed, {outcome.resubmitted} re-submitted", markup=False)
+    if outcome.pending_jobs:
+        console.print(f"{len(outcome.pending_jobs)} batch job(s) still running: "
+                      f"{', '.join(outcome.pending_jobs)}; run `audit collect {outcome.run_id}` "
+                      "later (add --wait to poll)", markup=False)
+    else:
+        console.print("all batch jobs collected", markup=False)
 
 
 main = entry_point(cli)

@@ -118,10 +118,6 @@ async def judge_one(
     return Judgment(**base, status=status, verdict=outcome.verdict, error=error, **usage)
 
 
-def _model_calls(judges: list[Judge]) -> int:
-    return sum(getattr(judge, "calls_made", 0) for judge in judges)
-
-
 async def run_panel(
     store: Store,
     plan: AuditPlan,
@@ -137,6 +133,7 @@ async def run_panel(
     judges = judges if judges is not None else [build_judge(s, store) for s in plan.judges]
     store.create_run(plan.run_id, "audit", plan.dataset_sha256, plan.config())
     store.set_run_status(plan.run_id, "running")
+    calls_before = store.count_calls()  # every uncached model call lands in the ledger
     done = store.done_keys(plan.run_id)
     total = len(sample) * len(judges)
     finished = sum(1 for r in sample for j in judges if (r.id, j.spec.name) in done)
@@ -178,4 +175,6 @@ async def run_panel(
         j.status is not JudgmentStatus.failed for j in judgments
     )
     store.set_run_status(plan.run_id, "complete" if complete or stopped_early else "incomplete")
-    return RunOutcome(plan.run_id, sample, judgments, new, _model_calls(judges), stopped_early)
+    return RunOutcome(
+        plan.run_id, sample, judgments, new, store.count_calls() - calls_before, stopped_early
+    )

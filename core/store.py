@@ -71,7 +71,33 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial]
+def m002_batch_jobs(db: sqlite3.Connection) -> None:
+    """Provider batch jobs (OpenAI Batch API, Gemini batch mode) and their items.
+
+    ``key`` is a hash of the job's requests, written *before* submission (status
+    ``submitting``) so a crash between submit and the job id's write can be found again.
+    """
+    _run_script(
+        db,
+        """
+        CREATE TABLE batch_jobs (
+            key TEXT PRIMARY KEY, job_id TEXT, run_id TEXT NOT NULL, judge TEXT NOT NULL,
+            provider TEXT NOT NULL, model TEXT NOT NULL, status TEXT NOT NULL,
+            n_requests INTEGER NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL,
+            raw TEXT NOT NULL
+        );
+        CREATE INDEX batch_jobs_run ON batch_jobs (run_id);
+        CREATE TABLE batch_items (
+            key TEXT NOT NULL, custom_id TEXT NOT NULL, position INTEGER NOT NULL,
+            record_id TEXT NOT NULL, judge TEXT NOT NULL, attempt INTEGER NOT NULL,
+            request TEXT NOT NULL, status TEXT NOT NULL,
+            PRIMARY KEY (key, custom_id)
+        )
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_batch_jobs]
 
 
 class Store:
@@ -295,3 +321,68 @@ class Store:
             "SELECT body FROM gate_decisions WHERE audit_run_id = ? ORDER BY id", (audit_run_id,)
         )
         return [GateDecision.model_validate_json(row["body"]) for row in rows]
+
+    # -- provider batch jobs ---------------------------------------------------------------
+
+    def add_batch_job(
+        self,
+        key: str,
+        *,
+        run_id: str,
+        judge: str,
+        provider: str,
+        model: str,
+        items: list[dict[str, Any]],
+    ) -> bool:
+        """Record a job about to be submitted, with its items; False if ``key`` exists.
+
+        Each item is ``{"custom_id", "record_id", "attempt", "request"}``.
+        """
+        now = utcnow()
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO batch_jobs VALUES (?, NULL, ?, ?, ?, ?, 'submitting', ?,"
+                " ?, ?, '{}')",
+                (key, run_id, judge, provider, model, len(items), now, now),
+            )
+            if cursor.rowcount == 0:
+                return False
+            db.executemany(
+                "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                [
+                    (key, item["custom_id"], i, item["record_id"], judge, item["attempt"],
+                     canonical_json(item["request"]))
+                    for i, item in enumerate(items)
+                ],
+            )
+            return True
+
+    def update_batch_job(
+        self, key: str, *, status: str, raw: dict[str, Any], job_id: str | None = None
+    ) -> None:
+        """Store the provider's latest job object (and its id, once known)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE batch_jobs SET status = ?, raw = ?, updated = ?,"
+                " job_id = COALESCE(?, job_id) WHERE key = ?",
+                (status, canonical_json(raw), utcnow(), job_id, key),
+            )
+
+    def batch_jobs(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Batch jobs (of one run, or all), oldest first, ``raw`` parsed."""
+        sql, params = "SELECT * FROM batch_jobs", ()
+        if run_id is not None:
+            sql, params = sql + " WHERE run_id = ?", (run_id,)
+        rows = self.query(sql + " ORDER BY created, rowid", params)
+        return [dict(row) | {"raw": json.loads(row["raw"])} for row in rows]
+
+    def batch_items(self, key: str) -> list[dict[str, Any]]:
+        rows = self.query("SELECT * FROM batch_items WHERE key = ? ORDER BY position", (key,))
+        return [dict(row) | {"request": json.loads(row["request"])} for row in rows]
+
+    def set_batch_item_status(self, key: str, custom_id: str, status: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE batch_items SET status = ? WHERE key = ? AND custom_id = ?",
+                (status, key, custom_id),
+            )

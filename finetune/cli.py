@@ -214,4 +214,55 @@ def _run(spec) -> None:
                       "--data ... --budget ...")
 
 
+
+@cli.command(name="eval")
+@click.option("--model", required=True, help="Base model: HF folder or 'gemma-3-270m'.")
+@click.option("--adapter", required=True, type=click.Path(path_type=Path),
+              help="Handoff bundle (folder or .tar.gz) or a run folder (its latest bundle).")
+@click.option("--prompts", required=True, type=click.Path(path_type=Path),
+              help="Held-out prompts with reference answers (JSONL like the training data).")
+@click.option("--sources", type=click.Path(path_type=Path), default=None,
+              help="Source documents (default: the training audit's).")
+@click.option("--train", type=click.Path(path_type=Path), default=None,
+              help="Training data, for tracing errors (default: the training audit's).")
+@click.option("--audit", "audit_run", default=None, help="The training data's audit run id.")
+@click.option("--judges", "judges_file", type=click.Path(path_type=Path), default=None,
+              help="Judges file for the answer audit (default: the training audit's panel).")
+@click.option("--judge-provider", default="local", show_default=True,
+              type=click.Choice(["local", "openai", "gemini"]), help="Preference judge.")
+@click.option("--judge-model", default="gemma-3-270m", show_default=True)
+@click.option("--judge-base-url", default=None, help="OpenAI-compatible server URL.")
+@click.option("--max-new-tokens", default=128, show_default=True)
+@click.option("--batch-size", default=8, show_default=True, help="Prompts per generate call.")
+@click.option("--html", "html_path", type=click.Path(path_type=Path), default=None,
+              help="Also write a self-contained HTML page here.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+              help="Also write the result as JSON here.")
+@db_option
+def eval_command(model, adapter, prompts, sources, train, audit_run, judges_file, judge_provider,
+                 judge_model, judge_base_url, max_new_tokens, batch_size, html_path, json_path,
+                 db_path) -> None:
+    """Compare the base and the tuned model, blind, and trace the tuned model's new errors."""
+    from audit.panel import load_judges_file
+    from core.store import Store
+    from finetune.evaluate import EvalSpec, run_eval, write_json
+    from reports.propagation import eval_html_page, render_eval
+
+    params = {"base_url": judge_base_url} if judge_base_url else {}
+    spec = EvalSpec(model_dir=_model_dir(model), adapter=adapter, prompts=prompts,
+                    sources=sources, train=train, audit_run_id=audit_run,
+                    judges=load_judges_file(judges_file) if judges_file else None,
+                    preference_provider=judge_provider, preference_model=judge_model,
+                    preference_params=params, max_new_tokens=max_new_tokens,
+                    batch_size=batch_size)
+    progress = err_console()
+    result = run_eval(spec, Store(db_path), progress=lambda m: progress.print(f"[dim]{m}[/dim]"))
+    render_eval(result, out_console())
+    if json_path:
+        write_json(result, json_path)
+    if html_path:
+        html_path.write_text(eval_html_page(result), encoding="utf-8")
+        out_console().print(f"HTML report: {html_path}")
+
+
 main = entry_point(cli)

@@ -253,4 +253,72 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-__all__ = ["FAULTS", "FaultEvent", "FaultProxy", "FaultSchedule", "masked_key"]
+
+class GeminiStub:
+    """The Gemini REST API's ``generateContent``, shaped like the real one, on 127.0.0.1.
+
+    Answers every call with ``text`` as the model's reply, or (``reject=True``) with the real
+    400 ``API_KEY_INVALID`` error. ``keys_seen`` holds the ``x-goog-api-key`` headers received.
+    """
+
+    def __init__(self, text: str, *, reject: bool = False, model: str = "gemini-2.5-flash"):
+        self.text, self.reject, self.model = text, reject, model
+        self.keys_seen: list[str] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                stub.keys_seen.append(self.headers.get("x-goog-api-key", ""))
+                status, body = stub.answer()
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    def answer(self) -> tuple[int, dict]:
+        if self.reject:
+            return 400, {"error": {
+                "code": 400, "message": "API key not valid. Please pass a valid API key.",
+                "status": "INVALID_ARGUMENT",
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                     "reason": "API_KEY_INVALID", "domain": "googleapis.com",
+                     "metadata": {"service": "generativelanguage.googleapis.com"}},
+                    {"@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                     "locale": "en-US", "message": "API key not valid. Please pass a valid API key."},
+                ]}}
+        return 200, {
+            "candidates": [{"content": {"parts": [{"text": self.text}], "role": "model"},
+                            "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": 412, "candidatesTokenCount": 61,
+                              "totalTokenCount": 473,
+                              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 412}]},
+            "modelVersion": self.model,
+            "responseId": "q2N9aPq3CpSrz7IPl7mE6Qk",
+        }
+
+    def __enter__(self) -> GeminiStub:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+__all__ = ["FAULTS", "FaultEvent", "FaultProxy", "FaultSchedule", "GeminiStub", "masked_key"]

@@ -84,7 +84,11 @@ class LocalProvider:
     # -- generation ------------------------------------------------------------------------
 
     async def complete(self, request: ChatRequest) -> Completion:
-        """Generate a reply; greedy at temperature 0, seeded sampling otherwise."""
+        """Generate a reply; greedy at temperature 0, seeded sampling otherwise.
+
+        ``request.params``: ``completion`` (continue the raw text, no chat wrapping), ``stop``
+        (strings that end a completion), ``top_p``.
+        """
         return await asyncio.to_thread(self._complete_locked, request)
 
     def _complete_locked(self, request: ChatRequest) -> Completion:
@@ -97,8 +101,15 @@ class LocalProvider:
 
         tokenizer, model = self._load()
         prompt, plain = self.format_prompt(request.messages)
+        # params["completion"]: continue the messages' text as is (few-shot prompts for a
+        # base model), stopping at any of params["stop"]; no chat or User:/Assistant: wrapping.
+        completion = bool(request.params.get("completion"))
+        if completion:
+            prompt = "\n\n".join(m["content"] for m in request.messages)
+        stops = [str(s) for s in request.params.get("stop", [])] if completion else []
+        stops += [PLAIN_STOP] if plain and not completion else []
         # A chat template writes its own BOS; the plain format needs the tokenizer's.
-        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=plain)
+        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=plain or completion)
         input_ids = encoded["input_ids"][:, -self.max_context_tokens :]
         sampling = request.temperature > 0
         config = GenerationConfig(
@@ -109,7 +120,7 @@ class LocalProvider:
             top_k=None,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
-            stop_strings=[PLAIN_STOP] if plain else None,
+            stop_strings=stops or None,
         )
         if sampling and request.seed is not None:
             torch.manual_seed(request.seed)
@@ -124,8 +135,9 @@ class LocalProvider:
         new_ids = output[0, input_ids.shape[1] :].tolist()
         text = tokenizer.decode(new_ids, skip_special_tokens=True)
         stopped = bool(new_ids) and new_ids[-1] == tokenizer.eos_token_id
-        if plain and PLAIN_STOP in text:
-            text, stopped = text.split(PLAIN_STOP, 1)[0], True
+        for stop in stops:
+            if stop in text:
+                text, stopped = text.split(stop, 1)[0], True
         n_in, n_out = int(input_ids.shape[1]), len(new_ids)
         self.tokens_in += n_in
         self.tokens_out += n_out

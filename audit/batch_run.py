@@ -1,0 +1,506 @@
+"""Large audits: every record, through the providers' batch services, resumable from SQLite.
+
+``run_all`` judges every record of a dataset. LLM judges (openai, gemini) go through the
+provider's batch service when ``batch=True``; local and rules judges run in-process as in
+``audit sample``. Each job is written to the store *before* it is submitted (status
+``submitting``, keyed by a hash of its requests) and updated with the provider's job id
+and object as soon as they exist, so ``collect`` in a new process, a day later, finds it:
+a job that was created but whose id was never written is found again by that hash.
+
+Results go through the interactive path: ``parse_verdict`` and ``audit.runner.judge_one``
+(citation verification, judgment statuses). An item that fails (provider error, expiry,
+unparseable output, missing from the output) is stored as a ``failed`` judgment and,
+while attempts remain, re-submitted in a new job (unparseable output with the same repair
+message an interactive judge sends). Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audit.judges.base import JudgeOutcome
+from audit.judges.llm import _prices, parse_verdict
+from audit.judges.prompts import build_messages, load_template, repair_message, verdict_schema
+from audit.pipeline import SampleOptions, panel_specs
+from audit.runner import AuditPlan, judge_one, run_panel
+from core.batch.jobs import (
+    BATCH_DISCOUNT,
+    COLLECTED,
+    SUBMITTING,
+    BatchBackend,
+    BatchItem,
+    Estimate,
+    ItemResult,
+    JobSnapshot,
+)
+from core.calls import price_of
+from core.errors import ConfigError, JudgeOutputError, ProviderError
+from core.models import (
+    JudgeSpec,
+    Judgment,
+    JudgmentStatus,
+    Passage,
+    QARecord,
+    content_hash,
+)
+from core.providers.base import ChatRequest, Completion
+from core.store import Store
+
+BATCH_PROVIDERS = ("openai", "gemini")
+MAX_PER_JOB = {"openai": 50_000, "gemini": 1_000}  # OpenAI's limit; Gemini's inline size
+DEFAULT_ATTEMPTS = 2  # the first request and one retry (or repair), as interactively
+
+BackendFactory = Callable[[JudgeSpec], BatchBackend]
+
+
+@dataclass
+class RunAllOptions(SampleOptions):
+    """``SampleOptions`` for every record; ``batch`` sends LLM judges through batch services."""
+
+    batch: bool = False
+    max_per_job: int | None = None
+    attempts: int = DEFAULT_ATTEMPTS
+
+
+@dataclass
+class Prepared:
+    """A run's plan, the records to judge, their evidence and every source passage."""
+
+    plan: AuditPlan
+    records: list[QARecord]
+    evidence_of: Callable[[QARecord], list[Passage]]
+    passages: dict[str, Passage]
+
+
+@dataclass
+class CollectOutcome:
+    run_id: str
+    new_judgments: int = 0
+    failed: int = 0
+    resubmitted: int = 0
+    pending_jobs: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return not self.pending_jobs
+
+
+# -- preparing the run -------------------------------------------------------------------------
+
+
+def prepare(options: SampleOptions, *, every_record: bool, store: Store | None = None) -> Prepared:
+    """Load dataset and sources; the records are all of them or the seeded sample.
+
+    With a ``store`` the dataset and the sample are recorded (``choose_sample``); without
+    one (a dry run) nothing is written.
+    """
+    from audit.runner import choose_sample
+    from audit.sampling import sample_records
+    from core.datasets import load_dataset
+    from core.retrieval import evidence_for, load_index
+
+    dataset = load_dataset(options.dataset, question_field=options.question_field,
+                           answer_field=options.answer_field, id_field=options.id_field,
+                           skip_invalid=options.skip_invalid)
+    index = load_index(options.sources, hybrid=options.hybrid)
+    population = len(dataset.records)
+    plan = AuditPlan(
+        dataset_sha256=dataset.sha256,
+        dataset_path=str(options.dataset),
+        sources_sha256=content_hash(sorted(p.sha256 for p in index.passages.values())),
+        n=population if every_record else min(options.n, population),
+        seed=options.seed,
+        judges=panel_specs(options.judges_file),
+        stratify=None if every_record else options.stratify,
+        evidence_k=options.evidence_k,
+        population=population,
+        until_margin=None if every_record else options.until_margin,
+        extra={"sources_path": str(options.sources), "confidence": options.confidence,
+               "scope": "all" if every_record else "sample"},
+    )
+    if store is not None:
+        store.record_dataset(dataset.sha256, str(options.dataset), population)
+        records = choose_sample(store, plan, dataset.records)
+    else:
+        records = sample_records(dataset.records, plan.n, plan.seed, plan.stratify)
+    k = options.evidence_k
+    return Prepared(plan, records, lambda r: evidence_for(r, index, k=k), index.passages)
+
+
+def judge_request(spec: JudgeSpec, record: QARecord, evidence: list[Passage]) -> ChatRequest:
+    """The request an ``LLMJudge`` for ``spec`` sends first (same messages, schema, params)."""
+    params = spec.params
+    messages = build_messages(record, evidence, load_template(params.get("template")))
+    return ChatRequest(
+        messages=messages,
+        json_schema=verdict_schema(),
+        temperature=float(params.get("temperature", 0.0)),
+        max_tokens=int(params.get("max_tokens", 1024)),
+        seed=params.get("seed", 0),
+    )
+
+
+def call_key(spec: JudgeSpec, request: ChatRequest) -> str:
+    """The ``CallRunner`` cache key of ``request`` to ``spec``'s provider and model."""
+    return content_hash({"provider": spec.provider, "model": spec.model,
+                         "request": request.model_dump(mode="json")})
+
+
+def custom_id(record_id: str, judge: str, attempt: int) -> str:
+    """A short id, unique per record, judge and attempt (providers limit its length)."""
+    return f"a{attempt}-" + content_hash([record_id, judge])[:24]
+
+
+# -- dry runs ----------------------------------------------------------------------------------
+
+
+def estimate_run(prepared: Prepared, *, batch: bool, store: Store | None = None,
+                 requests_out: Path | None = None) -> Estimate:
+    """Tokens and cost of the LLM requests the run would send (cached ones excluded).
+
+    Local and rules judges cost nothing and are not counted. With ``requests_out`` every
+    request is written there as JSONL (``{"record_id", "judge", "request"}``).
+    """
+    estimate = Estimate()
+    done = store.done_keys(prepared.plan.run_id) if store else set()
+    lines = []
+    for spec in prepared.plan.judges:
+        if spec.provider not in BATCH_PROVIDERS:
+            continue
+        for record in prepared.records:
+            if (record.id, spec.name) in done:
+                continue
+            request = judge_request(spec, record, prepared.evidence_of(record))
+            if store is not None and store.cached_call(call_key(spec, request)):
+                continue
+            estimate.add(spec.name, spec.model, request, batch=batch, prices=_prices(spec))
+            lines.append({"record_id": record.id, "judge": spec.name,
+                          "request": request.model_dump(mode="json")})
+    if requests_out is not None:
+        requests_out.parent.mkdir(parents=True, exist_ok=True)
+        requests_out.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines),
+                                encoding="utf-8")
+    return estimate
+
+
+# -- backends ----------------------------------------------------------------------------------
+
+
+def build_backend(spec: JudgeSpec) -> BatchBackend:
+    """The batch service of ``spec``'s provider, keys from the environment."""
+    params = spec.params
+    if spec.provider == "openai":
+        from core.batch.openai_batch import OpenAIBatch
+
+        return OpenAIBatch(spec.model, base_url=params.get("base_url"),
+                           api_key_env=params.get("api_key_env", "OPENAI_API_KEY"),
+                           timeout=float(params.get("timeout", 120.0)),
+                           schema_format=params.get("schema_format", "auto"),
+                           fold_system=bool(params.get("fold_system", False)))
+    if spec.provider == "gemini":
+        from core.batch.gemini_batch import GeminiBatch
+
+        http_options = {"base_url": params["base_url"]} if params.get("base_url") else None
+        return GeminiBatch(spec.model, api_key_env=params.get("api_key_env", "GEMINI_API_KEY"),
+                           http_options=http_options)
+    raise ConfigError(f"judge {spec.name}: provider {spec.provider} has no batch service;"
+                      " only openai and gemini judges can use --batch")
+
+
+# -- submitting --------------------------------------------------------------------------------
+
+
+async def submit_run(store: Store, prepared: Prepared, *, backend_for: BackendFactory = build_backend,
+                     max_per_job: int | None = None) -> list[str]:
+    """Submit one or more jobs per LLM judge for every record not yet judged or in flight.
+
+    Cached answers (the same request answered before) become judgments at once. Returns
+    the keys of the jobs submitted.
+    """
+    plan = prepared.plan
+    store.create_run(plan.run_id, "audit", plan.dataset_sha256, plan.config())
+    done = store.done_keys(plan.run_id)
+    in_flight = _in_flight(store, plan.run_id)
+    keys = []
+    for spec in (s for s in plan.judges if s.provider in BATCH_PROVIDERS):
+        items = []
+        for record in prepared.records:
+            if (record.id, spec.name) in done or (record.id, spec.name) in in_flight:
+                continue
+            request = judge_request(spec, record, prepared.evidence_of(record))
+            if (hit := store.cached_call(call_key(spec, request))) is not None:
+                completion = Completion.model_validate(hit["response"])
+                judgment = await _judgment(spec, record, prepared.passages, plan.run_id,
+                                           ItemResult("", completion=completion), cost=hit["cost_usd"],
+                                           cache_hit=True)
+                store.save_judgment(judgment)
+                continue
+            items.append({"custom_id": custom_id(record.id, spec.name, 1), "record_id": record.id,
+                          "attempt": 1, "request": request.model_dump(mode="json")})
+        if items:
+            keys += await _submit_items(store, plan.run_id, spec, items, backend_for, max_per_job)
+    return keys
+
+
+async def _submit_items(store: Store, run_id: str, spec: JudgeSpec, items: list[dict[str, Any]],
+                        backend_for: BackendFactory, max_per_job: int | None) -> list[str]:
+    size = max_per_job or MAX_PER_JOB[spec.provider]
+    # Jobs already collected for this judge make a later re-submission of the same items
+    # (after a whole job expired, say) a new job rather than the old one.
+    generation = sum(1 for j in store.batch_jobs(run_id)
+                     if j["judge"] == spec.name and j["status"] == COLLECTED)
+    keys = []
+    backend = backend_for(spec)
+    try:
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
+            key = content_hash({"run": run_id, "judge": spec.name, "provider": spec.provider,
+                                "model": spec.model, "generation": generation,
+                                "items": [[i["custom_id"], i["request"]] for i in chunk]})
+            added = store.add_batch_job(key, run_id=run_id, judge=spec.name,
+                                        provider=spec.provider, model=spec.model, items=chunk)
+            if added or _job(store, run_id, key)["job_id"] is None:
+                await _send(store, key, chunk, backend)
+            keys.append(key)
+    finally:
+        await backend.aclose()
+    return keys
+
+
+async def _send(store: Store, key: str, items: list[dict[str, Any]], backend: BatchBackend) -> JobSnapshot:
+    """Submit a recorded job, unless the provider already has it (a crash after create)."""
+    snapshot = await backend.find_submitted(key)
+    if snapshot is None:
+        batch_items = [BatchItem(i["custom_id"], ChatRequest.model_validate(i["request"]))
+                       for i in items]
+        snapshot = await backend.submit(batch_items, tag=key)
+    store.update_batch_job(key, status=snapshot.status, raw=snapshot.raw, job_id=snapshot.job_id)
+    return snapshot
+
+
+def _job(store: Store, run_id: str, key: str) -> dict[str, Any]:
+    return next(j for j in store.batch_jobs(run_id) if j["key"] == key)
+
+
+def _in_flight(store: Store, run_id: str) -> set[tuple[str, str]]:
+    pairs = set()
+    for job in store.batch_jobs(run_id):
+        if job["status"] != COLLECTED:
+            pairs |= {(i["record_id"], i["judge"]) for i in store.batch_items(job["key"])}
+    return pairs
+
+
+# -- collecting --------------------------------------------------------------------------------
+
+
+async def collect_run(store: Store, run_id: str, *, backend_for: BackendFactory = build_backend,
+                      wait: bool = False, poll_s: float = 30.0, timeout_s: float | None = None,
+                      attempts: int = DEFAULT_ATTEMPTS,
+                      passages: dict[str, Passage] | None = None) -> CollectOutcome:
+    """Poll every open job of ``run_id``; store the results of finished ones as judgments.
+
+    With ``wait`` it polls every ``poll_s`` seconds until no job is open (or ``timeout_s``).
+    Failed items are re-submitted while fewer than ``attempts`` were made.
+    """
+    run = store.get_run(run_id)
+    if run is None:
+        raise ConfigError(f"no run {run_id!r} in {store.path}; see `audit runs`")
+    specs = {s["name"]: JudgeSpec.model_validate(s) for s in run["config"]["judges"]}
+    records = {r["id"]: QARecord.model_validate(r) for r in store.run_records(run_id)}
+    passages = passages if passages is not None else _run_passages(run["config"])
+    outcome = CollectOutcome(run_id)
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    backends: dict[str, BatchBackend] = {}
+    try:
+        while True:
+            outcome.pending_jobs = []
+            for job in store.batch_jobs(run_id):
+                if job["status"] == COLLECTED:
+                    continue
+                spec = specs[job["judge"]]
+                backend = backends.get(spec.name) or backends.setdefault(spec.name, backend_for(spec))
+                await _collect_job(store, job, spec, backend, records, passages, attempts, outcome)
+            if not outcome.pending_jobs or not wait:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(poll_s)
+    finally:
+        for backend in backends.values():
+            await backend.aclose()
+    _set_status(store, run_id, len(records) * len(specs), bool(outcome.pending_jobs))
+    return outcome
+
+
+async def _collect_job(store: Store, job: dict[str, Any], spec: JudgeSpec, backend: BatchBackend,
+                       records: dict[str, QARecord], passages: dict[str, Passage], attempts: int,
+                       outcome: CollectOutcome) -> None:
+    items = store.batch_items(job["key"])
+    if job["status"] == SUBMITTING or not job["job_id"]:
+        snapshot = await _send(store, job["key"], items, backend)
+    else:
+        snapshot = await backend.poll(job["job_id"])
+        store.update_batch_job(job["key"], status=snapshot.status, raw=snapshot.raw)
+    if not snapshot.terminal:
+        outcome.pending_jobs.append(snapshot.job_id)
+        return
+    results = {r.custom_id: r for r in await backend.results(snapshot, [i["custom_id"] for i in items])}
+    statuses = {}
+    for item in items:
+        statuses[item["custom_id"]] = item["status"]
+        if item["status"] != "pending":
+            continue  # stored before a crash in the middle of this loop
+        result = results.get(item["custom_id"]) or ItemResult(
+            item["custom_id"], error=f"batch {snapshot.job_id} ({snapshot.provider_status}) "
+                                     "returned no result for this request")
+        judgment = await _judgment(spec, records[item["record_id"]], passages, job["run_id"],
+                                   result)
+        store.save_judgment(judgment)
+        outcome.new_judgments += 1
+        if result.completion is not None:
+            request = ChatRequest.model_validate(item["request"])
+            _cache(store, spec, request, result.completion, judgment.cost_usd)
+        if judgment.status is JudgmentStatus.failed:
+            outcome.failed += 1
+        store.set_batch_item_status(job["key"], item["custom_id"], judgment.status.value)
+        statuses[item["custom_id"]] = judgment.status.value
+    retry = [_retry_item(item, results.get(item["custom_id"])) for item in items
+             if statuses[item["custom_id"]] == "failed" and item["attempt"] < attempts]
+    if retry:
+        # The retry job's key is a hash of its items: after a crash here it is found, not re-sent.
+        keys = await _submit_items(store, job["run_id"], spec, retry,
+                                   lambda _spec: _KeepOpen(backend), None)  # type: ignore[arg-type,return-value]
+        outcome.resubmitted += len(retry)
+        outcome.pending_jobs += keys
+    store.update_batch_job(job["key"], status=COLLECTED, raw=snapshot.raw)
+
+
+class _KeepOpen:
+    def __init__(self, backend: BatchBackend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _retry_item(item: dict[str, Any], result: ItemResult | None) -> dict[str, Any]:
+    """The next attempt: the same request, or the repair round-trip for unparseable output."""
+    request = ChatRequest.model_validate(item["request"])
+    if result is not None and result.completion is not None:
+        raw = result.completion.text
+        errors = _parse_errors(raw)
+        request = request.model_copy(update={"messages": [
+            *request.messages, {"role": "assistant", "content": raw}, repair_message(errors)]})
+    attempt = item["attempt"] + 1
+    return {"custom_id": custom_id(item["record_id"], item["judge"], attempt),
+            "record_id": item["record_id"], "attempt": attempt,
+            "request": request.model_dump(mode="json")}
+
+
+def _parse_errors(raw: str) -> list[str]:
+    from audit.judges.llm import VerdictParseError
+
+    try:
+        parse_verdict(raw)
+    except VerdictParseError as exc:
+        return exc.errors
+    return []
+
+
+class _BatchAnswer:
+    """A judge whose answer already arrived in a batch; ``judge_one`` does the rest."""
+
+    def __init__(self, spec: JudgeSpec, result: ItemResult, cost: float, cache_hit: bool) -> None:
+        self.spec = spec
+        self._result = result
+        self._cost = cost
+        self._cache_hit = cache_hit
+
+    async def judge(self, record: QARecord, evidence: list[Passage]) -> JudgeOutcome:
+        from audit.judges.llm import VerdictParseError
+
+        completion = self._result.completion
+        if completion is None:
+            raise ProviderError(f"{self.spec.provider} batch: {self._result.error}",
+                                provider=self.spec.provider, model=self.spec.model)
+        try:
+            verdict = parse_verdict(completion.text)
+        except VerdictParseError as exc:
+            raise JudgeOutputError(
+                f"judge {self.spec.name} ({self.spec.model}) gave no valid verdict for record "
+                f"{record.id} in a batch: {exc.errors[-1]}",
+                raw=completion.text, errors=exc.errors, attempts=1) from exc
+        return JudgeOutcome(verdict=verdict, raw=completion.text, tokens_in=completion.tokens_in,
+                            tokens_out=completion.tokens_out, cost_usd=self._cost,
+                            cache_hit=self._cache_hit)
+
+
+async def _judgment(spec: JudgeSpec, record: QARecord, passages: dict[str, Passage], run_id: str,
+                    result: ItemResult, cost: float | None = None, cache_hit: bool = False) -> Judgment:
+    if cost is None:
+        cost = 0.0
+        if result.completion is not None:
+            c = result.completion
+            cost = price_of(spec.model, c.tokens_in, c.tokens_out, _prices(spec)) * BATCH_DISCOUNT
+    judgment = await judge_one(_BatchAnswer(spec, result, cost, cache_hit), record, [], passages,
+                               run_id)
+    return judgment.model_copy(update={"latency_s": 0.0})  # batch latency is per job, not item
+
+
+def _cache(store: Store, spec: JudgeSpec, request: ChatRequest, completion: Completion,
+           cost: float) -> None:
+    if request.deterministic:
+        store.save_call(call_key(spec, request), provider=spec.provider, model=spec.model,
+                        request=request.model_dump(mode="json"),
+                        response=completion.model_dump(mode="json"),
+                        tokens_in=completion.tokens_in, tokens_out=completion.tokens_out,
+                        latency_s=0.0, cost_usd=cost)
+
+
+def _run_passages(config: dict[str, Any]) -> dict[str, Passage]:
+    from core.retrieval import load_index
+
+    return load_index(Path(config["sources_path"])).passages
+
+
+def _set_status(store: Store, run_id: str, expected: int, pending: bool) -> None:
+    judgments = store.judgments(run_id)
+    complete = len(judgments) >= expected and all(
+        j.status is not JudgmentStatus.failed for j in judgments)
+    status = "running" if pending else ("complete" if complete else "incomplete")
+    store.set_run_status(run_id, status)
+
+
+# -- the whole run -----------------------------------------------------------------------------
+
+
+async def run_all(store: Store, options: RunAllOptions, *, backend_for: BackendFactory = build_backend,
+                  wait: bool = False, poll_s: float = 30.0, progress=None) -> CollectOutcome:
+    """Judge every record: in-process judges now, LLM judges in batch jobs (or now)."""
+    from audit.panel import build_judge
+
+    prepared = prepare(options, every_record=True, store=store)
+    plan = prepared.plan
+    batched = [s for s in plan.judges if options.batch and s.provider in BATCH_PROVIDERS]
+    direct = [s for s in plan.judges if s not in batched]
+    if direct:
+        judges = [build_judge(s, store) for s in direct]
+        await run_panel(store, plan, prepared.records, prepared.evidence_of, prepared.passages,
+                        judges=judges, progress=progress, concurrency=options.concurrency)
+    if not batched:
+        outcome = CollectOutcome(plan.run_id)
+        _set_status(store, plan.run_id, len(prepared.records) * len(plan.judges), False)
+        return outcome
+    store.create_run(plan.run_id, "audit", plan.dataset_sha256, plan.config())
+    await submit_run(store, prepared, backend_for=backend_for, max_per_job=options.max_per_job)
+    return await collect_run(store, plan.run_id, backend_for=backend_for, wait=wait, poll_s=poll_s,
+                             attempts=options.attempts, passages=prepared.passages)
