@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                      "undecided = 0.5; panel = mean over deciding judges",
         },
         "panel": [spec.model_dump(mode="json") for spec in _specs(args.judges)],
+        "judges_file": args.judges.read_text(encoding="utf-8") if args.judges else None,
         "judge_code": judge_code(),
         "run_id": outcome.run_id,
         "seconds": round(seconds, 1),
