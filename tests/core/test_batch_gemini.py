@@ -94,7 +94,7 @@ def test_submit_sends_inlined_requests_with_the_interactive_config():
     assert (job.job_id, job.status, job.provider_status) == (NAME, RUNNING, "JOB_STATE_PENDING")
     sent = fake.requests[0]
     assert sent.method == "POST"
-    assert sent.url.path == f"/v1beta/models/{MODEL}:batchGenerateContent"
+    assert sent.url.path.endswith(f"/models/{MODEL}:batchGenerateContent")
     assert sent.headers["x-goog-api-key"] == KEY
     batch = json.loads(sent.content)["batch"]
     assert batch["displayName"] == "assay-tag1"
@@ -119,7 +119,7 @@ def test_poll_maps_states(state, normal):
     job = asyncio.run(backend(fake).poll(NAME))
     assert job.status == normal and job.terminal == (normal != RUNNING)
     assert job.provider_status == state.replace("BATCH_", "JOB_")
-    assert fake.requests[0].url.path == f"/v1beta/{NAME}"
+    assert fake.requests[0].url.path.endswith(f"/{NAME}")
 
 
 def test_partly_failed_batch_gives_completions_and_errors_in_request_order():
@@ -158,7 +158,7 @@ def test_find_submitted_by_display_name():
     b = backend(fake)
     assert asyncio.run(b.find_submitted("tag1")).job_id == NAME
     assert asyncio.run(b.find_submitted("tag2")) is None
-    assert fake.requests[0].url.path == "/v1beta/batches"
+    assert fake.requests[0].url.path.endswith("/batches")
 
 
 def test_quota_error_maps_to_rate_limited():
