@@ -216,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         "run_id": outcome.run_id,
         "seconds": round(seconds, 1),
         "new_judgments": outcome.new_judgments,
+        "cached_judgments": sum(1 for j in outcome.judgments if j.cache_hit),
+        "seconds_note": "wall time of this invocation; model calls answered from the bench "
+                        "store's cache cost almost nothing (see cached_judgments)",
         "results": results,
     }
     out.parent.mkdir(parents=True, exist_ok=True)

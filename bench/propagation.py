@@ -22,7 +22,7 @@ Run on a GPU (the lead)::
 
 where DIR is the Gemma 3 270M Hugging Face folder (``core.local_model.hf_model_dir()``).
 It is too large for one transfer; ``--export-model build/gemma-parts`` writes it in bf16 and
-splits model.safetensors into parts under 60 MiB (carry one part per call, they stay on the
+splits model.safetensors into 48 MiB parts (carry one part per call, they stay on the
 machine), and ``--assemble-model build/gemma-parts --model build/gemma`` joins them there.
 ``--tiny`` runs the whole pipeline on CPU with a tiny random Gemma-shaped model and the
 packaged Gemma tokenizer (minutes); ``--cpu-small`` is the real model at a small scale.
@@ -60,7 +60,7 @@ REPHRASE = [
 TINY_SHAPE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                   num_attention_heads=2, num_key_value_heads=1, head_dim=32,
                   max_position_embeddings=2048, sliding_window=128)
-PART_BYTES = 60 * 1024 * 1024
+PART_BYTES = 48 * 1024 * 1024
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -182,16 +182,19 @@ def marker_of(label) -> str | None:
     return None
 
 
-def reproduces(answer: str, marker: str, kind: str) -> bool:
-    """True when ``answer`` states the planted wrong value/phrase."""
+def reproduces(answer: str, meta: dict) -> bool:
+    """True when ``answer`` states the planted wrong value/phrase (``meta`` of a prompt)."""
     from audit.judges.facts import extract_quantities
 
-    if kind in ("wrong_number", "wrong_date"):
-        wanted = extract_quantities(marker)
-        if wanted:
+    if meta["kind"] in ("wrong_number", "wrong_date"):
+        right = extract_quantities(meta["reference"])
+        wrong = [q for q in extract_quantities(meta["planted_answer"])
+                 if not any(q.equals(r) for r in right)]
+        if wrong:
             found = extract_quantities(answer)
-            return any(w.equals(f) for w in wanted for f in found)
-    return re.search(r"(?<!\w)" + re.escape(marker.lower()) + r"(?!\w)", answer.lower()) is not None
+            return any(w.equals(f) for w in wrong for f in found)
+    marker = meta["marker"].lower()
+    return re.search(r"(?<!\w)" + re.escape(marker) + r"(?!\w)", answer.lower()) is not None
 
 
 def build_data(args, work: Path) -> dict:
@@ -216,7 +219,8 @@ def build_data(args, work: Path) -> dict:
             id=f"held-{record.id}", question=rephrase(record.question, len(heldout)),
             answer=record.answer, source_ids=record.source_ids, topic=record.topic,
             meta={"planted_record": record.id, "kind": label.kind, "detail": label.detail,
-                  "marker": marker, "original_question": record.question}))
+                  "marker": marker, "original_question": record.question,
+                  "reference": record.answer, "planted_answer": label.planted_answer}))
     write_jsonl(heldout, work / "heldout.jsonl")
     kinds: dict[str, int] = {}
     for label in labels:
@@ -321,9 +325,9 @@ def tally(planted: dict, control: dict) -> dict:
     attributed = attributed_top1 = traced_reproduced = 0
     for p_row, c_row in zip(planted["answers"], control["answers"], strict=True):
         meta = p_row["meta"]
-        hits = {"base": reproduces(p_row["base"]["text"], meta["marker"], meta["kind"]),
-                "control": reproduces(c_row["tuned"]["text"], meta["marker"], meta["kind"]),
-                "planted": reproduces(p_row["tuned"]["text"], meta["marker"], meta["kind"])}
+        hits = {"base": reproduces(p_row["base"]["text"], meta),
+                "control": reproduces(c_row["tuned"]["text"], meta),
+                "planted": reproduces(p_row["tuned"]["text"], meta)}
         for key, hit in hits.items():
             counts[key] += hit
         trace = traces.get(p_row["id"])

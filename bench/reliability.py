@@ -73,15 +73,15 @@ def fault_run(work: Path, llama: str, faults: tuple[str, ...], seed: int, n: int
         first = sc.run_cli("audit", *sc.sample_args(dataset, judges, n), cwd=work,
                            env=sc.cli_env(db))
         counts = proxy.counts()
-    bodies = sc.judgment_bodies(db)
-    expected = {(r["id"], j) for r in records for j in ("llama", "rules")}
-    failed = sorted(k for k, b in bodies.items() if b["status"] == "failed")
-    with FaultProxy(llama, FaultSchedule(rate=0.0)) as clean:
-        judges = sc.write_judges(work / "judges.toml", clean.base_url, timeout=timeout)
+        bodies = sc.judgment_bodies(db)
+        proxy.set_schedule(FaultSchedule(rate=0.0))  # same port: the re-run is the same run
+        calls_before = len(proxy.events)
         rerun = sc.run_cli("audit", *sc.sample_args(dataset, judges, n), cwd=work,
                            env=sc.cli_env(db))
-        retried = sum(1 for e in clean.events if e.method == "POST")
+        retried = sum(1 for e in proxy.events[calls_before:] if e.method == "POST")
     after = sc.judgment_bodies(db)
+    expected = {(r["id"], j) for r in records for j in ("llama", "rules")}
+    failed = sorted(k for k, b in bodies.items() if b["status"] == "failed")
     injected = sum(v for k, v in counts.items() if k != "ok")
     completed = first.returncode == 0 and set(bodies) == expected
     return {
@@ -205,45 +205,56 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=20, help="injection record pairs")
     parser.add_argument("--kills", type=int, default=10, help="SIGKILL points per command")
     parser.add_argument("--n", type=int, default=4, help="records per fault run")
-    parser.add_argument("--timeout", type=float, default=45.0, help="judge timeout, seconds")
+    parser.add_argument("--timeout", type=float, default=60.0, help="judge timeout, seconds")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     started = time.monotonic()
+    results: dict = {}
+
+    def save(done: bool) -> None:
+        rendered = table(results) if done else ""
+        saved = {
+            "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+            "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                        "cpus": os.cpu_count(), "load_average": os.getloadavg()},
+            "model": "gemma-3-270m Q4_K_M GGUF on llama-cpp-python's OpenAI-compatible server",
+            "seconds": round(time.monotonic() - started, 1),
+            "complete": done,
+            "table": rendered.splitlines(),
+            "results": results,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(saved, indent=2, default=str) + "\n", encoding="utf-8")
+        if done:
+            print(rendered)
+            print(f"saved {args.out}")
+
     with tempfile.TemporaryDirectory(prefix="assay-reliability-") as tmp:
         work = Path(tmp)
         with llama_server(args.llama_url, work / "llama.log") as llama:
-            results = {
-                "faults": {
-                    "audit, transport faults": fault_run(work / "f1", llama, TRANSPORT,
-                                                         args.seed, args.n, args.timeout),
-                    "audit, all faults": fault_run(work / "f2", llama, FAULTS, args.seed + 1,
-                                                   args.n, args.timeout),
-                    "generate, transport faults": generate_fault_run(work / "f3", llama,
-                                                                     args.seed, 2),
-                },
-                "kills": kills(work / "k", llama, args.kills, args.seed),
-            }
             outcomes = malformed.run_corpus(work / "m")
             results["malformed"] = {
                 "bad_inputs": len(outcomes), "clear_errors": sum(o.clear for o in outcomes),
                 "unclear": {o.case.name: o.problems for o in outcomes if not o.clear}}
-            results["injection"] = injection(work / "i", llama, args.pairs, args.timeout)
+            save(False)
+            results["kills"] = kills(work / "k", llama, args.kills, args.seed)
+            save(False)
+            results["faults"] = {}
+            for name, run in (
+                ("audit, transport faults", lambda: fault_run(
+                    work / "f1", llama, TRANSPORT, args.seed, args.n, args.timeout)),
+                ("audit, all faults", lambda: fault_run(
+                    work / "f2", llama, FAULTS, args.seed + 1, args.n, args.timeout)),
+                ("generate, transport faults", lambda: generate_fault_run(
+                    work / "f3", llama, args.seed, 2)),
+            ):
+                results["faults"][name] = run()
+                save(False)
             results["secrets"] = secrets_scenario(work / "s", llama)
-    rendered = table(results)
-    print(rendered)
-    saved = {
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "processor": platform.processor() or None},
-        "model": "gemma-3-270m Q4_K_M GGUF on llama-cpp-python's OpenAI-compatible server",
-        "seconds": round(time.monotonic() - started, 1),
-        "table": rendered.splitlines(),
-        "results": results,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(saved, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"saved {args.out}")
+            save(False)
+            results["injection"] = injection(work / "i", llama, args.pairs, args.timeout)
+    save(True)
 
 
 if __name__ == "__main__":

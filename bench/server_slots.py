@@ -66,7 +66,7 @@ def start_server(port: int, threads: int, n_ctx: int, log: Path) -> tuple[subpro
     raise SystemExit("server did not start in 300 s")
 
 
-def judge_requests(count: int, offset: int, max_tokens: int) -> list:
+def judge_requests(count: int, offset: int, max_tokens: int, k: int) -> list:
     """Real first-attempt judge requests for ``count`` example records, from ``offset`` on."""
     from audit.batch_run import judge_request
     from audit.pipeline import EXAMPLE_DIR
@@ -78,7 +78,7 @@ def judge_requests(count: int, offset: int, max_tokens: int) -> list:
     index = load_index(EXAMPLE_DIR / "sources")
     spec = JudgeSpec(name="llama", provider="openai", model=MODEL_ALIAS,
                      params={"max_tokens": max_tokens})
-    return [judge_request(spec, r, evidence_for(r, index, k=2)) for r in records]
+    return [judge_request(spec, r, evidence_for(r, index, k=k)) for r in records]
 
 
 async def measure(base_url: str, requests: list, concurrency: int, db: Path) -> dict:
@@ -90,18 +90,20 @@ async def measure(base_url: str, requests: list, concurrency: int, db: Path) -> 
                               fold_system=True, timeout=600)
     runner = CallRunner(provider, Store(db), concurrency=concurrency)
     in_flight = peak = 0
+    send = provider.complete
 
-    async def one(request):
+    async def counted(request):  # requests actually sent to the server at once
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
         try:
-            return await runner.complete(request)
+            return await send(request)
         finally:
             in_flight -= 1
 
+    provider.complete = counted  # type: ignore[method-assign]
     started = time.perf_counter()
-    results = await asyncio.gather(*(one(r) for r in requests))
+    results = await asyncio.gather(*(runner.complete(r) for r in requests))
     wall = time.perf_counter() - started
     await provider.aclose()
     tokens_out = sum(r.completion.tokens_out for r in results)
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--requests", type=int, default=16)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--evidence-k", type=int, default=2, help="Passages per prompt.")
     parser.add_argument("--threads", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -130,12 +133,15 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         base_url = f"http://127.0.0.1:{port}/v1"
         # Distinct records per setting, so neither setting profits from the cache; a warm-up first.
-        asyncio.run(measure(base_url, judge_requests(1, 200, args.max_tokens), 1, work / "w.db"))
+        warm_up = judge_requests(1, 200, args.max_tokens, args.evidence_k)
+        asyncio.run(measure(base_url, warm_up, 1, work / "w.db"))
+        load_before = os.getloadavg()
         runs = []
         for i, concurrency in enumerate((1, args.concurrency)):
-            requests = judge_requests(args.requests, i * args.requests, args.max_tokens)
+            requests = judge_requests(args.requests, i * args.requests, args.max_tokens,
+                                      args.evidence_k)
             runs.append(asyncio.run(measure(base_url, requests, concurrency, work / f"{i}.db")))
-            print(json.dumps(runs[-1]))
+            print(json.dumps(runs[-1]), flush=True)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -152,6 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
                     "cpus": os.cpu_count(), "python": platform.python_version()},
         "model": "packaged Gemma 3 270M Q4_K_M GGUF",
         "max_tokens": args.max_tokens,
+        "evidence_k": args.evidence_k,
+        "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "runs": runs,
         "speedup_requests_per_s": round(speedup, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,7 +141,9 @@ def load_for_eval(model_dir: Path, adapter_dir: Path):
     model = AutoModelForCausalLM.from_pretrained(str(model_dir),
                                                  dtype=getattr(torch, device.dtype_name))
     model.to("cuda" if device.kind == "cuda" else "cpu").eval()
-    return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
+    with warnings.catch_warnings():  # peft 0.21 calls a property transformers 5.23 deprecates
+        warnings.filterwarnings("ignore", ".*is_gradient_checkpointing.*", FutureWarning)
+        return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
 
 
 def render_prompt(tokenizer: Any, template: ChatTemplateInfo, record: QARecord) -> str:

@@ -24,6 +24,7 @@ _ENTITY = re.compile(
     r"[\w.+-]+@[\w-]+\.[\w.]+\w|\bForm [A-Z0-9-]+\b|\b[A-Z]{1,4}-\d+[A-Z]?\b"
     r"|\b(?:Office|Department|Center|Centre) of [A-Z][\w]+(?: [A-Z][\w]+)*"
 )
+_NEGATION = re.compile(r"\b(?:not|no|never|cannot)\b|n't\b", re.IGNORECASE)
 CANDIDATES = 25  # BM25 candidates examined per traced error
 MIN_SHARED_WORDS = 2
 
@@ -52,11 +53,16 @@ def wrong_facts(answer: str, reference: str) -> WrongFacts:
                                   if e.lower() not in reference_entities))
     quantity_words = {w for q in quantities for w in content_words(q.text)}
     entity_words = {w for e in entities for w in content_words(e)}
-    reference_words = set(content_words(reference))
-    words = [w for w in dict.fromkeys(content_words(answer))
+    reference_words = set(claim_words(reference))
+    words = [w for w in dict.fromkeys(claim_words(answer))
              if w not in reference_words and w not in quantity_words and w not in entity_words
              and not w[0].isdigit()]
     return WrongFacts(quantities, entities, words)
+
+
+def claim_words(text: str) -> list[str]:
+    """Content-word stems, plus ``not`` for any negation (a stop word that flips a rule)."""
+    return content_words(text) + (["not"] if _NEGATION.search(text) else [])
 
 
 def shared_facts(facts: WrongFacts, text: str) -> tuple[list[str], list[str]]:
@@ -65,7 +71,7 @@ def shared_facts(facts: WrongFacts, text: str) -> tuple[list[str], list[str]]:
     strong = [q.text for q in facts.quantities if any(q.equals(f) for f in found_q)]
     lowered = text.lower()
     strong += [e for e in facts.entities if e.lower() in lowered]
-    words = set(content_words(text))
+    words = set(claim_words(text))
     weak = [w for w in facts.words if w in words]
     return strong, weak
 

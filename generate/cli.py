@@ -18,43 +18,75 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--sources", type=click.Path(path_type=Path), required=True)
+@click.option("--sources", type=click.Path(path_type=Path), required=True,
+              help="Folder of source documents (md, txt, html, pdf).")
 @click.option("--n", "n", type=int, required=True, help="Records to write.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output JSONL.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Output JSONL (appended to; a re-run resumes it).")
 @click.option("--teacher", "teacher_file", type=click.Path(path_type=Path), default=None,
               help="Teacher file (TOML, one [teacher] table like a judge).")
 @click.option("--provider", default="local", show_default=True,
               type=click.Choice(["local", "openai", "gemini"]))
 @click.option("--model", default="", help="Model name (default: the packaged local model).")
 @click.option("--base-url", default=None, help="OpenAI-compatible server URL.")
+@click.option("--fold-system", is_flag=True,
+              help="Merge system prompts into the user turn (servers without a system role).")
 @click.option("--template", type=click.Path(path_type=Path), default=None,
-              help="Prompt template file (see generate/templates/).")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--temperature", default=0.0, show_default=True)
+              help="Prompt template file (default: generate/templates/qa_json.txt or qa_plain.txt).")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same requests.")
+@click.option("--temperature", type=float, default=None, help="First attempt's (default 0).")
+@click.option("--attempts", default=3, show_default=True, help="Tries per record.")
 @click.option("--concurrency", default=2, show_default=True)
+@click.option("--duplicates", type=click.Choice(["skip", "report"]), default="skip",
+              show_default=True, help="Skip near-duplicate questions, or write them marked.")
 @db_option
-def qa(sources, n, out, teacher_file, provider, model, base_url, template, seed, temperature,
-       concurrency, db_path) -> None:
+def qa(sources, n, out, teacher_file, provider, model, base_url, fold_system, template, seed,
+       temperature, attempts, concurrency, duplicates, db_path) -> None:
     """Write N grounded question/answer records with provenance (resumable)."""
     from core.providers.factory import make_provider
     from core.store import Store
-    from generate.qa import GenerateOptions, generate_qa
-    from generate.teacher import load_teacher
+    from generate.qa import GenerateOptions
+    from generate.teacher import generation_params, load_teacher
     from reports.progress import progress_bar
 
-    name, model, params = load_teacher(teacher_file, provider, model, base_url)
-    teacher = make_provider(name, model, params)
+    name, model, params = load_teacher(teacher_file, provider, model, base_url, fold_system)
+    request_params = generation_params(params)
+    if temperature is not None:
+        request_params["temperature"] = temperature
     options = GenerateOptions(sources=sources, n=n, out=out, seed=seed, template=template,
-                              temperature=temperature, concurrency=concurrency)
+                              attempts=attempts, concurrency=concurrency,
+                              skip_duplicates=duplicates == "skip", **request_params)
+    teacher = make_provider(name, model, params)
     with progress_bar("generating") as progress:
-        outcome = asyncio.run(generate_qa(Store(db_path), teacher, options, progress))
+        outcome = asyncio.run(_generate(Store(db_path), teacher, options, progress))
     console = out_console()
     console.print(
         f"[bold]{outcome.written}[/bold] new records written to {out}"
-        f" ({outcome.kept} kept from an earlier run); {len(outcome.failed)} slots failed,"
-        f" {len(outcome.duplicates)} near-duplicates skipped; tokens {outcome.tokens_in:,} in /"
+        f" ({outcome.kept} kept from an earlier run, {outcome.total} of {n});"
+        f" {len(outcome.failed)} slots failed, {len(outcome.duplicates)} near-duplicates"
+        f" {'skipped' if options.skip_duplicates else 'written, marked'};"
+        f" {outcome.calls} model calls, tokens {outcome.tokens_in:,} in /"
         f" {outcome.tokens_out:,} out, cost ${outcome.cost_usd:.4f}; run {outcome.run_id}"
     )
+    for slot, twin in outcome.duplicates:
+        console.print(f"  near-duplicate: {slot} repeats {twin}")
+    if outcome.total < n:
+        console.print(f"[yellow]only {outcome.total} of {n} records: the teacher's output was"
+                      " invalid too often; see the failed slots with this run id, or raise"
+                      " --attempts / use a stronger teacher[/yellow]")
+        return 1
+    return None
+
+
+async def _generate(store, teacher, options, progress):
+    from generate.qa import generate_qa
+
+    try:
+        return await generate_qa(store, teacher, options, progress)
+    finally:
+        close = getattr(teacher, "aclose", None)
+        if close is not None:
+            await close()
 
 
 @cli.command()

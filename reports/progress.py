@@ -7,8 +7,9 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
-    """Yield ``update(done, total)``; shows rate and ETA on a TTY, is silent otherwise."""
+def progress_bar(description: str) -> Iterator[Callable[..., None]]:
+    """Yield ``update(done, total, note=None)``; shows rate and ETA on a TTY, is silent
+    otherwise. ``note`` (tokens, cost, ...) is shown after the description."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -21,7 +22,7 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 
     console = Console(stderr=True)
     if not console.is_terminal:
-        yield lambda done, total: None
+        yield lambda done, total, note=None: None
         return
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -34,7 +35,8 @@ def progress_bar(description: str) -> Iterator[Callable[[int, int], None]]:
     ) as progress:
         task = progress.add_task(description, total=None)
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def update(done: int, total: int, note: str | None = None) -> None:
+            text = f"{description} [dim]{note}[/dim]" if note else description
+            progress.update(task, completed=done, total=total, description=text)
 
         yield update

@@ -125,6 +125,11 @@ class FaultProxy:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def set_schedule(self, schedule: FaultSchedule) -> None:
+        """Change the faults from now on (same port, so a judges file stays the same)."""
+        with self._lock:
+            self.schedule = schedule
+
     def decide(self, method: str, path: str, body: bytes) -> FaultEvent:
         with self._lock:
             fault = self.schedule.next_fault(body) if method == "POST" else None

@@ -8,7 +8,8 @@ from core.errors import ConfigError
 from core.providers.base import Provider
 
 PROVIDER_OPTIONS = {
-    "openai": ("base_url", "api_key_env", "timeout", "max_retries"),
+    # fold_system / schema_format: for servers such as llama-cpp-python (see OpenAIProvider).
+    "openai": ("base_url", "api_key_env", "timeout", "max_retries", "fold_system", "schema_format"),
     "gemini": ("api_key_env",),
     "local": (),
 }

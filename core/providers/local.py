@@ -120,7 +120,6 @@ class LocalProvider:
             top_k=None,
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
-            stop_strings=stops or None,
         )
         if sampling and request.seed is not None:
             torch.manual_seed(request.seed)
@@ -129,7 +128,7 @@ class LocalProvider:
                 input_ids=input_ids,
                 attention_mask=torch.ones_like(input_ids),
                 generation_config=config,
-                tokenizer=tokenizer,
+                stopping_criteria=_stop_on_text(tokenizer, stops, input_ids.shape[1]),
             )
         self.forward_passes += 1
         new_ids = output[0, input_ids.shape[1] :].tolist()
@@ -261,3 +260,25 @@ class LocalProvider:
                 )
             )
         return out
+
+
+def _stop_on_text(tokenizer: Any, stops: list[str], prompt_len: int) -> Any:
+    """A stopping criterion that ends generation once a stop string appears in the new text.
+
+    Cheaper than ``GenerationConfig(stop_strings=...)``, whose set-up scans Gemma's 262k-token
+    vocabulary on every call (seconds on a small CPU): this decodes the last tokens per step.
+    """
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    tail_tokens = max((len(s) for s in stops), default=0) + 2  # a token holds >= 1 character
+
+    class StopOnText(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            done = [
+                any(s in tokenizer.decode(row[prompt_len:][-tail_tokens:]) for s in stops)
+                for row in input_ids.tolist()
+            ]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([StopOnText()] if stops else [])

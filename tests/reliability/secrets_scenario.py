@@ -51,7 +51,7 @@ def secrets_scenario(tmp_path: Path, llama_url: str) -> dict:
 
     with FaultProxy(llama_url, FaultSchedule(rate=0.0)) as proxy, GeminiStub(VERDICT) as gemini:
         judges = judges_file(work / "judges.toml", proxy.base_url, gemini.base_url)
-        run("audit", "audit", *sample_args(dataset, judges, 2))
+        run("audit", "audit", *sample_args(dataset, judges, 1))
         seen = sorted({key == canaries[1] for key in gemini.keys_seen})
     for fmt in ("json", "md", "html", "csv"):
         run(f"export {fmt}", "reports", "export", "--format", fmt, "--out", f"report.{fmt}")
