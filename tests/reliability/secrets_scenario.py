@@ -12,7 +12,7 @@ from scenarios import (
     example_records,
     find_canaries,
     generate_args,
-    judgment_bodies,
+    read_db,
     run_cli,
     sample_args,
     write_jsonl,
@@ -60,13 +60,17 @@ def secrets_scenario(tmp_path: Path, llama_url: str) -> dict:
     refusing = FaultProxy(llama_url, FaultSchedule(auth=True))
     with refusing as proxy, GeminiStub(VERDICT, reject=True) as gemini:
         judges = judges_file(work / "judges-refused.toml", proxy.base_url, gemini.base_url)
-        run("audit refused", "audit", *sample_args(dataset, judges, 1))
-        run("audit refused --debug", "audit", *sample_args(dataset, judges, 1), "--debug")
+        # Another record: the call cache is keyed on provider + model + request, not on the
+        # server, so the first record's answers would be replayed without any call.
+        fresh = write_jsonl(work / "data-refused.jsonl", example_records(3)[2:])
+        run("audit refused", "audit", *sample_args(fresh, judges, 1))
+        run("audit refused --debug", "audit", *sample_args(fresh, judges, 1), "--debug")
         run("generate refused", "generate",
             *generate_args(work / "gen.jsonl", proxy.base_url, 1), expect_ok=False)
         run("generate refused --debug", "generate",
             *generate_args(work / "gen.jsonl", proxy.base_url, 1), "--debug", expect_ok=False)
-    errors = [b["error"] for b in judgment_bodies(db).values() if b["status"] == "failed"]
+    errors = [json.loads(body).get("error") or "" for (body,) in
+              read_db(db, "SELECT body FROM judgments WHERE status = 'failed'")]
     return {"leaks": find_canaries(canaries, [tmp_path], outputs), "auth_errors": errors,
             "gemini_keys_seen": seen, "outputs_searched": len(outputs),
             "files_searched": sum(1 for p in tmp_path.rglob("*") if p.is_file())}
