@@ -148,8 +148,10 @@ def judge_request(spec: JudgeSpec, record: QARecord, evidence: list[Passage]) ->
 
 def call_key(spec: JudgeSpec, request: ChatRequest) -> str:
     """The ``CallRunner`` cache key of ``request`` to ``spec``'s provider and model."""
-    return content_hash({"provider": spec.provider, "model": spec.model,
-                         "request": request.model_dump(mode="json")})
+    from core.calls import call_cache_key
+
+    base_url = spec.params.get("base_url") if spec.provider == "openai" else None
+    return call_cache_key(spec.provider, spec.model, base_url, request)
 
 
 def custom_id(record_id: str, judge: str, attempt: int) -> str:

@@ -37,6 +37,18 @@ def price_of(model: str, tokens_in: int, tokens_out: int, prices: dict | None = 
     return (tokens_in * per_in + tokens_out * per_out) / 1_000_000
 
 
+def call_cache_key(provider: str, model: str, base_url: str | None, request: ChatRequest) -> str:
+    """The cache key of a call: two servers serving the same model name never share answers."""
+    return content_hash(
+        {
+            "provider": provider,
+            "model": model,
+            "base_url": str(base_url or ""),
+            "request": request.model_dump(mode="json"),
+        }
+    )
+
+
 @dataclass
 class CallResult:
     completion: Completion
@@ -87,13 +99,8 @@ class CallRunner:
         self._limiter = RateLimiter(self.requests_per_minute)
 
     def cache_key(self, request: ChatRequest) -> str:
-        return content_hash(
-            {
-                "provider": self.provider.name,
-                "model": self.provider.model,
-                "request": request.model_dump(mode="json"),
-            }
-        )
+        base_url = getattr(self.provider, "base_url", None)
+        return call_cache_key(self.provider.name, self.provider.model, base_url, request)
 
     async def complete(self, request: ChatRequest) -> CallResult:
         key = self.cache_key(request)

@@ -77,6 +77,10 @@ class DatasetProblems(DatasetError):
         super().__init__(format_problems(file, problems, hint=hint))
 
 
+# A question or answer longer than this is a broken record, not training text; judging it
+# would cost minutes of CPU for nothing.
+MAX_FIELD_CHARS = 100_000
+
 def format_problems(file: str, problems: list[Problem], *, hint: str = "") -> str:
     """The first ``MAX_LISTED_PROBLEMS`` problems, one per line, then "... and N more"."""
     count = len(problems)
@@ -412,6 +416,10 @@ def _required_text(data: dict[str, Any], key: str, role: str) -> str:
         raise _RecordError(key, f"must be text, got {_type_name(value)} ({_preview(value)})")
     if not value.strip():
         raise _RecordError(key, "is empty")
+    if len(value) > MAX_FIELD_CHARS:
+        raise _RecordError(
+            key, f"is {len(value):,} characters long (limit {MAX_FIELD_CHARS:,}): not a Q&A text"
+        )
     return value
 
 

@@ -114,6 +114,12 @@ class Store:
             self._db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
         except (sqlite3.Error, OSError) as exc:
+            folder = self.path.parent
+            if folder.is_dir() and not os.access(folder, os.W_OK):
+                raise StoreError(
+                    f"cannot open the database {self.path}: the folder {folder} is read-only;"
+                    " pass --db PATH (or set ASSAY_DB) to a writable location"
+                ) from exc
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
 
     # -- plumbing -----------------------------------------------------------------------

@@ -313,6 +313,8 @@ async def generate_qa(
     ``progress(done, total, note)`` is called as records land; ``dedup`` defaults to a
     ``DuplicateFinder`` with embeddings when the embedding extra is installed.
     """
+    if options.out.is_dir():
+        raise ConfigError(f"--out {options.out} is a folder; give the path of a .jsonl file")
     structured = provider.capabilities.json_schema
     template_path, template = load_template(options, structured)
     # Spare slots (seeded like the rest) replace failed or duplicate ones.

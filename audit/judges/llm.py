@@ -26,6 +26,7 @@ KNOWN_PARAMS = {
     "base_url": "server URL (an OpenAI-compatible server, or a Gemini proxy)",
     "api_key_env": "environment variable that holds the key",
     "timeout": "seconds per request",
+    "max_retries": "retries of 429/5xx/timeouts by the SDK (openai)",
     "concurrency": "requests in flight at once",
     "requests_per_minute": "rate limit (0 = none)",
     "temperature": "sampling temperature (0 = deterministic, cached)",
@@ -49,6 +50,14 @@ class LLMJudge:
                 f"judge {spec.name}: unknown params {', '.join(unknown)}; "
                 f"known: {', '.join(sorted(KNOWN_PARAMS))}"
             )
+        for name in ("timeout", "max_retries", "concurrency", "requests_per_minute", "temperature",
+                     "max_tokens"):
+            value = spec.params.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                      or value < 0):
+                raise ConfigError(
+                    f"judge {spec.name}: {name} should be a non-negative number, got {value!r}"
+                )
         self.spec = spec
         self.provider = provider or build_provider(spec)
         self.template = load_template(spec.params.get("template"))
@@ -120,6 +129,7 @@ def build_provider(spec: JudgeSpec) -> Provider:
             base_url=params.get("base_url"),
             api_key_env=params.get("api_key_env", "OPENAI_API_KEY"),
             timeout=float(params.get("timeout", 60.0)),
+            max_retries=int(params.get("max_retries", 3)),
             schema_format=params.get("schema_format", "auto"),
             fold_system=bool(params.get("fold_system", False)),
         )

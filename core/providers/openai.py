@@ -91,6 +91,12 @@ class OpenAIProvider:
                 response = await self._client.chat.completions.create(**self._arguments(request))
         except openai.OpenAIError as exc:
             raise self._map_error(exc) from exc
+        except ValueError as exc:  # a 200 whose body is cut short or not JSON
+            raise Unavailable(f"{self.model} returned a malformed response body ({exc})",
+                              provider=self.name, model=self.model) from exc
+        if not hasattr(response, "choices"):
+            raise Unavailable(f"{self.model} returned a malformed response body (not a completion)",
+                              provider=self.name, model=self.model)
         if not response.choices:
             raise ProviderError(f"{self.model} returned no choices", provider=self.name, model=self.model)
         choice = response.choices[0]
