@@ -432,9 +432,14 @@ def test_openai_teacher_against_the_llama_cpp_server_with_json_schema(llama_serv
     db = tmp_path / "assay.db"
     command = generate_command(out, 2, "--teacher", str(teacher), "--fold-system", "--db", str(db))
     done = subprocess.run(command, env=cli_env(), cwd=tmp_path, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    records = records_of(out)
-    assert len(records) == 2
+    # The 270M base model often writes schema-valid but ungrounded pairs: the pipeline must
+    # then record the slot as failed (exit 1: fewer than N written), never write the pair.
+    assert done.returncode in (0, 1), done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    records = records_of(out) if out.exists() else []
+    failed = Store(db).query("SELECT COUNT(*) FROM judgments WHERE status = 'failed'")[0][0]
+    assert len(records) <= 2 and (len(records) == 2 or failed >= 1)
+    assert (done.returncode == 0) == (len(records) == 2)
     for record in records:
         assert_provenance(record, "openai", LLAMA_MODEL_ALIAS, TEMPLATES / "qa_json.txt")
         assert record.provenance.params["output"] == "json_schema"
