@@ -89,7 +89,8 @@ def test_gate_exit_codes_json_and_hash_binding(rules_audit, tmp_path):
     strict = run_cli("gate", "--json", cwd=tmp_path)
     decision = json.loads(strict.stdout)
     assert strict.returncode == EXIT_CODES[decision["status"]] == 1
-    assert any("error rate" in r for r in decision["reasons"])
+    assert any("error rate" in r and "upper bound above" in r for r in decision["reasons"])
+    assert any("critical error(s)" in r for r in decision["reasons"])  # policy-sensitive topics
 
     lenient = tmp_path / "lenient.toml"
     lenient.write_text("max_error_rate = 1.0\nmax_critical_errors = 1000\nmin_alpha = -1\n")
