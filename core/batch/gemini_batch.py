@@ -23,6 +23,7 @@ from core.batch.jobs import (
     BatchItem,
     ItemResult,
     JobSnapshot,
+    MapErrors,
 )
 from core.errors import ProviderError
 from core.providers.gemini import GeminiProvider, _split_messages
@@ -144,25 +145,10 @@ class GeminiBatch:
     async def aclose(self) -> None:
         await self._chat.aclose()
 
-    def _errors(self) -> _MapErrors:
-        return _MapErrors(self._chat)
-
-
-class _MapErrors:
-    """Map SDK exceptions to ``core.errors`` the way the interactive provider does."""
-
-    def __init__(self, chat: GeminiProvider) -> None:
-        self._chat = chat
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+    def _errors(self) -> MapErrors:
         from google.genai import errors
 
-        if isinstance(exc, errors.APIError):
-            raise self._chat._map_api_error(exc) from exc
-        return False
+        return MapErrors(errors.APIError, self._chat._map_api_error)
 
 
 def _snapshot(job: Any) -> JobSnapshot:

@@ -9,6 +9,7 @@ the caller as failures: nothing is dropped.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -127,3 +128,19 @@ class Estimate:
             target["cost_usd"] += cost
             target["cost_usd_max"] += cost_max
         self.tokens_out_max += request.max_tokens
+
+
+class MapErrors:
+    """Async context manager mapping one SDK's exceptions to ``core.errors`` (``raise … from``)."""
+
+    def __init__(self, sdk_error: type[BaseException], mapper: Callable[[Any], Exception]) -> None:
+        self._sdk_error = sdk_error
+        self._mapper = mapper
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if isinstance(exc, self._sdk_error):
+            raise self._mapper(exc) from exc
+        return False

@@ -23,6 +23,7 @@ from core.batch.jobs import (
     BatchItem,
     ItemResult,
     JobSnapshot,
+    MapErrors,
 )
 from core.errors import ProviderError
 from core.providers.base import Completion
@@ -135,25 +136,10 @@ class OpenAIBatch:
     async def aclose(self) -> None:
         await self._chat.aclose()
 
-    def _errors(self) -> _MapErrors:
-        return _MapErrors(self._chat)
-
-
-class _MapErrors:
-    """Map SDK exceptions to ``core.errors`` the way the interactive provider does."""
-
-    def __init__(self, chat: OpenAIProvider) -> None:
-        self._chat = chat
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+    def _errors(self) -> MapErrors:
         import openai
 
-        if isinstance(exc, openai.OpenAIError):
-            raise self._chat._map_error(exc) from exc
-        return False
+        return MapErrors(openai.OpenAIError, self._chat._map_error)
 
 
 def parse_output_line(line: dict[str, Any]) -> ItemResult:
