@@ -162,7 +162,9 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, dtype: Any = 
         if key in _loaded:
             return _loaded[key]
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # the CLI has its own progress; keep stderr clean
         torch.set_num_threads(_thread_count())
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
