@@ -427,10 +427,12 @@ def test_openai_teacher_against_the_llama_cpp_server_with_json_schema(llama_serv
     # Grammar-constrained sampling over Gemma's 262k vocabulary is slow on a small CPU.
     teacher.write_text(f'[teacher]\nprovider = "openai"\nmodel = "{LLAMA_MODEL_ALIAS}"\n'
                        f'[teacher.params]\nbase_url = "{llama_server}"\ntimeout = 800\n'
-                       "max_tokens = 300\n")
+                       "max_tokens = 200\n")
     out = tmp_path / "data.jsonl"
     db = tmp_path / "assay.db"
-    command = generate_command(out, 2, "--teacher", str(teacher), "--fold-system", "--db", str(db))
+    # One attempt per slot bounds the run (each grammar-constrained call is slow on 2 cores).
+    command = generate_command(out, 2, "--teacher", str(teacher), "--fold-system", "--db", str(db),
+                               "--attempts", "1")
     done = subprocess.run(command, env=cli_env(), cwd=tmp_path, capture_output=True, text=True)
     # The 270M base model often writes schema-valid but ungrounded pairs: the pipeline must
     # then record the slot as failed (exit 1: fewer than N written), never write the pair.
