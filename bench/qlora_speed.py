@@ -587,14 +587,8 @@ def speedups(runs: dict, seqs: list[int]) -> dict:
 
 
 def write_results(results: dict, tag: str) -> list[Path]:
-    text = json.dumps(results, indent=1) + "\n"
-    paths = [ROOT / "bench" / "results" / f"qlora_speed_{tag}.json"]
-    if os.environ.get("OUT"):
-        paths.append(Path(os.environ["OUT"]) / f"qlora_speed_{tag}.json")
-    for path in paths:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return paths
+    """bench/results/qlora_speed_<tag>.json (and $OUT), written by the shared helper."""
+    return base.write_results(results, f"speed_{tag}")
 
 
 # -- main ---------------------------------------------------------------------------------------
