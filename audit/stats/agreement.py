@@ -50,6 +50,9 @@ def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def _result(stat, method: str, n_units: int, bootstrap: int, confidence: float, seed: int):
+    if n_units == 0:  # nothing pairable (e.g. every judge abstained or failed): no estimate
+        return AgreementResult(value=None, ci=None, n_units=0, replicates=bootstrap,
+                               confidence=confidence, method=method)
     ci = None
     if bootstrap:
         ci = percentile_interval(stat.replicates(bootstrap, seed), confidence)

@@ -81,6 +81,9 @@ def group_patterns(patterns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     if patterns.shape[0] == 0:
         empty = np.zeros(0, dtype=np.int64)
         return patterns[:0], empty, empty
+    if patterns.shape[1] == 0:  # no columns (no categories observed): one empty pattern
+        n = patterns.shape[0]
+        return patterns[:1], np.zeros(n, dtype=np.int64), np.array([n])
     low = patterns.min(axis=0)
     span = patterns.max(axis=0) - low + 1
     if np.sum(np.log2(span.astype(float))) >= 62:

@@ -224,3 +224,16 @@ def test_invalid_inputs():
 
 def test_consensus_counts_for_early_stopping():
     assert consensus_counts(JUDGMENTS) == (2, 4)
+
+
+def test_judges_that_all_failed_or_abstained_give_no_agreement_value():
+    # One record, two judges refused (auth), one abstained: nothing is pairable. The CI run
+    # of the secrets scenario crashed here (Cohen's κ over zero categories).
+    judgments = [other("r1", "a", "failed"), other("r1", "b", "failed"),
+                 other("r1", "c", "abstain")]
+    summary = summarize(judgments, RECORDS[:1], population=None, bootstrap=200)
+    agreement = summary.agreement
+    alpha = agreement.krippendorff_alpha_nominal
+    assert alpha.value is None and alpha.ci is None and alpha.n_units == 0
+    assert all(pair.cohen_kappa.value is None for pair in agreement.pairs)
+    assert summary.per_judge["a"].failed == 1 and summary.per_judge["a"].decided == 0
