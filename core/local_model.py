@@ -148,10 +148,11 @@ def resolve_model_dir(name_or_path: str | os.PathLike[str] | None = None) -> Pat
 
 
 def load_model(name_or_path: str | os.PathLike[str] | None = None, dtype: Any = None) -> tuple[Any, Any]:
-    """(tokenizer, model) on CPU in eval mode; loaded once per process and dtype.
+    """(tokenizer, model) in eval mode; loaded once per process and dtype.
 
-    ``dtype`` is a torch dtype (default ``torch.float32``). Threads: ``$ASSAY_TORCH_THREADS``
-    or every available core.
+    ``dtype`` is a torch dtype (default ``torch.float32``). Device: ``$ASSAY_LOCAL_DEVICE``
+    (``cpu``, ``cuda``), else a CUDA GPU when there is one, else the CPU. Threads:
+    ``$ASSAY_TORCH_THREADS`` or every available core.
     """
     import torch
 
@@ -168,9 +169,13 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, dtype: Any = 
         torch.set_num_threads(_thread_count())
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
-        model.to("cpu").eval()
+        model.to(_device(torch)).eval()
         _loaded[key] = (tokenizer, model)
         return tokenizer, model
+
+
+def _device(torch: Any) -> str:
+    return os.environ.get("ASSAY_LOCAL_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _thread_count() -> int:

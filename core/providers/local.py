@@ -110,7 +110,7 @@ class LocalProvider:
         stops += [PLAIN_STOP] if plain and not completion else []
         # A chat template writes its own BOS; the plain format needs the tokenizer's.
         encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=plain or completion)
-        input_ids = encoded["input_ids"][:, -self.max_context_tokens :]
+        input_ids = encoded["input_ids"][:, -self.max_context_tokens :].to(model.device)
         sampling = request.temperature > 0
         config = GenerationConfig(
             max_new_tokens=request.max_tokens,
@@ -233,6 +233,7 @@ class LocalProvider:
             ids[row, : len(p) + len(c)] = torch.tensor(p + c)
             mask[row, : len(p) + len(c)] = 1
         with torch.inference_mode():
+            ids, mask = ids.to(model.device), mask.to(model.device)
             hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
             rows, cols = [], []
             for row, (p, c) in enumerate(items):
@@ -243,8 +244,8 @@ class LocalProvider:
             if softcap:
                 logits = torch.tanh(logits / softcap) * softcap
             logprobs = torch.log_softmax(logits, dim=-1)
-            targets = torch.tensor([t for _, c in items for t in c])
-            picked = logprobs[torch.arange(len(targets)), targets].tolist()
+            targets = torch.tensor([t for _, c in items for t in c], device=model.device)
+            picked = logprobs[torch.arange(len(targets), device=model.device), targets].tolist()
         self.forward_passes += 1
         self.tokens_in += int(mask.sum())
         out, start = [], 0
