@@ -106,6 +106,7 @@ def _convert_gguf(out: Path) -> None:
 
     gguf = gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    check_tokenizer(tokenizer)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained ("quantized with gguf and is not
     # serializable"), so copy its de-quantized weights into a plain model built from the config.
@@ -123,6 +124,27 @@ def _convert_gguf(out: Path) -> None:
     plain.tie_weights()
     plain.save_pretrained(out)
     tokenizer.save_pretrained(out)
+
+
+_PROBE = "International students should answer the application questions."
+
+
+def check_tokenizer(tokenizer: Any) -> None:
+    """Refuse a tokenizer that splits common English words into fragments.
+
+    transformers 5.17 converts this GGUF's tokenizer without its merges ("Question" became
+    "Q", "ue", "st", "ion"); the model then reads token ids it was never trained on and writes
+    noise. On a GPU run with that version the base model answered "I 1 1 1 ...".
+    """
+    import transformers
+
+    pieces = tokenizer.tokenize(_PROBE)
+    if len(pieces) > 2 * len(_PROBE.split()):
+        raise ConfigError(
+            f"transformers {transformers.__version__} converted the GGUF tokenizer wrongly "
+            f"({len(pieces)} pieces for {len(_PROBE.split())} words: {pieces[:6]}...); "
+            "install the pinned version: pip install 'transformers==5.23.0'"
+        )
 
 
 def _tied_keys(model: Any) -> set[str]:

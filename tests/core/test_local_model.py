@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError
-from core.local_model import build_once, hf_model_dir, load_model, resolve_model_dir
+from core.local_model import build_once, check_tokenizer, hf_model_dir, load_model, resolve_model_dir
 from core.providers.base import ChatRequest, Provider
 from core.providers.local import LocalProvider
 
@@ -126,3 +126,18 @@ def test_batched_scores_equal_single_scores(provider: LocalProvider) -> None:
     assert together[0].logprobs == pytest.approx(together[2].logprobs, abs=1e-4)
     assert together[0].mean > alone.mean  # the evidence makes the answer likelier
     assert together[0].tokens == alone.tokens
+
+
+def test_tokenizer_check_passes_the_packaged_tokenizer_and_refuses_one_without_merges(
+    model_dir: Path,
+) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    check_tokenizer(AutoTokenizer.from_pretrained(str(model_dir)))
+    # What transformers 5.17 made of the GGUF: a BPE vocabulary without its merges.
+    letters = sorted(set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ."))
+    bpe = Tokenizer(models.BPE(vocab={c: i for i, c in enumerate(letters)}, merges=[]))
+    bpe.pre_tokenizer = pre_tokenizers.Whitespace()
+    with pytest.raises(ConfigError, match="converted the GGUF tokenizer wrongly"):
+        check_tokenizer(PreTrainedTokenizerFast(tokenizer_object=bpe))
