@@ -34,10 +34,18 @@ from core.batch.jobs import (
     COLLECTED,
     SUBMITTING,
     BatchBackend,
-    BatchItem,
     Estimate,
     ItemResult,
-    JobSnapshot,
+)
+from core.batch.submit import (
+    BATCH_PROVIDERS,
+    BackendFactory,
+    KeepOpen,
+    build_backend,
+    cache_completion,
+    call_key,
+    send_job,
+    submit_items,
 )
 from core.calls import price_of
 from core.errors import ConfigError, JudgeOutputError, ProviderError
@@ -52,11 +60,7 @@ from core.models import (
 from core.providers.base import ChatRequest, Completion
 from core.store import Store
 
-BATCH_PROVIDERS = ("openai", "gemini")
-MAX_PER_JOB = {"openai": 50_000, "gemini": 1_000}  # OpenAI's limit; Gemini's inline size
 DEFAULT_ATTEMPTS = 2  # the first request and one retry (or repair), as interactively
-
-BackendFactory = Callable[[JudgeSpec], BatchBackend]
 
 
 @dataclass
@@ -146,14 +150,6 @@ def judge_request(spec: JudgeSpec, record: QARecord, evidence: list[Passage]) ->
     )
 
 
-def call_key(spec: JudgeSpec, request: ChatRequest) -> str:
-    """The ``CallRunner`` cache key of ``request`` to ``spec``'s provider and model."""
-    from core.calls import call_cache_key
-
-    base_url = spec.params.get("base_url") if spec.provider == "openai" else None
-    return call_cache_key(spec.provider, spec.model, base_url, request)
-
-
 def custom_id(record_id: str, judge: str, attempt: int) -> str:
     """A short id, unique per record, judge and attempt (providers limit its length)."""
     return f"a{attempt}-" + content_hash([record_id, judge])[:24]
@@ -191,30 +187,6 @@ def estimate_run(prepared: Prepared, *, batch: bool, store: Store | None = None,
     return estimate
 
 
-# -- backends ----------------------------------------------------------------------------------
-
-
-def build_backend(spec: JudgeSpec) -> BatchBackend:
-    """The batch service of ``spec``'s provider, keys from the environment."""
-    params = spec.params
-    if spec.provider == "openai":
-        from core.batch.openai_batch import OpenAIBatch
-
-        return OpenAIBatch(spec.model, base_url=params.get("base_url"),
-                           api_key_env=params.get("api_key_env", "OPENAI_API_KEY"),
-                           timeout=float(params.get("timeout", 120.0)),
-                           schema_format=params.get("schema_format", "auto"),
-                           fold_system=bool(params.get("fold_system", False)))
-    if spec.provider == "gemini":
-        from core.batch.gemini_batch import GeminiBatch
-
-        http_options = {"base_url": params["base_url"]} if params.get("base_url") else None
-        return GeminiBatch(spec.model, api_key_env=params.get("api_key_env", "GEMINI_API_KEY"),
-                           http_options=http_options)
-    raise ConfigError(f"judge {spec.name}: provider {spec.provider} has no batch service;"
-                      " only openai and gemini judges can use --batch")
-
-
 # -- submitting --------------------------------------------------------------------------------
 
 
@@ -246,48 +218,8 @@ async def submit_run(store: Store, prepared: Prepared, *, backend_for: BackendFa
             items.append({"custom_id": custom_id(record.id, spec.name, 1), "record_id": record.id,
                           "attempt": 1, "request": request.model_dump(mode="json")})
         if items:
-            keys += await _submit_items(store, plan.run_id, spec, items, backend_for, max_per_job)
+            keys += await submit_items(store, plan.run_id, spec, items, backend_for, max_per_job)
     return keys
-
-
-async def _submit_items(store: Store, run_id: str, spec: JudgeSpec, items: list[dict[str, Any]],
-                        backend_for: BackendFactory, max_per_job: int | None) -> list[str]:
-    size = max_per_job or MAX_PER_JOB[spec.provider]
-    # Jobs already collected for this judge make a later re-submission of the same items
-    # (after a whole job expired, say) a new job rather than the old one.
-    generation = sum(1 for j in store.batch_jobs(run_id)
-                     if j["judge"] == spec.name and j["status"] == COLLECTED)
-    keys = []
-    backend = backend_for(spec)
-    try:
-        for start in range(0, len(items), size):
-            chunk = items[start : start + size]
-            key = content_hash({"run": run_id, "judge": spec.name, "provider": spec.provider,
-                                "model": spec.model, "generation": generation,
-                                "items": [[i["custom_id"], i["request"]] for i in chunk]})
-            added = store.add_batch_job(key, run_id=run_id, judge=spec.name,
-                                        provider=spec.provider, model=spec.model, items=chunk)
-            if added or _job(store, run_id, key)["job_id"] is None:
-                await _send(store, key, chunk, backend)
-            keys.append(key)
-    finally:
-        await backend.aclose()
-    return keys
-
-
-async def _send(store: Store, key: str, items: list[dict[str, Any]], backend: BatchBackend) -> JobSnapshot:
-    """Submit a recorded job, unless the provider already has it (a crash after create)."""
-    snapshot = await backend.find_submitted(key)
-    if snapshot is None:
-        batch_items = [BatchItem(i["custom_id"], ChatRequest.model_validate(i["request"]))
-                       for i in items]
-        snapshot = await backend.submit(batch_items, tag=key)
-    store.update_batch_job(key, status=snapshot.status, raw=snapshot.raw, job_id=snapshot.job_id)
-    return snapshot
-
-
-def _job(store: Store, run_id: str, key: str) -> dict[str, Any]:
-    return next(j for j in store.batch_jobs(run_id) if j["key"] == key)
 
 
 def _in_flight(store: Store, run_id: str) -> set[tuple[str, str]]:
@@ -345,7 +277,7 @@ async def _collect_job(store: Store, job: dict[str, Any], spec: JudgeSpec, backe
                        outcome: CollectOutcome) -> None:
     items = store.batch_items(job["key"])
     if job["status"] == SUBMITTING or not job["job_id"]:
-        snapshot = await _send(store, job["key"], items, backend)
+        snapshot = await send_job(store, job["key"], items, backend)
     else:
         snapshot = await backend.poll(job["job_id"])
         store.update_batch_job(job["key"], status=snapshot.status, raw=snapshot.raw)
@@ -367,7 +299,7 @@ async def _collect_job(store: Store, job: dict[str, Any], spec: JudgeSpec, backe
         outcome.new_judgments += 1
         if result.completion is not None:
             request = ChatRequest.model_validate(item["request"])
-            _cache(store, spec, request, result.completion, judgment.cost_usd)
+            cache_completion(store, spec, request, result.completion, judgment.cost_usd)
         if judgment.status is JudgmentStatus.failed:
             outcome.failed += 1
         store.set_batch_item_status(job["key"], item["custom_id"], judgment.status.value)
@@ -376,22 +308,11 @@ async def _collect_job(store: Store, job: dict[str, Any], spec: JudgeSpec, backe
              if statuses[item["custom_id"]] == "failed" and item["attempt"] < attempts]
     if retry:
         # The retry job's key is a hash of its items: after a crash here it is found, not re-sent.
-        keys = await _submit_items(store, job["run_id"], spec, retry,
-                                   lambda _spec: _KeepOpen(backend), None)  # type: ignore[arg-type,return-value]
+        keys = await submit_items(store, job["run_id"], spec, retry,
+                                   lambda _spec: KeepOpen(backend), None)  # type: ignore[arg-type,return-value]
         outcome.resubmitted += len(retry)
         outcome.pending_jobs += keys
     store.update_batch_job(job["key"], status=COLLECTED, raw=snapshot.raw)
-
-
-class _KeepOpen:
-    def __init__(self, backend: BatchBackend) -> None:
-        self._backend = backend
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-    async def aclose(self) -> None:
-        return None
 
 
 def _retry_item(item: dict[str, Any], result: ItemResult | None) -> dict[str, Any]:
@@ -456,16 +377,6 @@ async def _judgment(spec: JudgeSpec, record: QARecord, passages: dict[str, Passa
     judgment = await judge_one(_BatchAnswer(spec, result, cost, cache_hit), record, [], passages,
                                run_id)
     return judgment.model_copy(update={"latency_s": 0.0})  # batch latency is per job, not item
-
-
-def _cache(store: Store, spec: JudgeSpec, request: ChatRequest, completion: Completion,
-           cost: float) -> None:
-    if request.deterministic:
-        store.save_call(call_key(spec, request), provider=spec.provider, model=spec.model,
-                        request=request.model_dump(mode="json"),
-                        response=completion.model_dump(mode="json"),
-                        tokens_in=completion.tokens_in, tokens_out=completion.tokens_out,
-                        latency_s=0.0, cost_usd=cost)
 
 
 def _run_passages(config: dict[str, Any]) -> dict[str, Passage]:

@@ -75,9 +75,8 @@ def sample(db_path, dry_run, **kwargs) -> None:
 
 
 def show_run_summary(store, run_id: str, model_calls: int | None = None) -> None:
-    from reports.terminal import render_run_summary
-
     from audit.report_data import build_report
+    from reports.terminal import render_run_summary
 
     render_run_summary(build_report(store, run_id), out_console(), model_calls=model_calls)
 
@@ -212,28 +211,18 @@ def show_dry_run(db_path, options, *, every_record: bool, batch: bool) -> None:
     """Print what a run would send (per judge: requests, tokens, USD); write the requests."""
     from audit.batch_run import estimate_run, prepare
     from core.store import default_db_path
+    from reports.estimate import render_estimate
 
     prepared = prepare(options, every_record=every_record)
     path = Path(db_path) if db_path else default_db_path()
     store = open_store(db_path) if path.exists() else None
     out = path.parent / "dry-run" / f"{prepared.plan.run_id}.jsonl"
     estimate = estimate_run(prepared, batch=batch, store=store, requests_out=out)
-    console = out_console()
     mode = "batch (50% price)" if batch else "interactive"
-    console.print(f"dry run of {prepared.plan.run_id}: {len(prepared.records)} records, "
-                  f"{mode}; nothing was sent", markup=False)
-    for judge, row in estimate.per_judge.items():
-        console.print(
-            f"  {judge} ({row['model']}): {row['requests']} requests, ~{row['tokens_in']:,} "
-            f"tokens in, ~{row['tokens_out_expected']:,} out, ~${row['cost_usd']:.4f} "
-            f"(at most ${row['cost_usd_max']:.4f})", markup=False, soft_wrap=True)
-    others = [s.name for s in prepared.plan.judges if s.name not in estimate.per_judge]
-    if others:
-        console.print(f"  {', '.join(others)}: in-process or already done/cached, no charge",
-                      markup=False)
-    console.print(f"total: {estimate.requests} requests, ~{estimate.tokens_in:,} tokens in, "
-                  f"~${estimate.cost_usd:.4f} (at most ${estimate.cost_usd_max:.4f})", markup=False)
-    console.print(f"requests written to {out}", markup=False)
+    render_estimate(estimate, out_console(), requests_path=out,
+                    header=f"dry run of {prepared.plan.run_id}: {len(prepared.records)} records, "
+                           f"{mode}; nothing was sent",
+                    free=[s.name for s in prepared.plan.judges if s.name not in estimate.per_judge])
 
 
 @cli.command(name="run")

@@ -39,10 +39,21 @@ def cli() -> None:
 @click.option("--concurrency", default=2, show_default=True)
 @click.option("--duplicates", type=click.Choice(["skip", "report"]), default="skip",
               show_default=True, help="Skip near-duplicate questions, or write them marked.")
+@click.option("--batch", is_flag=True,
+              help="Send the requests through the provider's batch service (openai, gemini; "
+                   "50% price); run the command again to collect.")
+@click.option("--wait/--no-wait", default=False, show_default=True,
+              help="With --batch: poll until every job is over.")
+@click.option("--poll-interval", default=60.0, show_default=True, help="Seconds between polls.")
+@click.option("--max-per-job", type=int, default=None, help="Requests per batch job.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the requests' tokens and estimated cost; send nothing.")
 @db_option
 def qa(sources, n, out, teacher_file, provider, model, base_url, fold_system, template, seed,
-       temperature, attempts, concurrency, duplicates, db_path) -> None:
+       temperature, attempts, concurrency, duplicates, batch, wait, poll_interval, max_per_job,
+       dry_run, db_path) -> None:
     """Write N grounded question/answer records with provenance (resumable)."""
+    from core.models import JudgeSpec
     from core.providers.factory import make_provider
     from core.store import Store
     from generate.qa import GenerateOptions
@@ -56,10 +67,25 @@ def qa(sources, n, out, teacher_file, provider, model, base_url, fold_system, te
     options = GenerateOptions(sources=sources, n=n, out=out, seed=seed, template=template,
                               attempts=attempts, concurrency=concurrency,
                               skip_duplicates=duplicates == "skip", **request_params)
+    spec = JudgeSpec(name="teacher", provider=name, model=model, params=params)
+    if dry_run:
+        return _dry_run(spec, options, batch, db_path)
     teacher = make_provider(name, model, params)
     with progress_bar("generating") as progress:
-        outcome = asyncio.run(_generate(Store(db_path), teacher, options, progress))
+        if batch:
+            from generate.batch import generate_batch, wait_note
+
+            batched = asyncio.run(generate_batch(
+                Store(db_path), teacher, spec, options, wait=wait, poll_s=poll_interval,
+                max_per_job=max_per_job, progress=progress))
+            outcome = batched.generation
+        else:
+            outcome = asyncio.run(_generate(Store(db_path), teacher, options, progress))
     console = out_console()
+    if batch:
+        console.print(f"{batched.submitted} requests submitted; {wait_note(batched)}")
+        if batched.pending_jobs:
+            return None
     console.print(
         f"[bold]{outcome.written}[/bold] new records written to {out}"
         f" ({outcome.kept} kept from an earlier run, {outcome.total} of {n});"
@@ -76,6 +102,24 @@ def qa(sources, n, out, teacher_file, provider, model, base_url, fold_system, te
                       " --attempts / use a stronger teacher[/yellow]")
         return 1
     return None
+
+
+def _dry_run(spec, options, batch: bool, db_path) -> None:
+    from core.store import Store, default_db_path
+    from generate.batch import estimate_generation
+    from reports.estimate import render_estimate
+
+    path = Path(db_path) if db_path else default_db_path()
+    store = Store(path) if path.exists() else None
+    estimate, rows = estimate_generation(spec, options, batch=batch, store=store)
+    requests_out = path.parent / "dry-run" / f"generate-{options.out.stem}-seed{options.seed}.jsonl"
+    requests_out.parent.mkdir(parents=True, exist_ok=True)
+    requests_out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                            encoding="utf-8")
+    mode = "batch (50% price)" if batch else "interactive"
+    render_estimate(estimate, out_console(), requests_path=requests_out,
+                    header=f"dry run of generate qa: {len(rows)} first requests for {options.n} "
+                           f"records, {mode}; retries and spare slots not counted; nothing was sent")
 
 
 async def _generate(store, teacher, options, progress):

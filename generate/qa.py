@@ -36,7 +36,7 @@ from core.models import (
     sha256_text,
     utcnow,
 )
-from core.providers.base import ChatRequest, Provider
+from core.providers.base import ChatRequest, Completion, Provider
 from core.sources import load_passages
 from core.store import Store
 from generate.dedup import DuplicateFinder
@@ -313,6 +313,25 @@ async def generate_qa(
     ``progress(done, total, note)`` is called as records land; ``dedup`` defaults to a
     ``DuplicateFinder`` with embeddings when the embedding extra is installed.
     """
+    job, todo = start_generation(store, provider, options, progress, dedup)
+    # Waves: failed or duplicate slots are replaced by spare slots until n records exist.
+    while todo and (need := options.n - job.outcome.total) > 0:
+        wave, todo = todo[:need], todo[need:]
+        await asyncio.gather(*(job.run_slot(slot) for slot in wave))
+    job.finish()
+    return job.outcome
+
+
+def start_generation(
+    store: Store,
+    provider: Provider,
+    options: GenerateOptions,
+    progress: Progress | None = None,
+    dedup: DuplicateFinder | None = None,
+    **run_config: object,
+) -> tuple[Generation, list[Slot]]:
+    """The run's state and its slots still to fill, in order (spares last); the run is
+    recorded in the store with ``run_config`` added to its config."""
     if options.out.is_dir():
         raise ConfigError(f"--out {options.out} is a folder; give the path of a .jsonl file")
     structured = provider.capabilities.json_schema
@@ -325,29 +344,24 @@ async def generate_qa(
     )[:12]
     store.create_run(run_id, "generate", None, {
         "out": str(options.out), "n": options.n, "seed": options.seed,
-        "provider": provider.name, "model": provider.model, "template": str(template_path)})
+        "provider": provider.name, "model": provider.model, "template": str(template_path),
+        **run_config})
     existing = read_existing(options.out)
     dedup = dedup if dedup is not None else DuplicateFinder()
     for record in existing.values():
         dedup.add(record.id, record.question)
     own = {s.id for s in slots}
     outcome = GenerateOutcome(run_id, written=0, kept=len(own & existing.keys()))
-    job = _Generation(store, provider, options, outcome, template_path.name, template, dedup,
-                      progress)
+    job = Generation(store, provider, options, outcome, template_path.name, template, dedup,
+                     progress, written_ids=set(existing))
     options.out.parent.mkdir(parents=True, exist_ok=True)
     job.report()
-    todo = [s for s in slots if s.id not in existing]
-    # Waves: failed or duplicate slots are replaced by spare slots until n records exist.
-    while todo and (need := options.n - outcome.total) > 0:
-        wave, todo = todo[:need], todo[need:]
-        await asyncio.gather(*(job.run_slot(slot) for slot in wave))
-    store.set_run_status(run_id, "complete" if outcome.total >= options.n else "incomplete")
-    return outcome
+    return job, [s for s in slots if s.id not in existing]
 
 
 @dataclass
-class _Generation:
-    """The state one ``generate_qa`` call shares between its slots."""
+class Generation:
+    """The state one generation run shares between its slots."""
 
     store: Store
     provider: Provider
@@ -357,6 +371,7 @@ class _Generation:
     template: str
     dedup: DuplicateFinder
     progress: Progress | None
+    written_ids: set[str] = field(default_factory=set)  # in the output file
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -371,7 +386,7 @@ class _Generation:
         async with self.semaphore:
             record, error, raw = await self._attempts(slot)
         async with self.lock:  # one writer: records and duplicate checks in a fixed order
-            self._settle(slot, record, error, raw)
+            self.settle(slot, record, error, raw)
             self.report()
 
     async def _attempts(self, slot: Slot) -> tuple[QARecord | None, str, str]:
@@ -389,35 +404,53 @@ class _Generation:
                 continue
             self.outcome.calls += not result.cache_hit
             completion = result.completion
+            self.count(completion, result.cost_usd)
             for i, value in enumerate((completion.tokens_in, completion.tokens_out, result.cost_usd)):
                 spent[i] += value
-            self.outcome.tokens_in += completion.tokens_in
-            self.outcome.tokens_out += completion.tokens_out
-            self.outcome.cost_usd += result.cost_usd
             raw = completion.text
             try:
-                pair = parse_pair(raw, self.structured, slot.passage,
-                                  truncated=completion.finish_reason == "length")
+                record = self.make_record(slot, request, completion, attempt, spent,
+                                          time.monotonic() - started, result.cache_hit)
             except ValueError as exc:  # json.JSONDecodeError is a ValueError
                 error = f"attempt {attempt + 1}: {exc}"
                 continue
-            params = {"temperature": request.temperature, "seed": request.seed,
-                      "max_tokens": request.max_tokens, "attempt": attempt,
-                      "template": self.template_name, "cache_hit": result.cache_hit,
-                      "output": "json_schema" if self.structured else "completion"}
-            provenance = Provenance(
-                teacher_provider=self.provider.name, teacher_model=self.provider.model,
-                template_sha256=self.template_sha256, params=params,
-                source_passages={slot.passage.id: slot.passage.sha256},
-                tokens_in=int(spent[0]), tokens_out=int(spent[1]), cost_usd=float(spent[2]),
-                seconds=round(time.monotonic() - started, 3), created=utcnow())
-            meta = {"difficulty": pair["difficulty"]} if pair["difficulty"] else {}
-            return QARecord(id=slot.id, question=pair["question"], answer=pair["answer"],
-                            rationale=pair["rationale"], source_ids=pair["source_ids"],
-                            topic=pair["topic"], provenance=provenance, meta=meta), "", raw
+            return record, "", raw
         return None, error, raw
 
-    def _settle(self, slot: Slot, record: QARecord | None, error: str, raw: str) -> None:
+    def count(self, completion: Completion, cost: float) -> None:
+        self.outcome.tokens_in += completion.tokens_in
+        self.outcome.tokens_out += completion.tokens_out
+        self.outcome.cost_usd += cost
+
+    def make_record(self, slot: Slot, request: ChatRequest, completion: Completion, attempt: int,
+                    spent: list, seconds: float, cache_hit: bool) -> QARecord:
+        """The record of a teacher's answer, or ValueError when the answer is not usable.
+
+        ``spent`` is [tokens in, tokens out, cost] over every attempt at this slot.
+        """
+        pair = parse_pair(completion.text, self.structured, slot.passage,
+                          truncated=completion.finish_reason == "length")
+        params = {"temperature": request.temperature, "seed": request.seed,
+                  "max_tokens": request.max_tokens, "attempt": attempt,
+                  "template": self.template_name, "cache_hit": cache_hit,
+                  "output": "json_schema" if self.structured else "completion"}
+        provenance = Provenance(
+            teacher_provider=self.provider.name, teacher_model=self.provider.model,
+            template_sha256=self.template_sha256, params=params,
+            source_passages={slot.passage.id: slot.passage.sha256},
+            tokens_in=int(spent[0]), tokens_out=int(spent[1]), cost_usd=float(spent[2]),
+            seconds=round(seconds, 3), created=utcnow())
+        meta = {"difficulty": pair["difficulty"]} if pair["difficulty"] else {}
+        return QARecord(id=slot.id, question=pair["question"], answer=pair["answer"],
+                        rationale=pair["rationale"], source_ids=pair["source_ids"],
+                        topic=pair["topic"], provenance=provenance, meta=meta)
+
+    def finish(self) -> None:
+        done = self.outcome.total >= self.options.n
+        self.store.set_run_status(self.outcome.run_id, "complete" if done else "incomplete")
+
+    def settle(self, slot: Slot, record: QARecord | None, error: str, raw: str) -> None:
+        """Write ``record`` (unless it repeats a question) or record why the slot failed."""
         run_id = self.outcome.run_id
         if record is None:
             self.outcome.failed.append(slot.id)
@@ -436,6 +469,7 @@ class _Generation:
             return  # a wave never overshoots, but stay exact
         self.dedup.add(slot.id, record.question)
         _append(self.options.out, record)
+        self.written_ids.add(record.id)
         self.outcome.written += 1
 
     def report(self) -> None:

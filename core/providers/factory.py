@@ -15,6 +15,23 @@ PROVIDER_OPTIONS = {
 }
 
 
+def provider_class(provider: str) -> type[Provider]:
+    """The class of a provider (its ``capabilities`` without building a client)."""
+    if provider == "openai":
+        from core.providers.openai import OpenAIProvider
+
+        return OpenAIProvider
+    if provider == "gemini":
+        from core.providers.gemini import GeminiProvider
+
+        return GeminiProvider
+    if provider == "local":
+        from core.providers.local import LocalProvider
+
+        return LocalProvider
+    raise ConfigError(f"unknown provider {provider!r}: use one of {', '.join(PROVIDER_OPTIONS)}")
+
+
 def make_provider(provider: str, model: str, params: dict[str, Any] | None = None) -> Provider:
     """A provider instance; ``params`` may hold more keys than the provider takes."""
     params = params or {}

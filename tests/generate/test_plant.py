@@ -31,7 +31,7 @@ def test_every_planted_change_is_real_and_the_rate_is_respected(clean_records):
     errors = [label for label in labels if label.label == "error"]
     assert len(errors) == round(0.3 * len(clean_records))
     assert [r.id for r in planted] == [r.id for r in clean_records]
-    for record, original, label in zip(planted, clean_records, labels):
+    for record, original, label in zip(planted, clean_records, labels, strict=True):
         if label.label == "error":
             assert record.answer != original.answer and label.kind and label.detail
             assert label.planted_answer == record.answer
@@ -72,7 +72,7 @@ def test_rules_judge_catches_planted_numbers_and_dates(clean_records, example_di
         return outcome.verdict is not None and outcome.verdict.label.value == "contradicted"
 
     caught = total = false_flags = 0
-    for record, label in zip(planted, labels):
+    for record, label in zip(planted, labels, strict=True):
         hit = asyncio.run(flagged(record))
         if label.kind in ("wrong_number", "wrong_date"):
             total += 1

@@ -1,0 +1,119 @@
+"""Submitting recorded batch jobs, shared by ``audit run --batch`` and ``generate qa --batch``.
+
+A job is written to the store *before* it is submitted (status ``submitting``, keyed by a
+hash of its items) and updated with the provider's job id and object as soon as they exist,
+so a process that dies between the two is answered by ``find_submitted`` in the next one
+rather than submitting the same requests twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from core.batch.jobs import COLLECTED, BatchBackend, BatchItem, JobSnapshot
+from core.errors import ConfigError
+from core.models import JudgeSpec, content_hash
+from core.providers.base import ChatRequest, Completion
+from core.store import Store
+
+BATCH_PROVIDERS = ("openai", "gemini")
+MAX_PER_JOB = {"openai": 50_000, "gemini": 1_000}  # OpenAI's limit; Gemini's inline size
+
+BackendFactory = Callable[[JudgeSpec], BatchBackend]
+
+
+def build_backend(spec: JudgeSpec) -> BatchBackend:
+    """The batch service of ``spec``'s provider, keys from the environment."""
+    params = spec.params
+    if spec.provider == "openai":
+        from core.batch.openai_batch import OpenAIBatch
+
+        return OpenAIBatch(spec.model, base_url=params.get("base_url"),
+                           api_key_env=params.get("api_key_env", "OPENAI_API_KEY"),
+                           timeout=float(params.get("timeout", 120.0)),
+                           schema_format=params.get("schema_format", "auto"),
+                           fold_system=bool(params.get("fold_system", False)))
+    if spec.provider == "gemini":
+        from core.batch.gemini_batch import GeminiBatch
+
+        http_options = {"base_url": params["base_url"]} if params.get("base_url") else None
+        return GeminiBatch(spec.model, api_key_env=params.get("api_key_env", "GEMINI_API_KEY"),
+                           http_options=http_options)
+    raise ConfigError(f"{spec.name}: provider {spec.provider} has no batch service;"
+                      " only openai and gemini can use --batch")
+
+
+def call_key(spec: JudgeSpec, request: ChatRequest) -> str:
+    """The ``CallRunner`` cache key of ``request`` to ``spec``'s provider and model."""
+    from core.calls import call_cache_key
+
+    base_url = spec.params.get("base_url") if spec.provider == "openai" else None
+    return call_cache_key(spec.provider, spec.model, base_url, request)
+
+
+def cache_completion(store: Store, spec: JudgeSpec, request: ChatRequest, completion: Completion,
+                     cost: float) -> None:
+    """Keep a batch answer in the call cache, where an interactive re-run finds it."""
+    if request.deterministic:
+        store.save_call(call_key(spec, request), provider=spec.provider, model=spec.model,
+                        request=request.model_dump(mode="json"),
+                        response=completion.model_dump(mode="json"),
+                        tokens_in=completion.tokens_in, tokens_out=completion.tokens_out,
+                        latency_s=0.0, cost_usd=cost)
+
+
+async def submit_items(store: Store, run_id: str, spec: JudgeSpec, items: list[dict[str, Any]],
+                       backend_for: BackendFactory, max_per_job: int | None) -> list[str]:
+    """Record and submit ``items`` (``custom_id``, ``record_id``, ``attempt``, ``request``) in
+    jobs of at most ``max_per_job``; returns the jobs' keys."""
+    size = max_per_job or MAX_PER_JOB[spec.provider]
+    # Jobs already collected for this judge make a later re-submission of the same items
+    # (after a whole job expired, say) a new job rather than the old one.
+    generation = sum(1 for j in store.batch_jobs(run_id)
+                     if j["judge"] == spec.name and j["status"] == COLLECTED)
+    keys = []
+    backend = backend_for(spec)
+    try:
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
+            key = content_hash({"run": run_id, "judge": spec.name, "provider": spec.provider,
+                                "model": spec.model, "generation": generation,
+                                "items": [[i["custom_id"], i["request"]] for i in chunk]})
+            added = store.add_batch_job(key, run_id=run_id, judge=spec.name,
+                                        provider=spec.provider, model=spec.model, items=chunk)
+            if added or job_row(store, run_id, key)["job_id"] is None:
+                await send_job(store, key, chunk, backend)
+            keys.append(key)
+    finally:
+        await backend.aclose()
+    return keys
+
+
+async def send_job(store: Store, key: str, items: list[dict[str, Any]],
+                   backend: BatchBackend) -> JobSnapshot:
+    """Submit a recorded job, unless the provider already has it (a crash after create)."""
+    snapshot = await backend.find_submitted(key)
+    if snapshot is None:
+        batch_items = [BatchItem(i["custom_id"], ChatRequest.model_validate(i["request"]))
+                       for i in items]
+        snapshot = await backend.submit(batch_items, tag=key)
+    store.update_batch_job(key, status=snapshot.status, raw=snapshot.raw, job_id=snapshot.job_id)
+    return snapshot
+
+
+def job_row(store: Store, run_id: str, key: str) -> dict[str, Any]:
+    return next(j for j in store.batch_jobs(run_id) if j["key"] == key)
+
+
+class KeepOpen:
+    """A backend whose ``aclose`` does nothing: for submitting retries while collecting."""
+
+    def __init__(self, backend: BatchBackend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    async def aclose(self) -> None:
+        return None
