@@ -1,17 +1,26 @@
 """Does Assay keep a self-hosted OpenAI-compatible server's parallel slots busy?
 
-Starts the real llama-cpp-python server (``python -m llama_cpp.server``) on the packaged
-Gemma 3 270M GGUF and sends the same kind of judge requests an audit sends (real prompts from
-the bundled example, through ``OpenAIProvider`` + ``CallRunner``) at client concurrency 1 and
-at concurrency N, in the same run, against the same server. Records the requests/s, output
-tokens/s, the peak number of requests Assay had in flight, and the server's options.
+Sends the same judge requests an audit sends (real prompts from the bundled example, through
+``OpenAIProvider`` + ``CallRunner``) to a real OpenAI-compatible server on the packaged Gemma
+3 270M GGUF: once to a server with 1 slot at client concurrency 1, once to a server with N
+slots at concurrency N, in the same run, the same requests. Records requests/s, output
+tokens/s, the peak number of requests Assay had at the server at once, and the servers'
+command lines.
 
-llama-cpp-python 0.3.x's server has no parallel-slot option (no ``--n_parallel``; llama.cpp's
-C++ ``llama-server --parallel N`` and vLLM have one): it runs one completion at a time behind
-a lock. So this measures what Assay does (N requests in flight) and what this server makes
-of it; on a server with N slots the same client settings fill them.
+With ``--server-bin`` the server is llama.cpp's C++ ``llama-server`` (``--parallel N``: N slots
+decoded in one batch). Build it from the llama.cpp that llama-cpp-python vendors::
 
-    python bench/server_slots.py [--requests 16] [--concurrency 4] [--max-tokens 96]
+    pip download --no-binary :all: --no-deps llama-cpp-python==0.3.36
+    tar xzf llama_cpp_python-0.3.36.tar.gz
+    cd llama_cpp_python-0.3.36/vendor/llama.cpp
+    cmake -B build -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF \
+        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DCMAKE_BUILD_TYPE=Release
+    cmake --build build --target llama-server -j2        # build/bin/llama-server
+
+Without it the server is llama-cpp-python's (``python -m llama_cpp.server``), which has no
+parallel slots and answers one completion at a time: both settings then hit one slot.
+
+    python bench/server_slots.py --server-bin PATH [--requests 16] [--concurrency 4]
 """
 
 from __future__ import annotations
@@ -42,13 +51,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, threads: int, n_ctx: int, log: Path) -> tuple[subprocess.Popen, list[str]]:
+def server_command(server_bin: str | None, port: int, threads: int, slots: int,
+                   ctx_per_slot: int) -> list[str]:
     from core.local_model import gguf_path
 
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()),
-               "--model_alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port),
-               "--n_ctx", str(n_ctx), "--chat_format", "gemma", "--n_threads", str(threads),
-               "--seed", "0"]
+    if server_bin:
+        return [server_bin, "--model", str(gguf_path()), "--alias", MODEL_ALIAS,
+                "--host", "127.0.0.1", "--port", str(port), "--ctx-size", str(ctx_per_slot * slots),
+                "--parallel", str(slots), "--threads", str(threads), "--seed", "0"]
+    return [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path()),
+            "--model_alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port),
+            "--n_ctx", str(ctx_per_slot), "--chat_format", "gemma", "--n_threads", str(threads),
+            "--seed", "0"]
+
+
+def start_server(command: list[str], port: int, log: Path) -> subprocess.Popen:
     process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     import httpx
 
@@ -58,7 +75,7 @@ def start_server(port: int, threads: int, n_ctx: int, log: Path) -> tuple[subpro
             raise SystemExit(f"server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                return process, command
+                return process
         except httpx.TransportError:
             pass
         time.sleep(0.5)
@@ -124,36 +141,41 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--evidence-k", type=int, default=2, help="Passages per prompt.")
     parser.add_argument("--threads", type=int, default=max(1, min(4, os.cpu_count() or 1)))
+    parser.add_argument("--server-bin", default=None,
+                        help="llama.cpp's llama-server binary (default: llama-cpp-python's)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="assay-slots-"))
-    port = free_port()
-    process, server_command = start_server(port, args.threads, 4096, work / "server.log")
-    try:
-        base_url = f"http://127.0.0.1:{port}/v1"
-        # Distinct records per setting, so neither setting profits from the cache; a warm-up first.
-        warm_up = judge_requests(1, 200, args.max_tokens, args.evidence_k)
-        asyncio.run(measure(base_url, warm_up, 1, work / "w.db"))
-        load_before = os.getloadavg()
-        runs = []
-        for i, concurrency in enumerate((1, args.concurrency)):
-            requests = judge_requests(args.requests, i * args.requests, args.max_tokens,
-                                      args.evidence_k)
-            runs.append(asyncio.run(measure(base_url, requests, concurrency, work / f"{i}.db")))
-            print(json.dumps(runs[-1]), flush=True)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    requests = judge_requests(args.requests, 0, args.max_tokens, args.evidence_k)
+    warm_up = judge_requests(1, 200, args.max_tokens, args.evidence_k)
+    load_before = os.getloadavg()
+    runs, commands = [], []
+    for i, slots in enumerate((1, args.concurrency)):
+        port = free_port()
+        command = server_command(args.server_bin, port, args.threads, slots, 4096)
+        commands.append(" ".join(shlex.quote(a) for a in command).replace(str(Path.home()), "~"))
+        process = start_server(command, port, work / f"server-{slots}.log")
+        try:
+            base_url = f"http://127.0.0.1:{port}/v1"
+            asyncio.run(measure(base_url, warm_up, 1, work / f"w{i}.db"))
+            # A fresh store per setting: the same requests, and no answer from Assay's cache.
+            run = asyncio.run(measure(base_url, requests, slots, work / f"{i}.db"))
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        runs.append({"server_slots": slots if args.server_bin else 1, **run})
+        print(json.dumps(runs[-1]), flush=True)
     speedup = runs[1]["requests_per_s"] / runs[0]["requests_per_s"]
+    server = ("llama.cpp llama-server (C++, from llama-cpp-python "
+              f"{metadata.version('llama_cpp_python')}'s vendored source)" if args.server_bin else
+              f"llama-cpp-python {metadata.version('llama_cpp_python')} (python -m llama_cpp.server,"
+              " no parallel slots)")
     result = {
         "bench": "server_slots",
         "command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
-        "server_command": " ".join(shlex.quote(a) for a in server_command).replace(
-            str(Path.home()), "~"),
-        "server": f"llama-cpp-python {metadata.version('llama_cpp_python')} (python -m llama_cpp.server)",
-        "server_parallel_slots": "none: llama-cpp-python's server has no --n_parallel option "
-                                 "and serves one completion at a time",
+        "server": server,
+        "server_commands": commands,
         "machine": {"platform": platform.platform(), "processor": platform.machine(),
                     "cpus": os.cpu_count(), "python": platform.python_version()},
         "model": "packaged Gemma 3 270M Q4_K_M GGUF",
@@ -166,7 +188,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"concurrency {args.concurrency} vs 1: x{speedup:.2f} requests/s -> {args.out}")
+    print(f"{args.concurrency} slots at concurrency {args.concurrency} vs 1 slot at 1: "
+          f"x{speedup:.2f} requests/s -> {args.out}")
     return result
 
 
