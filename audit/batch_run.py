@@ -32,7 +32,6 @@ from audit.runner import AuditPlan, judge_one, run_panel
 from core.batch.jobs import (
     BATCH_DISCOUNT,
     COLLECTED,
-    SUBMITTING,
     BatchBackend,
     Estimate,
     ItemResult,
@@ -40,11 +39,10 @@ from core.batch.jobs import (
 from core.batch.submit import (
     BATCH_PROVIDERS,
     BackendFactory,
-    KeepOpen,
     build_backend,
     cache_completion,
     call_key,
-    send_job,
+    collect_job,
     submit_items,
 )
 from core.calls import price_of
@@ -275,24 +273,7 @@ async def collect_run(store: Store, run_id: str, *, backend_for: BackendFactory 
 async def _collect_job(store: Store, job: dict[str, Any], spec: JudgeSpec, backend: BatchBackend,
                        records: dict[str, QARecord], passages: dict[str, Passage], attempts: int,
                        outcome: CollectOutcome) -> None:
-    items = store.batch_items(job["key"])
-    if job["status"] == SUBMITTING or not job["job_id"]:
-        snapshot = await send_job(store, job["key"], items, backend)
-    else:
-        snapshot = await backend.poll(job["job_id"])
-        store.update_batch_job(job["key"], status=snapshot.status, raw=snapshot.raw)
-    if not snapshot.terminal:
-        outcome.pending_jobs.append(snapshot.job_id)
-        return
-    results = {r.custom_id: r for r in await backend.results(snapshot, [i["custom_id"] for i in items])}
-    statuses = {}
-    for item in items:
-        statuses[item["custom_id"]] = item["status"]
-        if item["status"] != "pending":
-            continue  # stored before a crash in the middle of this loop
-        result = results.get(item["custom_id"]) or ItemResult(
-            item["custom_id"], error=f"batch {snapshot.job_id} ({snapshot.provider_status}) "
-                                     "returned no result for this request")
+    async def settle(item: dict[str, Any], result: ItemResult) -> str:
         judgment = await _judgment(spec, records[item["record_id"]], passages, job["run_id"],
                                    result)
         store.save_judgment(judgment)
@@ -300,19 +281,19 @@ async def _collect_job(store: Store, job: dict[str, Any], spec: JudgeSpec, backe
         if result.completion is not None:
             request = ChatRequest.model_validate(item["request"])
             cache_completion(store, spec, request, result.completion, judgment.cost_usd)
-        if judgment.status is JudgmentStatus.failed:
-            outcome.failed += 1
-        store.set_batch_item_status(job["key"], item["custom_id"], judgment.status.value)
-        statuses[item["custom_id"]] = judgment.status.value
-    retry = [_retry_item(item, results.get(item["custom_id"])) for item in items
-             if statuses[item["custom_id"]] == "failed" and item["attempt"] < attempts]
-    if retry:
-        # The retry job's key is a hash of its items: after a crash here it is found, not re-sent.
-        keys = await submit_items(store, job["run_id"], spec, retry,
-                                   lambda _spec: KeepOpen(backend), None)  # type: ignore[arg-type,return-value]
-        outcome.resubmitted += len(retry)
-        outcome.pending_jobs += keys
-    store.update_batch_job(job["key"], status=COLLECTED, raw=snapshot.raw)
+        outcome.failed += judgment.status is JudgmentStatus.failed
+        return judgment.status.value
+
+    def retry(item: dict[str, Any], status: str, result: ItemResult | None):
+        if status == "failed" and item["attempt"] < attempts:
+            return _retry_item(item, result)
+        return None
+
+    collected = await collect_job(store, job, spec, backend, settle, retry)
+    if not collected.snapshot.terminal:
+        outcome.pending_jobs.append(collected.snapshot.job_id)
+    outcome.resubmitted += collected.retried
+    outcome.pending_jobs += collected.retry_keys
 
 
 def _retry_item(item: dict[str, Any], result: ItemResult | None) -> dict[str, Any]:

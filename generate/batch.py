@@ -16,21 +16,14 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from core.batch.jobs import (
-    BATCH_DISCOUNT,
-    COLLECTED,
-    SUBMITTING,
-    Estimate,
-    ItemResult,
-)
+from core.batch.jobs import BATCH_DISCOUNT, COLLECTED, Estimate, ItemResult
 from core.batch.submit import (
     BATCH_PROVIDERS,
     BackendFactory,
-    KeepOpen,
     build_backend,
     cache_completion,
     call_key,
-    send_job,
+    collect_job,
     submit_items,
 )
 from core.calls import price_of
@@ -165,29 +158,13 @@ class _BatchState:
             await backend.aclose()
 
     async def _collect_job(self, row: dict[str, Any], backend) -> None:
-        items = self.store.batch_items(row["key"])
-        if row["status"] == SUBMITTING or not row["job_id"]:
-            snapshot = await send_job(self.store, row["key"], items, backend)
-        else:
-            snapshot = await backend.poll(row["job_id"])
-            self.store.update_batch_job(row["key"], status=snapshot.status, raw=snapshot.raw)
-        if not snapshot.terminal:
-            return
-        results = {r.custom_id: r for r in
-                   await backend.results(snapshot, [i["custom_id"] for i in items])}
-        retry = []
-        for item in (i for i in items if i["status"] == "pending"):
-            result = results.get(item["custom_id"]) or ItemResult(
-                item["custom_id"], error=f"batch {snapshot.job_id} ({snapshot.provider_status}) "
-                                         "returned no result for this request")
-            status = self._settle(item, result)
-            if status == "retry":
-                retry.append(self._next_attempt(item))
-            self.store.set_batch_item_status(row["key"], item["custom_id"], status)
-        if retry:  # the retry job's key is a hash of its items: after a crash it is found
-            await submit_items(self.store, self.run_id, self.spec, retry,
-                               lambda _spec: KeepOpen(backend), self.max_per_job)
-        self.store.update_batch_job(row["key"], status=COLLECTED, raw=snapshot.raw)
+        async def settle(item: dict[str, Any], result: ItemResult) -> str:
+            return self._settle(item, result)
+
+        def retry(item: dict[str, Any], status: str, _result: ItemResult | None):
+            return self._next_attempt(item) if status == "retry" else None
+
+        await collect_job(self.store, row, self.spec, backend, settle, retry, self.max_per_job)
 
     def _settle(self, item: dict[str, Any], result: ItemResult) -> str:
         """Write the record or record the failure; "retry" when attempts remain."""

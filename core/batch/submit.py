@@ -8,10 +8,11 @@ rather than submitting the same requests twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from core.batch.jobs import COLLECTED, BatchBackend, BatchItem, JobSnapshot
+from core.batch.jobs import COLLECTED, SUBMITTING, BatchBackend, BatchItem, ItemResult, JobSnapshot
 from core.errors import ConfigError
 from core.models import JudgeSpec, content_hash
 from core.providers.base import ChatRequest, Completion
@@ -100,6 +101,59 @@ async def send_job(store: Store, key: str, items: list[dict[str, Any]],
         snapshot = await backend.submit(batch_items, tag=key)
     store.update_batch_job(key, status=snapshot.status, raw=snapshot.raw, job_id=snapshot.job_id)
     return snapshot
+
+
+Settle = Callable[[dict[str, Any], ItemResult], Awaitable[str]]
+Retry = Callable[[dict[str, Any], str, ItemResult | None], "dict[str, Any] | None"]
+
+
+@dataclass
+class Collected:
+    """What ``collect_job`` did: the job's state, and the keys of jobs holding its retries."""
+
+    snapshot: JobSnapshot
+    retry_keys: list[str] = field(default_factory=list)
+    retried: int = 0
+
+
+async def collect_job(store: Store, row: dict[str, Any], spec: JudgeSpec, backend: BatchBackend,
+                      settle: Settle, retry: Retry, max_per_job: int | None = None) -> Collected:
+    """Poll one recorded job; once it is over, settle its items and resubmit the failed ones.
+
+    ``settle(item, result)`` stores one pending item's outcome and returns its new status;
+    ``retry(item, status, result)`` returns the next attempt's item, or None, for every item,
+    also those settled before a crash in the middle of this loop. The retries go into one new
+    job, whose key is a hash of its items: after a crash here it is found, not sent again.
+    The job is marked collected last.
+    """
+    items = store.batch_items(row["key"])
+    if row["status"] == SUBMITTING or not row["job_id"]:
+        snapshot = await send_job(store, row["key"], items, backend)
+    else:
+        snapshot = await backend.poll(row["job_id"])
+        store.update_batch_job(row["key"], status=snapshot.status, raw=snapshot.raw)
+    collected = Collected(snapshot)
+    if not snapshot.terminal:
+        return collected
+    ids = [i["custom_id"] for i in items]
+    results = {r.custom_id: r for r in await backend.results(snapshot, ids)}
+    retries = []
+    for item in items:
+        result = results.get(item["custom_id"])
+        status = item["status"]
+        if status == "pending":
+            status = await settle(item, result or ItemResult(
+                item["custom_id"], error=f"batch {snapshot.job_id} ({snapshot.provider_status}) "
+                                         "returned no result for this request"))
+            store.set_batch_item_status(row["key"], item["custom_id"], status)
+        if (next_item := retry(item, status, result)) is not None:
+            retries.append(next_item)
+    if retries:
+        collected.retry_keys = await submit_items(store, row["run_id"], spec, retries,
+                                                  lambda _spec: KeepOpen(backend), max_per_job)
+        collected.retried = len(retries)
+    store.update_batch_job(row["key"], status=COLLECTED, raw=snapshot.raw)
+    return collected
 
 
 def job_row(store: Store, run_id: str, key: str) -> dict[str, Any]:
