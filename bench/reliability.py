@@ -1,6 +1,6 @@
 """Reliability, measured: provider faults, crashes, malformed input, prompt injection, secrets.
 
-    python bench/reliability.py [--llama-url URL] [--pairs 20] [--kills 10] [--out FILE]
+    python bench/reliability.py [--llama-url URL] [--pairs 20] [--kills 10] [--phases P,Q]
 
 Drives the real command line against the real llama.cpp server (started here on the packaged
 Gemma 3 270M GGUF unless --llama-url is given), through the fault-injecting proxy of
@@ -32,6 +32,7 @@ from faultproxy import FAULTS, FaultProxy, FaultSchedule  # noqa: E402
 from secrets_scenario import secrets_scenario  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "reliability.json"
+PHASES = ("malformed", "kills", "faults", "secrets", "injection")
 TRANSPORT = ("rate_limit", "server_error", "unavailable", "stall", "reset")
 
 
@@ -130,7 +131,7 @@ def kills(work: Path, llama: str, count: int, seed: int) -> dict:
         if sum(o.killed for o in audit) == count:
             break
     chain, problems, written = sc.generate_kill_chain(
-        work / "generate", llama, 3, sc.kill_delays(seed, max(3, count // 2), 2.0, 12.0))
+        work / "generate", llama, count, sc.kill_delays(seed, count, 2.0, 12.0))
     return {
         "audit": {"kills": sum(o.killed for o in audit),
                   "reruns_complete": sum(o.killed and not o.problems for o in audit),
@@ -207,20 +208,30 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4, help="records per fault run")
     parser.add_argument("--timeout", type=float, default=60.0, help="judge timeout, seconds")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--phases", default=",".join(PHASES),
+                        help="a subset re-runs those phases and keeps the others from --out")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    if unknown := set(phases) - set(PHASES):
+        parser.error(f"unknown phases {sorted(unknown)}; choose from {', '.join(PHASES)}")
     started = time.monotonic()
     results: dict = {}
+    commands = [" ".join(shlex.quote(a) for a in ["python", *sys.argv])]
+    if set(phases) != set(PHASES) and args.out.is_file():  # keep the other phases' figures
+        previous = json.loads(args.out.read_text(encoding="utf-8"))
+        results = previous["results"]
+        commands = previous.get("commands", [previous.get("command")]) + commands
 
     def save(done: bool) -> None:
-        rendered = table(results) if done else ""
+        rendered = table(results) if done and set(PHASES) <= set(results) else ""
         saved = {
-            "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+            "commands": commands,
             "machine": {"platform": platform.platform(), "python": platform.python_version(),
                         "cpus": os.cpu_count(), "load_average": os.getloadavg()},
             "model": "gemma-3-270m Q4_K_M GGUF on llama-cpp-python's OpenAI-compatible server",
             "seconds": round(time.monotonic() - started, 1),
-            "complete": done,
+            "complete": done and set(PHASES) <= set(results),
             "table": rendered.splitlines(),
             "results": results,
         }
@@ -233,27 +244,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="assay-reliability-") as tmp:
         work = Path(tmp)
         with llama_server(args.llama_url, work / "llama.log") as llama:
-            outcomes = malformed.run_corpus(work / "m")
-            results["malformed"] = {
-                "bad_inputs": len(outcomes), "clear_errors": sum(o.clear for o in outcomes),
-                "unclear": {o.case.name: o.problems for o in outcomes if not o.clear}}
-            save(False)
-            results["kills"] = kills(work / "k", llama, args.kills, args.seed)
-            save(False)
-            results["faults"] = {}
-            for name, run in (
-                ("audit, transport faults", lambda: fault_run(
-                    work / "f1", llama, TRANSPORT, args.seed, args.n, args.timeout)),
-                ("audit, all faults", lambda: fault_run(
-                    work / "f2", llama, FAULTS, args.seed + 1, args.n, args.timeout)),
-                ("generate, transport faults", lambda: generate_fault_run(
-                    work / "f3", llama, args.seed, 2)),
-            ):
-                results["faults"][name] = run()
+            if "malformed" in phases:
+                outcomes = malformed.run_corpus(work / "m")
+                results["malformed"] = {
+                    "bad_inputs": len(outcomes), "clear_errors": sum(o.clear for o in outcomes),
+                    "unclear": {o.case.name: o.problems for o in outcomes if not o.clear}}
                 save(False)
-            results["secrets"] = secrets_scenario(work / "s", llama)
-            save(False)
-            results["injection"] = injection(work / "i", llama, args.pairs, args.timeout)
+            if "kills" in phases:
+                results["kills"] = kills(work / "k", llama, args.kills, args.seed)
+                save(False)
+            if "faults" in phases:
+                results["faults"] = {}
+                for name, run in (
+                    ("audit, transport faults", lambda: fault_run(
+                        work / "f1", llama, TRANSPORT, args.seed, args.n, args.timeout)),
+                    ("audit, all faults", lambda: fault_run(
+                        work / "f2", llama, FAULTS, args.seed + 1, args.n, args.timeout)),
+                    ("generate, transport faults", lambda: generate_fault_run(
+                        work / "f3", llama, args.seed, 2)),
+                ):
+                    results["faults"][name] = run()
+                    save(False)
+            if "secrets" in phases:
+                results["secrets"] = secrets_scenario(work / "s", llama)
+                save(False)
+            if "injection" in phases:
+                results["injection"] = injection(work / "i", llama, args.pairs, args.timeout)
     save(True)
 
 

@@ -67,7 +67,7 @@ def test_audit_sample_killed_at_ten_seeded_points_loses_nothing(tmp_path, rules_
 
 
 def test_generate_qa_killed_repeatedly_keeps_every_record(tmp_path, llama_url):
-    delays = kill_delays(KILL_SEED, 5, 2.0, 12.0)
+    delays = kill_delays(KILL_SEED, 10, 2.0, 12.0)
     outcomes, problems, _records = generate_kill_chain(tmp_path / "gen", llama_url, 3, delays)
     assert not problems
     for outcome in outcomes:
