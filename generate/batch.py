@@ -13,6 +13,7 @@ crash or not) collects what finished and submits what is missing; nothing is sen
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ from generate.qa import (
     build_request,
     load_template,
     plan_slots,
-    read_existing,
+    start_generation,
 )
 
 TEACHER = "teacher"  # the judge column of the batch tables
@@ -78,8 +79,6 @@ async def generate_batch(
     """
     if spec.provider not in BATCH_PROVIDERS:
         raise ConfigError(f"--batch needs an openai or gemini teacher, not {spec.provider}")
-    from generate.qa import start_generation
-
     job, todo = start_generation(store, provider, options, progress, dedup, batch=True)
     state = _BatchState(store, job, spec, {s.id: s for s in todo}, backend_for, max_per_job)
     outcome = BatchOutcome(job.outcome)
@@ -107,7 +106,7 @@ def estimate_generation(spec: JudgeSpec, options: GenerateOptions, *, batch: boo
 
     structured = provider_class(spec.provider).capabilities.json_schema
     _, template = load_template(options, structured)
-    existing = read_existing(options.out) if options.out.is_file() else {}
+    existing = _written_ids(options.out)  # read only: a dry run changes no file
     slots = [s for s in plan_slots(load_passages(options.sources), options.n, options.seed)
              if s.id not in existing]
     estimate, rows = Estimate(), []
@@ -118,6 +117,18 @@ def estimate_generation(spec: JudgeSpec, options: GenerateOptions, *, batch: boo
         estimate.add(TEACHER, spec.model, request, batch=batch)
         rows.append({"record_id": slot.id, "request": request.model_dump(mode="json")})
     return estimate, rows
+
+
+def _written_ids(out) -> set[str]:
+    if not out.is_file():
+        return set()
+    ids = set()
+    for line in out.read_text(encoding="utf-8").splitlines():
+        try:
+            ids.add(json.loads(line)["id"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return ids
 
 
 @dataclass
