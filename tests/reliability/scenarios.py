@@ -220,8 +220,11 @@ def generate_kill_chain(work: Path, base_url: str, n: int, delays: list[float],
             outcome.problems.append(f"integrity_check: {integrity(db)}")
         outcomes.append(outcome)
     final = run_cli("generate", *args, cwd=work, env=env)
-    problems = [] if final.returncode == 0 else [f"final run exit {final.returncode}: "
-                                                  f"{final.stderr[-500:]}"]
+    # Exit 1 with "only K of N records" is generate's answer to a teacher whose output was
+    # invalid too often: reported, the failed slots recorded (checked below), nothing lost.
+    short = final.returncode == 1 and f"of {n} records" in final.stdout
+    problems = [] if final.returncode == 0 or short else [
+        f"final run exit {final.returncode}: {final.stderr[-500:]}"]
     lines = output_lines(out)
     problems += _complete_prefix(kept, lines)
     ids = [json.loads(line)["id"] for line in lines]
