@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from openai_bodies import chat_completion
+
 _EVIDENCE = re.compile(r"^\[(?P<id>[^\[\]\s]+#\d+)\]\n(?P<text>[^\n]{12,})", re.MULTILINE)
 
 
@@ -140,14 +142,7 @@ class FakeBatchService:
                 "type": "server_error", "param": None, "code": None}})
             return {"id": f"batch_req_{cid}", "custom_id": cid, "response": response, "error": None}
         text = "I think it is fine!" if action == "garbage" else self.answer(line, action)
-        response["body"] = {
-            "id": f"chatcmpl-{cid}", "object": "chat.completion", "created": 1753100500,
-            "model": "gpt-4.1-mini-2025-04-14",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
-                                                 "refusal": None, "annotations": []},
-                         "logprobs": None, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100},
-        }
+        response["body"] = chat_completion(text, 1000, 100, id=f"chatcmpl-{cid}")
         return {"id": f"batch_req_{cid}", "custom_id": cid, "response": response, "error": None}
 
     def _public(self, batch_id: str) -> dict:

@@ -7,6 +7,7 @@ import json
 
 import httpx
 import jsonschema
+import openai_bodies
 import pytest
 from google.genai import types
 from servers import LLAMA_MODEL_ALIAS, llama_server  # noqa: F401
@@ -51,23 +52,7 @@ GOOD = {
 
 
 def chat_completion(content: str) -> dict:
-    """A body shaped exactly like a real ``POST /v1/chat/completions`` response."""
-    return {
-        "id": "chatcmpl-C1a2b3c4d5e6f7g8h9i0",
-        "object": "chat.completion",
-        "created": 1753112345,
-        "model": "gpt-4.1-mini-2025-04-14",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {"prompt_tokens": 400, "completion_tokens": 60, "total_tokens": 460},
-        "system_fingerprint": "fp_6f2eabb9a5",
-    }
+    return openai_bodies.chat_completion(content, 400, 60, id="chatcmpl-C1a2b3c4d5e6f7g8h9i0")
 
 
 class FakeOpenAI:

@@ -12,6 +12,7 @@ import json
 import re
 
 import httpx
+import openai_bodies
 import pytest
 
 from audit.judges.prompts import verdict_schema
@@ -61,16 +62,7 @@ def batch_object(status: str, *, output: str | None = None, error: str | None = 
 
 
 def chat_completion(content: str, tokens: tuple[int, int] = (900, 60)) -> dict:
-    return {
-        "id": "chatcmpl-C1x2y3z4", "object": "chat.completion", "created": 1753100500,
-        "model": "gpt-4.1-mini-2025-04-14",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content,
-                                             "refusal": None, "annotations": []},
-                     "logprobs": None, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": tokens[0], "completion_tokens": tokens[1],
-                  "total_tokens": sum(tokens)},
-        "service_tier": "default", "system_fingerprint": "fp_b3f1157249",
-    }
+    return openai_bodies.chat_completion(content, *tokens, id="chatcmpl-C1x2y3z4")
 
 
 def ok_line(custom_id: str, content: str = VERDICT) -> dict:

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import httpx
+import openai_bodies
 import pytest
 from servers import LLAMA_MODEL_ALIAS, llama_server  # noqa: F401
 
@@ -29,41 +30,7 @@ VERDICT_JSON = json.dumps(
 )
 
 
-def chat_completion(content: str, *, prompt_tokens: int = 120, completion_tokens: int = 45):
-    """A body shaped exactly like a real ``POST /v1/chat/completions`` response."""
-    return {
-        "id": "chatcmpl-BvKq2Xy8tH3mZ9QeLr0aPq1sT5uVw",
-        "object": "chat.completion",
-        "created": 1753112345,
-        "model": "gpt-4.1-mini-2025-04-14",
-        "choices": [
-            {
-                "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": content,
-                    "refusal": None,
-                    "annotations": [],
-                },
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0,
-            },
-        },
-        "service_tier": "default",
-        "system_fingerprint": "fp_6f2eabb9a5",
-    }
+chat_completion = openai_bodies.chat_completion  # 120 tokens in, 45 out
 
 
 def openai_error(message: str, type_: str, code: str | None) -> dict:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import jsonschema
+import openai_bodies
 import pytest
 from servers import LLAMA_MODEL_ALIAS, llama_server  # noqa: F401
 
@@ -167,31 +168,8 @@ def test_duplicate_finder_with_embeddings_catches_paraphrases():
 # -- the pipeline against the hosted OpenAI API (HTTP layer replaced) ------------------------
 
 
-def chat_completion(content: str, prompt_tokens: int = 310, completion_tokens: int = 60) -> dict:
-    """A body shaped exactly like a real ``POST /v1/chat/completions`` response."""
-    return {
-        "id": "chatcmpl-BvKq2Xy8tH3mZ9QeLr0aPq1sT5uVw",
-        "object": "chat.completion",
-        "created": 1753112345,
-        "model": "gpt-4.1-mini-2025-04-14",
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
-            "logprobs": None,
-            "finish_reason": "stop",
-        }],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0,
-                                          "rejected_prediction_tokens": 0},
-        },
-        "service_tier": "default",
-        "system_fingerprint": "fp_6f2eabb9a5",
-    }
+def chat_completion(content: str) -> dict:
+    return openai_bodies.chat_completion(content, 310, 60)
 
 
 class Teacher:
