@@ -146,14 +146,17 @@ def build_records(tokenizer, n: int, seq: int, seed: int) -> list[dict]:
     return records
 
 
-def build_model(folder: Path, shape: dict, tokenizer, device: str) -> None:
-    """Random weights in bf16 on ``device``, saved with save_pretrained (no download)."""
+def build_model(folder: Path, shape: dict, tokenizer, device: str,
+                config_class: str = "MistralConfig") -> None:
+    """Random weights (bf16 on a GPU) of a ``transformers.<config_class>`` of ``shape`` on
+    ``device``, saved with save_pretrained (no download)."""
     import torch
-    from transformers import AutoModelForCausalLM, MistralConfig
+    import transformers
+    from transformers import AutoModelForCausalLM
 
-    config = MistralConfig(**shape, bos_token_id=tokenizer.bos_token_id,
-                           eos_token_id=tokenizer.eos_token_id,
-                           pad_token_id=tokenizer.pad_token_id)
+    config = getattr(transformers, config_class)(**(shape | {
+        "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id}))
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     torch.manual_seed(0)
     with torch.device(device):

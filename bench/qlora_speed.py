@@ -196,23 +196,6 @@ def parse_configs(text: str) -> list[tuple[int, int]]:
 # -- model and data ---------------------------------------------------------------------------
 
 
-def build_gemma_model(folder: Path, shape: dict, tokenizer, device: str) -> None:
-    """Random weights with a Gemma 3 text config, saved with save_pretrained (no download)."""
-    import torch
-    from transformers import AutoModelForCausalLM, Gemma3TextConfig
-
-    config = Gemma3TextConfig(**(shape | {"bos_token_id": tokenizer.bos_token_id,
-                                          "eos_token_id": tokenizer.eos_token_id,
-                                          "pad_token_id": tokenizer.pad_token_id}))
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    model.save_pretrained(str(folder))
-    del model
-    base.free_memory()
-
-
 def check_gemma_config() -> str:
     """Compare GEMMA3_270M with the packaged model's config.json, where it was converted."""
     from core.local_model import DEFAULT_LOCAL_MODEL, cache_dir
@@ -242,8 +225,8 @@ def ensure_model(work: Path, shape: dict, gemma: bool, cuda: bool) -> tuple[Path
         info = {"model_reused": True}
     else:
         tokenizer = base.train_tokenizer(model_dir, vocab_size=min(shape["vocab_size"], 8000))
-        build = build_gemma_model if gemma else base.build_model
-        build(model_dir, shape, tokenizer, "cuda" if cuda else "cpu")
+        base.build_model(model_dir, shape, tokenizer, "cuda" if cuda else "cpu",
+                         "Gemma3TextConfig" if gemma else "MistralConfig")
         marker.write_text("ok\n")
         info = {"model_reused": False}
     info["build_seconds"] = round(time.monotonic() - t0, 1)
