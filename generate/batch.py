@@ -13,7 +13,6 @@ crash or not) collects what finished and submits what is missing; nothing is sen
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +41,7 @@ from generate.qa import (
     build_request,
     load_template,
     plan_slots,
+    read_existing,
     start_generation,
 )
 
@@ -106,7 +106,7 @@ def estimate_generation(spec: JudgeSpec, options: GenerateOptions, *, batch: boo
 
     structured = provider_class(spec.provider).capabilities.json_schema
     _, template = load_template(options, structured)
-    existing = _written_ids(options.out)  # read only: a dry run changes no file
+    existing = read_existing(options.out, repair=False)  # a dry run changes no file
     slots = [s for s in plan_slots(load_passages(options.sources), options.n, options.seed)
              if s.id not in existing]
     estimate, rows = Estimate(), []
@@ -117,18 +117,6 @@ def estimate_generation(spec: JudgeSpec, options: GenerateOptions, *, batch: boo
         estimate.add(TEACHER, spec.model, request, batch=batch)
         rows.append({"record_id": slot.id, "request": request.model_dump(mode="json")})
     return estimate, rows
-
-
-def _written_ids(out) -> set[str]:
-    if not out.is_file():
-        return set()
-    ids = set()
-    for line in out.read_text(encoding="utf-8").splitlines():
-        try:
-            ids.add(json.loads(line)["id"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return ids
 
 
 @dataclass

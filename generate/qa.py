@@ -258,9 +258,9 @@ def grounded_share(answer: str, passage: str) -> float:
     return len(wanted & words(passage)) / len(wanted) if wanted else 0.0
 
 
-def read_existing(out: Path) -> dict[str, QARecord]:
-    """Records already written by an earlier run; a line cut by a crash is dropped (and the
-    file rewritten without it) so that its slot is generated again."""
+def read_existing(out: Path, repair: bool = True) -> dict[str, QARecord]:
+    """Records already written by an earlier run; a line cut by a crash is dropped (and, with
+    ``repair``, the file rewritten without it) so that its slot is generated again."""
     if not out.exists():
         return {}
     content = out.read_text(encoding="utf-8")
@@ -272,7 +272,7 @@ def read_existing(out: Path) -> dict[str, QARecord]:
         except ValueError:
             continue
         records.setdefault(record.id, record)
-    if len(records) != len(lines) or (content and not content.endswith("\n")):
+    if repair and (len(records) != len(lines) or (content and not content.endswith("\n"))):
         _rewrite(out, list(records.values()))
     return records
 

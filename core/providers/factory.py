@@ -33,21 +33,10 @@ def provider_class(provider: str) -> type[Provider]:
 
 
 def make_provider(provider: str, model: str, params: dict[str, Any] | None = None) -> Provider:
-    """A provider instance; ``params`` may hold more keys than the provider takes."""
-    params = params or {}
-    if provider not in PROVIDER_OPTIONS:
-        raise ConfigError(
-            f"unknown provider {provider!r}: use one of {', '.join(PROVIDER_OPTIONS)}"
-        )
-    kwargs = {k: params[k] for k in PROVIDER_OPTIONS[provider] if k in params}
-    if provider == "openai":
-        from core.providers.openai import OpenAIProvider
+    """A provider instance; ``params`` may hold more keys than the provider takes.
 
-        return OpenAIProvider(model, **kwargs)
-    if provider == "gemini":
-        from core.providers.gemini import GeminiProvider
-
-        return GeminiProvider(model, **kwargs)
-    from core.providers.local import LocalProvider
-
-    return LocalProvider(model or None) if model else LocalProvider()
+    An empty ``model`` means the provider's default (the packaged model for ``local``).
+    """
+    cls = provider_class(provider)
+    kwargs = {k: params[k] for k in PROVIDER_OPTIONS[provider] if k in (params or {})}
+    return cls(model, **kwargs)

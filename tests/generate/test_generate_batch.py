@@ -166,3 +166,15 @@ def test_batch_needs_a_batch_service(tmp_path, service, teacher):
 
     with pytest.raises(ConfigError, match="openai or gemini teacher"):
         asyncio.run(generate_batch(Store(tmp_path / "a.db"), provider, local, options))
+
+
+def test_dry_run_skips_written_records_and_leaves_a_cut_file_as_it_is(tmp_path, teacher):
+    options = GenerateOptions(sources=SOURCES, n=5, out=tmp_path / "data.jsonl", seed=0)
+    first = slot_ids(options)[0]
+    record = QARecord(id=first, question="What is it?", answer="It is so.")
+    content = record.model_dump_json() + '\n{"id": "gen-0-00001", "quest'  # cut by a crash
+    options.out.write_text(content)
+    _, spec = teacher
+    estimate, rows = estimate_generation(spec, options, batch=True)
+    assert estimate.requests == 4 and first not in {r["record_id"] for r in rows}
+    assert options.out.read_text() == content
