@@ -86,6 +86,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--export-model", default=None, metavar="DIR",
                         help="write the packaged model in bf16, split for transfer, and exit")
+    parser.add_argument("--rescore", default=None, metavar="RESULTS",
+                        help="recount a results JSON's tally from its saved answers, in place")
     parser.add_argument("--assemble-model", default=None, metavar="PARTS",
                         help="join parts written by --export-model into --model DIR and exit")
     args = parser.parse_args(argv)
@@ -182,6 +184,23 @@ def marker_of(label) -> str | None:
     return None
 
 
+def marker_in(meta: dict) -> str | None:
+    """The text that shows the planted error in an answer. A negation is known by the
+    negated word with the word after it ("cannot work", not any "cannot"); None when the
+    planted answer has no such phrase."""
+    if meta["kind"] != "negated_rule":
+        return meta["marker"]
+    phrase = re.search(r"(?<!\w)" + re.escape(meta["marker"]) + r"\s+[\w'’-]+",
+                       meta["planted_answer"])
+    return phrase.group(0) if phrase else None
+
+
+def recognisable(meta: dict) -> bool:
+    """False when no marker can show the planted error: the correct answer itself passes for
+    it (a changed number that the answer also states elsewhere), or a negation has no phrase."""
+    return marker_in(meta) is not None and not reproduces(meta["reference"], meta)
+
+
 def reproduces(answer: str, meta: dict) -> bool:
     """True when ``answer`` states the planted wrong value/phrase (``meta`` of a prompt)."""
     from audit.judges.facts import extract_quantities
@@ -193,8 +212,9 @@ def reproduces(answer: str, meta: dict) -> bool:
         if wrong:
             found = extract_quantities(answer)
             return any(w.equals(f) for w in wrong for f in found)
-    marker = meta["marker"].lower()
-    return re.search(r"(?<!\w)" + re.escape(marker) + r"(?!\w)", answer.lower()) is not None
+    marker = (marker_in(meta) or "").lower()
+    return bool(marker) and re.search(r"(?<!\w)" + re.escape(marker) + r"(?!\w)",
+                                      answer.lower()) is not None
 
 
 def build_data(args, work: Path) -> dict:
@@ -215,12 +235,14 @@ def build_data(args, work: Path) -> dict:
         if marker is None or len(heldout) >= args.heldout:
             continue
         record = by_id[label.id]
+        meta = {"planted_record": record.id, "kind": label.kind, "detail": label.detail,
+                "marker": marker, "original_question": record.question,
+                "reference": record.answer, "planted_answer": label.planted_answer}
+        if not recognisable(meta):
+            continue
         heldout.append(QARecord(
             id=f"held-{record.id}", question=rephrase(record.question, len(heldout)),
-            answer=record.answer, source_ids=record.source_ids, topic=record.topic,
-            meta={"planted_record": record.id, "kind": label.kind, "detail": label.detail,
-                  "marker": marker, "original_question": record.question,
-                  "reference": record.answer, "planted_answer": label.planted_answer}))
+            answer=record.answer, source_ids=record.source_ids, topic=record.topic, meta=meta))
     write_jsonl(heldout, work / "heldout.jsonl")
     kinds: dict[str, int] = {}
     for label in labels:
@@ -325,6 +347,8 @@ def tally(planted: dict, control: dict) -> dict:
     attributed = attributed_top1 = traced_reproduced = 0
     for p_row, c_row in zip(planted["answers"], control["answers"], strict=True):
         meta = p_row["meta"]
+        if not recognisable(meta):
+            continue
         hits = {"base": reproduces(p_row["base"]["text"], meta),
                 "control": reproduces(c_row["tuned"]["text"], meta),
                 "planted": reproduces(p_row["tuned"]["text"], meta)}
@@ -339,7 +363,7 @@ def tally(planted: dict, control: dict) -> dict:
         attributed_top1 += bool(ids) and ids[0] == meta["planted_record"]
         audit = next((m["audit_text"] for m in (trace or {}).get("matches", [])
                       if m["record_id"] == meta["planted_record"]), None)
-        rows.append({"prompt": p_row["id"], "kind": meta["kind"], "marker": meta["marker"],
+        rows.append({"prompt": p_row["id"], "kind": meta["kind"], "marker": marker_in(meta),
                      "reproduced": hits, "traced": trace is not None,
                      "traced_to_planted_record": right, "planted_record_audit": audit})
     n = len(rows)
@@ -374,8 +398,25 @@ def summary_line(result: dict) -> str:
             f"{t['traces_naming_the_planted_record']} (first: {t['traces_naming_it_first']})")
 
 
+def rescore(path: Path) -> None:
+    """Recount ``propagation`` from the answers a results file keeps (after a fix to the
+    tally), noting the command; the models' answers are not touched."""
+    result = json.loads(path.read_text())
+    full = result["full_results"]
+    before = summary_line(result)
+    result["propagation"] = tally(full["planted"], full["control"])
+    first = result.get("rescored", {}).get("first_tally", before)
+    result["rescored"] = {"command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
+                          "first_tally": first}
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"before: {before}\nafter:  {summary_line(result)}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.rescore:
+        rescore(Path(args.rescore))
+        return 0
     if args.export_model:
         export_model(Path(args.export_model))
         return 0
@@ -420,8 +461,8 @@ def main(argv=None) -> int:
     result = {
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
         "machine": machine(), "model": str(model_dir), "tiny": args.tiny,
-        "settings": {k: v for k, v in vars(args).items() if k not in ("export_model",
-                                                                     "assemble_model")},
+        "settings": {k: v for k, v in vars(args).items()
+                     if k not in ("export_model", "assemble_model", "rescore")},
         "data": data, "audit_run": audit_run, "training": training,
         "propagation": tally(planted, control),
         "eval": {"planted": {"run_id": planted["run_id"], "table": comparison_rows(planted),

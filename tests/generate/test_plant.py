@@ -13,7 +13,7 @@ from core.datasets import load_dataset
 from core.errors import ConfigError
 from core.models import JudgeSpec, QARecord
 from core.retrieval import evidence_for, load_index
-from generate.plant import change_date, change_number, plant_errors
+from generate.plant import change_date, change_number, negate_rule, plant_errors
 
 
 @pytest.fixture
@@ -52,6 +52,16 @@ def test_number_and_date_changes_leave_times_codes_and_phones_alone():
     assert "$1,250" not in changed and "->" in detail
     changed, _ = change_date("Apply by 15 September.", rng)
     assert "September" not in changed and changed.startswith("Apply by 15 ")
+
+
+def test_negation_turns_contractions_around_instead_of_garbling_them():
+    import random
+
+    rng = random.Random(0)
+    assert negate_rule("You can't register until it's paid.", rng) == (
+        "You can register until it's paid.", "can't -> can")
+    assert negate_rule("You can’t work off campus.", rng)[0] == "You can work off campus."
+    assert negate_rule("You can work 20 hours.", rng)[0] == "You cannot work 20 hours."
 
 
 def test_rate_out_of_range():
