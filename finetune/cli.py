@@ -161,11 +161,13 @@ def train(model, data, out, audit_run, override_gate, budget, save_every, sessio
 def resume(bundle, model, data, out, budget, save_every, session_steps, no_progress) -> None:
     """Continue a run from a handoff bundle (folder or .tar.gz) at its exact sample cursor."""
     from finetune.config import TrainConfig, parse_budget
+    from finetune.distributed import ranks
     from finetune.handoff import open_bundle
 
     budget_s = parse_budget(budget)
     out = out or bundle.resolve().parent
-    folder, manifest = open_bundle(bundle, out / ".incoming")
+    rank = ranks().rank  # under accelerate launch each process unpacks its own copy
+    folder, manifest = open_bundle(bundle, out / (f".incoming-{rank}" if rank else ".incoming"))
     from finetune.training import SessionSpec
 
     spec = SessionSpec(model_dir=_model_dir(model), data_path=data, out=out,
@@ -199,9 +201,12 @@ def _model_dir(model: str) -> Path:
 
 
 def _run(spec) -> None:
+    from finetune.distributed import ranks
     from finetune.training import run_session
 
     result = run_session(spec)
+    if not ranks().main:
+        return
     console = out_console()
     last = result.steps[-1] if result.steps else None
     loss = f", last loss {last.loss:.4f}" if last else ""

@@ -18,6 +18,7 @@ from transformers import TrainerCallback
 from core.console import out_console
 from core.models import utcnow
 from finetune import handoff as hb
+from finetune.distributed import agree, gather, interleave, ranks
 from finetune.handoff import HandoffManifest, SchedulerState, SessionInfo, StepLog
 from finetune.sampler import cursor_at
 from finetune.training import (
@@ -30,6 +31,7 @@ from finetune.training import (
 )
 
 RUN_MANIFEST = "run.json"
+STOPS = (None, "every_k", "session_steps", "budget")  # what the ranks agree on: the largest
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -46,19 +48,20 @@ class SessionCallback(TrainerCallback):
         self.slowest_save: float | None = None
         self.progress = None
         self._task = None
+        self.main = ranks().main
         self._reset_step()
 
     # -- per micro-batch (called by the trainer's training_step) -----------------------
 
     def _reset_step(self) -> None:
-        self._ids: list[int] = []
+        self._batches: list[list[int]] = []
         self._loss = None
         self._tokens = 0
         self._lr = 0.0
         self._t0 = time.perf_counter()
 
     def add_micro_batch(self, ids: list[int], loss, tokens: int) -> None:
-        self._ids += ids
+        self._batches.append(ids)
         loss = loss.detach().float()
         self._loss = loss if self._loss is None else self._loss + loss
         self._tokens += tokens
@@ -66,6 +69,8 @@ class SessionCallback(TrainerCallback):
     # -- trainer events ------------------------------------------------------------------
 
     def on_train_begin(self, args, state, control, **kwargs):
+        if not self.main:
+            return
         write_run_manifest(self.ctx, status="running")
         if self.ctx.spec.progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -89,10 +94,13 @@ class SessionCallback(TrainerCallback):
         step = ctx.start_step + state.global_step
         seconds = time.perf_counter() - self._t0
         self.slowest_step = max(self.slowest_step, seconds)
+        loss = float(self._loss) if self._loss is not None else float("nan")
+        shares = gather((self._batches, loss, self._tokens, seconds))
+        tokens, seconds = sum(s[2] for s in shares), max(s[3] for s in shares)
         log = StepLog(
-            step=step, loss=float(self._loss) if self._loss is not None else float("nan"),
-            lr=self._lr, tokens=self._tokens, tokens_per_s=self._tokens / max(seconds, 1e-9),
-            seconds=seconds, record_ids=[ctx.record_ids[i] for i in self._ids],
+            step=step, loss=sum(s[1] for s in shares) / len(shares), lr=self._lr,
+            tokens=tokens, tokens_per_s=tokens / max(seconds, 1e-9), seconds=seconds,
+            record_ids=[ctx.record_ids[i] for i in interleave([s[0] for s in shares])],
         )
         ctx.history.append(log)
         ctx.last_step = step
@@ -107,6 +115,7 @@ class SessionCallback(TrainerCallback):
             reason = "budget"
         elif spec.save_every and step % spec.save_every == 0:
             reason = "every_k"
+        reason = STOPS[agree(STOPS.index(reason))]
         if reason is not None:
             self.write_bundle(model, optimizer, reason)
         if reason in ("session_steps", "budget"):
@@ -129,8 +138,10 @@ class SessionCallback(TrainerCallback):
 
     # -- bundles -------------------------------------------------------------------------
 
-    def write_bundle(self, model, optimizer, reason: str) -> Path:
-        """Write ``out/handoff-step-NNNNNN`` for the step just finished."""
+    def write_bundle(self, model, optimizer, reason: str) -> Path | None:
+        """Write ``out/handoff-step-NNNNNN`` for the step just finished (the first process)."""
+        if not self.main:
+            return None
         ctx, config = self.ctx, self.ctx.config
         started = time.perf_counter()
         step = ctx.last_step

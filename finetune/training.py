@@ -10,6 +10,10 @@ The Trainer runs the loop; this module gives it what makes sessions chain exactl
   bar, and handoff bundles every K steps, before the wall-clock budget runs out, at a session's
   step limit and at the end.
 
+Under ``accelerate launch`` (DDP) each process loads its own 4-bit base model on its GPU and
+an optimizer step keeps the samples of a one-process step (finetune.distributed); the first
+process writes the bundles.
+
 torch, transformers, peft and bitsandbytes are imported inside functions only.
 """
 
@@ -28,6 +32,7 @@ from core.errors import ConfigError
 from core.models import content_hash, utcnow
 from finetune import handoff as hb
 from finetune.config import TrainConfig
+from finetune.distributed import ranks, split_step
 from finetune.formatting import encode_records, template_info
 from finetune.handoff import (
     GateRecord,
@@ -146,7 +151,7 @@ def load_quantized(model_dir: Path, device: Device, attn: str = "sdpa"):
     )
     model = AutoModelForCausalLM.from_pretrained(
         str(model_dir), quantization_config=quant, dtype=dtype, attn_implementation=attn,
-        device_map={"": 0 if device.kind == "cuda" else "cpu"},
+        device_map={"": ranks().local_rank if device.kind == "cuda" else "cpu"},
     )
     model.config.use_cache = False
     return model
@@ -425,10 +430,12 @@ def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
 
     config, device = ctx.config, ctx.device
     remaining = ctx.steps - ctx.start_step
+    batch, accum = split_step(config.batch_size, config.grad_accum, ranks().world)
     args = TrainingArguments(
         output_dir=str(ctx.spec.out / ".trainer"),
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
+        per_device_train_batch_size=batch,
+        gradient_accumulation_steps=accum,
+        ddp_find_unused_parameters=False,
         max_steps=remaining,
         learning_rate=config.lr,
         weight_decay=config.weight_decay,

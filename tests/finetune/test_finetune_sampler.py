@@ -62,3 +62,46 @@ def test_handoff_margin_comes_from_the_slowest_step_and_write():
     assert should_hand_off(975, 1000, slowest_step_s=10, slowest_save_s=5)  # 975+20+10 >= 1000
     assert not should_hand_off(965, 1000, slowest_step_s=10, slowest_save_s=2)
     assert should_hand_off(965, 1000, slowest_step_s=10, slowest_save_s=None)  # 10 s assumed
+
+
+# -- several processes (accelerate launch): the step stays the one-process step -------------
+
+
+def rank_batches(sampler, batch: int, world: int, rank: int) -> list[list[int]]:
+    """What accelerate's prepared DataLoader hands process ``rank``: the engine's own sharding."""
+    from accelerate.data_loader import BatchSamplerShard
+    from torch.utils.data import BatchSampler
+
+    return list(BatchSamplerShard(BatchSampler(sampler, batch, drop_last=False), world, rank,
+                                  split_batches=False, even_batches=True))
+
+
+@pytest.mark.parametrize(("batch", "accum", "world"),
+                         [(2, 1, 2), (1, 4, 2), (2, 2, 2), (4, 2, 4), (3, 4, 4), (2, 3, 1)])
+@pytest.mark.parametrize("resume_step", [0, 3])
+def test_each_step_takes_the_one_process_samples_on_any_number_of_processes(
+        batch, accum, world, resume_step):
+    from finetune.distributed import interleave, split_step
+    from finetune.training import make_sampler
+
+    n, seed, per_step, steps = 7, 11, batch * accum, 6
+    total = steps * per_step
+    start = resume_step * per_step  # a bundle's cursor: the same for any number of processes
+    one = list(run_order(n, seed, total, start))
+    expected = [one[i:i + per_step] for i in range(0, len(one), per_step)]
+    per_batch, per_accum = split_step(batch, accum, world)
+    shares = [rank_batches(make_sampler(n, seed, total, start), per_batch, world, rank)
+              for rank in range(world)]
+    got = [interleave([s[k * per_accum:(k + 1) * per_accum] for s in shares])
+           for k in range(steps - resume_step)]
+    assert got == expected
+    ranks_of_step = [[i for b in s[:per_accum] for i in b] for s in shares]
+    assert sum(len(r) for r in ranks_of_step) == per_step  # no sample twice, none left out
+
+
+def test_a_step_that_cannot_be_divided_over_the_processes_is_refused():
+    from finetune.distributed import split_step
+
+    assert split_step(2, 4, 2) == (2, 2) and split_step(4, 1, 2) == (2, 1)
+    with pytest.raises(ConfigError, match="--batch-size 3 x --grad-accum 1 does not divide over 2"):
+        split_step(3, 1, 2)

@@ -48,12 +48,22 @@ def audited_dataset(folder: Path, n: int = 4) -> tuple[Path, Path]:
     return data, folder / "assay.db"
 
 
-def finetune(args: list[str], db: Path, probe: Path | None = None, timeout: int = 600):
+def finetune(args: list[str], db: Path, probe: Path | None = None, timeout: int = 600,
+             processes: int = 1):
+    """`finetune ARGS` in a new process; with ``processes`` > 1 under `accelerate launch`
+    (DDP over gloo on this CPU: the same code path as several GPUs, one rank per process)."""
     env = {**os.environ, "ASSAY_DB": str(db), "COLUMNS": "120"}
     # One thread per process: other processes share the CI cores, and OpenMP spinning
     # under oversubscription makes a CPU step ~10x slower.
     env.setdefault("ASSAY_TORCH_THREADS", "1")
-    if probe is None:
+    if processes > 1:
+        from servers import free_port
+
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+                   "--num_processes", str(processes), "--num_machines", "1",
+                   "--main_process_port", str(free_port()), "--mixed_precision", "no",
+                   "--dynamo_backend", "no", "-m", "finetune", *args]
+    elif probe is None:
         command = [sys.executable, "-m", "finetune", *args]
     else:
         code = PROBE.replace("PROBE_PATH", repr(str(probe)))
@@ -172,3 +182,55 @@ def test_resume_refuses_another_dataset(uninterrupted, tmp_path):
                     uninterrupted["db"])
     assert done.returncode == 2
     assert "resume with the same data" in done.stderr
+
+
+# -- the same run under accelerate launch (2 processes, DDP) --------------------------------
+
+
+def assert_same_steps(whole: list[dict], other: list[dict]) -> None:
+    """Same samples in the same order and the same LR at each step; the loss within DDP's
+    numerics (two batches of one averaged vs one padded batch of two)."""
+    assert [s["step"] for s in whole] == [s["step"] for s in other]
+    for a, b in zip(whole, other, strict=True):
+        assert a["record_ids"] == b["record_ids"]
+        assert a["lr"] == b["lr"] and a["tokens"] == b["tokens"]
+        assert a["loss"] == pytest.approx(b["loss"], rel=0.01)
+
+
+@pytest.mark.slow
+def test_two_processes_take_the_one_process_steps_and_write_one_set_of_bundles(
+        uninterrupted, tmp_path):
+    out = tmp_path / "ddp"
+    done = finetune(["train", "--model", "gemma-3-270m", "--data", str(uninterrupted["data"]),
+                     "--out", str(out), "--override-gate", "pilot run: audit disputed",
+                     *TRAIN_ARGS], uninterrupted["db"], processes=2)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("steps 1-3 of 3 (complete") == 1  # the first process reports
+    assert sorted(p.name for p in out.glob("handoff-step-*")) == [
+        f"handoff-step-00000{i}" for i in (1, 2, 3)]
+    last = manifest(out / "handoff-step-000003")
+    assert last["cursor"] == {"epoch": 1, "index": 2} and last["samples_consumed"] == 6
+    assert_same_steps(manifest(uninterrupted["out"] / "handoff-step-000003")["losses"],
+                      last["losses"])
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("first", "then"), [(1, 2), (2, 1)])
+def test_a_bundle_resumes_on_another_number_of_processes(uninterrupted, tmp_path, first, then):
+    source = uninterrupted["out"] / "handoff-step-000001"
+    if first == 2:  # a bundle written by two processes: stop after step 1
+        done = finetune(["train", "--model", "gemma-3-270m", "--data", str(uninterrupted["data"]),
+                         "--out", str(tmp_path / "first"), "--override-gate", "pilot run",
+                         *TRAIN_ARGS, "--session-steps", "1"], uninterrupted["db"], processes=2)
+        assert done.returncode == 0, done.stderr[-3000:]
+        source = tmp_path / "first" / "handoff-step-000001"
+        assert manifest(source)["samples_consumed"] == 2
+    out = tmp_path / "resumed"
+    done = finetune(["resume", str(source), "--model", "gemma-3-270m", "--data",
+                     str(uninterrupted["data"]), "--out", str(out), "--no-progress"],
+                    uninterrupted["db"], processes=then)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("steps 2-3 of 3 (complete") == 1
+    assert_same_steps(manifest(uninterrupted["out"] / "handoff-step-000003")["losses"],
+                      manifest(out / "handoff-step-000003")["losses"])
