@@ -122,6 +122,7 @@ class HandoffManifest(_Model):
     gate: GateRecord
     chat_template: ChatTemplateInfo
     peak_gpu_memory_gib: float | None = None
+    peak_gpu_memory_gib_per_process: list[float | None] | None = None  # DDP ranks
     peak_cpu_rss_gib: float | None = None
     library_versions: dict[str, str] = Field(default_factory=dict)
     optimizer_state: bool = False

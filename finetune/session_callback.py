@@ -49,6 +49,7 @@ class SessionCallback(TrainerCallback):
         self.progress = None
         self._task = None
         self.main = ranks().main
+        self.peaks: list[float | None] = []  # each process's peak GPU memory
         self._reset_step()
 
     # -- per micro-batch (called by the trainer's training_step) -----------------------
@@ -95,8 +96,9 @@ class SessionCallback(TrainerCallback):
         seconds = time.perf_counter() - self._t0
         self.slowest_step = max(self.slowest_step, seconds)
         loss = float(self._loss) if self._loss is not None else float("nan")
-        shares = gather((self._batches, loss, self._tokens, seconds))
+        shares = gather((self._batches, loss, self._tokens, seconds, peak_memory()[0]))
         tokens, seconds = sum(s[2] for s in shares), max(s[3] for s in shares)
+        self.peaks = [s[4] for s in shares]
         log = StepLog(
             step=step, loss=sum(s[1] for s in shares) / len(shares), lr=self._lr,
             tokens=tokens, tokens_per_s=tokens / max(seconds, 1e-9), seconds=seconds,
@@ -191,6 +193,7 @@ class SessionCallback(TrainerCallback):
             ),
             config=config.model_dump(mode="json"), losses=list(ctx.history), gate=ctx.gate,
             chat_template=ctx.template, peak_gpu_memory_gib=gpu, peak_cpu_rss_gib=rss,
+            peak_gpu_memory_gib_per_process=self.peaks,
             library_versions=library_versions(), optimizer_state=config.save_optimizer,
             sessions=[*ctx.sessions, session], reason=reason,
         )
