@@ -11,8 +11,9 @@ batches. Then, for each model:
   *confident error* when more than half of the judges that decided call it wrong and it does
   not decline to answer. Errors by topic, and a paired comparison (McNemar + Newcombe);
 - preference: a blind pairwise judge, both orders (``finetune.preference``);
-- tracing: every confident error of the tuned model that the base did not make is traced to
-  the training records that carry the same wrong claim (``finetune.tracing``).
+- tracing: every tuned answer the judges flag (error or disputed) that states something wrong
+  the base answer does not is traced to the training records that carry the same wrong claim
+  (``finetune.tracing``).
 
 The result is one JSON object stored as the config of a run of kind ``eval`` (the answer
 audits are runs of kind ``eval-audit``, so they never count as the latest training audit).
@@ -422,17 +423,18 @@ def make_pairwise_judge(spec: EvalSpec, store):
 
 
 def trace_new_errors(store, audit_run_id, train: Path, records, answers, states) -> list[dict]:
-    """Traces of every prompt the tuned model gets wrong and the base does not."""
+    """Traces of every prompt where the tuned model says something wrong the base does not."""
     from core.datasets import load_dataset
-    from finetune.tracing import TrainingIndex, audit_flags, trace_error
+    from finetune.tracing import TrainingIndex, audit_flags, is_new_error, trace_error
 
     index = TrainingIndex(load_dataset(train).records)
     flags = audit_flags(store, audit_run_id)
     traces = []
     for i, record in enumerate(records):
-        if states["tuned"][i] == "error" and states["base"][i] != "error":
-            trace = trace_error(record.id, record.question, answers["tuned"][i].text,
-                                answers["base"][i].text, record.answer, index, flags)
+        tuned, base = answers["tuned"][i].text, answers["base"][i].text
+        if is_new_error(states["tuned"][i], states["base"][i], tuned, base, record.answer):
+            trace = trace_error(record.id, record.question, tuned, base, record.answer, index,
+                                flags, state=states["tuned"][i])
             traces.append(trace.to_dict())
     return traces
 

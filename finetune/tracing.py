@@ -1,6 +1,8 @@
 """Trace a tuned model's error back to the training records that carry the same wrong claim.
 
-For an answer judged wrong (where the base model's answer was not), the *wrong facts* are
+An answer is traced when the judges flag it (an error, or disputed among them) and it states
+something wrong that the base model's answer does not (``is_new_error``: claim by claim, so a
+tuned error beside a different base error is still traced). Its *wrong facts* are
 what the answer says that the reference answer does not: quantities (amounts, dates,
 durations, percentages, via ``audit.judges.facts.extract_quantities``), entities (e-mail
 addresses, form names, offices) and, for errors without either (a negated rule), the content
@@ -135,6 +137,7 @@ class Trace:
     reference: str
     wrong_facts: list[str]
     matches: list[TraceMatch]
+    state: str = "error"  # or "disputed": the judges disagree on the tuned answer
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "matches"} | {
@@ -156,8 +159,18 @@ class TrainingIndex:
         return [(self.records[p.id], score) for p, score in self.index.search(text, k=k)]
 
 
+def is_new_error(tuned_state: str, base_state: str, tuned: str, base: str,
+                 reference: str) -> bool:
+    """The tuned answer is flagged and says something wrong that the base answer does not."""
+    flagged = ("error", "disputed")
+    if tuned_state not in flagged:
+        return False
+    return base_state not in flagged or not wrong_facts(tuned, f"{reference}\n{base}").empty
+
+
 def trace_error(prompt_id: str, question: str, tuned: str, base: str, reference: str,
-                index: TrainingIndex, flags: dict[str, AuditFlag], top: int = 3) -> Trace:
+                index: TrainingIndex, flags: dict[str, AuditFlag], top: int = 3,
+                state: str = "error") -> Trace:
     """The training records (best first, at most ``top``) carrying ``tuned``'s wrong claim."""
     facts = wrong_facts(tuned, reference)
     matches = []
@@ -169,4 +182,5 @@ def trace_error(prompt_id: str, question: str, tuned: str, base: str, reference:
                 matches.append(TraceMatch(record.id, record.question, record.answer, score,
                                           strong, weak, flag))
     matches.sort(key=lambda m: (-len(m.shared), -len(m.shared_words), -m.bm25))
-    return Trace(prompt_id, question, tuned, base, reference, facts.describe(), matches[:top])
+    return Trace(prompt_id, question, tuned, base, reference, facts.describe(), matches[:top],
+                 state)

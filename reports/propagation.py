@@ -69,7 +69,8 @@ def comparison_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def trace_lines(trace: dict[str, Any]) -> list[str]:
     """Plain lines describing one traced error."""
-    lines = [f"{trace['prompt_id']}: {trace['question']}",
+    disputed = " (disputed: the judges disagree)" if trace.get("state") == "disputed" else ""
+    lines = [f"{trace['prompt_id']}: {trace['question']}{disputed}",
              f"  tuned: {trace['tuned_answer']}",
              f"  base:  {trace['base_answer']}",
              f"  reference: {trace['reference']}",
@@ -106,7 +107,7 @@ def eval_renderable(result: dict[str, Any], plain: bool = False) -> RenderableTy
             by_topic.add_row(topic, str(row["n"]), str(row["base"]), str(row["tuned"]))
         parts.append(by_topic)
     traces = result.get("traces") or []
-    parts.append(Text(f"errors of the tuned model that the base does not make: {len(traces)}",
+    parts.append(Text(f"wrong claims of the tuned model that the base does not make: {len(traces)}",
                       style="" if plain else "bold"))
     for trace in traces:
         parts.append(Text("\n".join(trace_lines(trace))))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from core.models import Judgment, JudgmentStatus, Label, QARecord, Verdict
 from core.store import Store
-from finetune.tracing import TrainingIndex, audit_flags, trace_error, wrong_facts
+from finetune.tracing import TrainingIndex, audit_flags, is_new_error, trace_error, wrong_facts
 
 TRAIN = [
     QARecord(id="t1", question="What is the late registration fee?",
@@ -42,6 +42,18 @@ def test_wrong_facts_are_what_the_reference_does_not_say():
     assert facts.entities == []
     email = wrong_facts("Write to travel@northfield.edu.", "Write to oiss-documents@northfield.edu.")
     assert email.entities == ["travel@northfield.edu"]
+
+
+def test_a_tuned_claim_is_traced_unless_unflagged_or_the_base_says_it_too():
+    wrong = "The late registration fee is $300, charged after the first week."
+    assert is_new_error("error", "ok", wrong, "I don't know.", REFERENCE)
+    assert is_new_error("disputed", "ok", wrong, "I don't know.", REFERENCE)
+    assert not is_new_error("ok", "ok", wrong, "I don't know.", REFERENCE)
+    # The base is wrong too, but not in the same way: the tuned model's $300 is its own.
+    assert is_new_error("error", "error", wrong, "The late fee is $75.", REFERENCE)
+    # The base makes the same wrong claim: nothing the tuning added.
+    assert not is_new_error("error", "error", wrong, "It is $300 after the first week.",
+                            REFERENCE)
 
 
 def test_tracing_finds_the_record_that_taught_the_wrong_amount(tmp_path):
