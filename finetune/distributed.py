@@ -78,5 +78,4 @@ def gather(obj: Any) -> list[Any]:
 
 def agree(value: int) -> int:
     """The largest of the ranks' values, on every rank (a stop any rank needs, all make)."""
-    found = gather(value)
-    return max(found)
+    return max(gather(value))

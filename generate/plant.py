@@ -27,7 +27,7 @@ _NEGATIONS = [
     (r"\bcan['’]t\b", "can"),
     (r"\bis not required\b", "is required"), (r"\bare not required\b", "are required"),
     (r"\bmust\b", "do not need to"), (r"\bis required\b", "is not required"),
-    (r"\bare required\b", "are not required"), (r"\bcan\b(?!['’])", "cannot"), (r"\bmay\b", "may not"),
+    (r"\bare required\b", "are not required"), (r"\bcan\b", "cannot"), (r"\bmay\b", "may not"),
 ]
 _CONDITION = re.compile(
     r",?\s*\b(only if|unless|provided that|as long as|except|if you|once you|but only)\b[^.;]*",

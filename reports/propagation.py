@@ -67,10 +67,13 @@ def comparison_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def disputed_note(trace: dict[str, Any]) -> str:
+    return " (disputed: the judges disagree)" if trace.get("state") == "disputed" else ""
+
+
 def trace_lines(trace: dict[str, Any]) -> list[str]:
     """Plain lines describing one traced error."""
-    disputed = " (disputed: the judges disagree)" if trace.get("state") == "disputed" else ""
-    lines = [f"{trace['prompt_id']}: {trace['question']}{disputed}",
+    lines = [f"{trace['prompt_id']}: {trace['question']}{disputed_note(trace)}",
              f"  tuned: {trace['tuned_answer']}",
              f"  base:  {trace['base_answer']}",
              f"  reference: {trace['reference']}",
@@ -133,7 +136,8 @@ def eval_html_fragment(result: dict[str, Any]) -> str:
             f"<blockquote>{esc(m['answer'])}</blockquote></li>" for m in trace["matches"]
         ) or "<li>no training record carries this claim</li>"
         traces.append(
-            f"<div class='trace'><h3>{esc(trace['prompt_id'])}: {esc(trace['question'])}</h3>"
+            f"<div class='trace'><h3>{esc(trace['prompt_id'])}: {esc(trace['question'])}"
+            f"{esc(disputed_note(trace))}</h3>"
             f"<dl><dt>tuned</dt><dd class='error'>{esc(trace['tuned_answer'])}</dd>"
             f"<dt>base</dt><dd>{esc(trace['base_answer'])}</dd>"
             f"<dt>reference</dt><dd>{esc(trace['reference'])}</dd>"

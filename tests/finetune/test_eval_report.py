@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from reports.propagation import comparison_rows, eval_html_page, render_eval
+from reports.propagation import comparison_rows, eval_html_fragment, eval_html_page, render_eval
 
 RESULT = {
     "run_id": "eval-abc", "n": 4,
@@ -46,6 +46,15 @@ def test_terminal_report_shows_table_and_traces():
     assert "base vs tuned on 4 held-out prompts" in text
     assert "learned from record adv-0042 (shares $300), flagged by 2 of 3 judges" in text
     assert "gate overridden: demo" in text
+    assert "disputed" not in text
+
+
+def test_a_disputed_trace_says_so_in_both_reports():
+    result = RESULT | {"traces": [RESULT["traces"][0] | {"state": "disputed"}]}
+    out = io.StringIO()
+    render_eval(result, Console(file=out, width=120))
+    assert "held-1: Late fee? (disputed: the judges disagree)" in out.getvalue()
+    assert "Late fee? (disputed: the judges disagree)</h3>" in eval_html_fragment(result)
 
 
 def test_html_escapes_answers():
