@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
 import sys
 import time
@@ -32,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from audit import quality  # noqa: E402
+from bench import common  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 REFERENCE_AUC = {  # /work/shared/data/README.md: other HaluEval items, Gemma 3 270M
@@ -39,16 +38,6 @@ REFERENCE_AUC = {  # /work/shared/data/README.md: other HaluEval items, Gemma 3 
     "logprob_with_minus_without_knowledge": 0.68,
     "content_words_absent_from_knowledge": 0.85,
 }
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "gpu": "none (CPU only)",
-    }
 
 
 def judge_code() -> dict[str, Any]:
@@ -190,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "benchmark": "audit_quality",
         "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
-        "machine": machine(),
+        "machine": common.machine(),
         "data": str(args.data),
         "design": {
             "split": args.split,

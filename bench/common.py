@@ -13,15 +13,30 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def machine() -> dict:
+def machine(libraries: bool = False) -> dict:
+    """Platform, CPU, Python and load; with ``libraries`` also the training stack's versions
+    and, when torch sees one, the GPU (name, memory, compute capability, CUDA)."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {
+    info = {
         "platform": platform.platform(),
-        "processor": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "load_average_1m": load,
     }
+    if not libraries:
+        return info
+    import torch
+
+    from finetune.training import library_versions
+
+    info["libraries"] = library_versions()
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info |= {"gpu": props.name, "gpu_memory_gib": round(props.total_memory / 1024**3, 1),
+                 "compute_capability": f"{props.major}.{props.minor}",
+                 "cuda": torch.version.cuda}
+    return info
 
 
 def save(name: str, figures: dict) -> Path:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import shlex
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from core.models import (  # noqa: E402
     Category,
     JudgeSpec,
@@ -177,17 +177,6 @@ def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
 
-def machine() -> dict[str, Any]:
-    import os
-
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-    }
-
-
 def report(name: str, judge: str, result: dict[str, Any]) -> None:
     flagged = result["flagged_number_date"]
     print(
@@ -246,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "benchmark": "judge_quality",
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-        "machine": machine(),
+        "machine": common.machine(),
         "goal": "rules judge precision >= 0.95 on records it flags wrong_number/wrong_date",
         "results": results,
         "notes": notes,

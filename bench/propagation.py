@@ -35,7 +35,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import random
 import re
 import shlex
@@ -46,6 +45,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "advising"
 CHECKABLE = ("wrong_number", "wrong_date", "wrong_entity", "negated_rule", "invented_policy")
@@ -374,21 +375,6 @@ def tally(planted: dict, control: dict) -> dict:
             "traces_naming_it_first": attributed_top1, "rows": rows}
 
 
-def machine() -> dict:
-    from finetune.training import library_versions
-
-    info = {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "libraries": library_versions()}
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name()
-    except ImportError:
-        pass
-    return info
-
-
 def summary_line(result: dict) -> str:
     t = result["propagation"]
     r = t["reproduced"]
@@ -460,7 +446,7 @@ def main(argv=None) -> int:
 
     result = {
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
-        "machine": machine(), "model": str(model_dir), "tiny": args.tiny,
+        "machine": common.machine(libraries=True), "model": str(model_dir), "tiny": args.tiny,
         "settings": {k: v for k, v in vars(args).items()
                      if k not in ("export_model", "assemble_model", "rescore")},
         "data": data, "audit_run": audit_run, "training": training,

@@ -31,7 +31,6 @@ import gc
 import json
 import math
 import os
-import platform
 import random
 import shlex
 import subprocess
@@ -41,6 +40,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402
 
 DATASET = ROOT / "examples" / "advising" / "dataset.jsonl"
 MISTRAL_7B = dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
@@ -317,21 +318,6 @@ def run_finetune(model_dir: Path, data: Path, out: Path, seq: int, steps: int, w
 # -- main -----------------------------------------------------------------------------------
 
 
-def machine() -> dict:
-    import torch
-
-    info = {"platform": platform.platform(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count(), "torch": torch.__version__}
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        info |= {"gpu": props.name, "gpu_memory_gib": round(props.total_memory / 1024**3, 1),
-                 "compute_capability": f"{props.major}.{props.minor}",
-                 "cuda": torch.version.cuda}
-    from finetune.training import library_versions
-
-    return info | {"libraries": library_versions()}
-
-
 def write_results(results: dict, tag: str) -> list[Path]:
     text = json.dumps(results, indent=2) + "\n"
     paths = [ROOT / "bench" / "results" / f"qlora_{tag}.json"]
@@ -364,7 +350,7 @@ def main(argv=None) -> int:
     work = work / ("tiny" if args.tiny else "mistral7b")
     work.mkdir(parents=True, exist_ok=True)
     liger_version = None if args.no_liger or not cuda else ensure_liger(args.wheels)
-    results = {"command": shlex.join([sys.executable, *sys.argv]), "machine": machine(),
+    results = {"command": shlex.join([sys.executable, *sys.argv]), "machine": common.machine(libraries=True),
                "shape": TINY if args.tiny else MISTRAL_7B, "seqs": seqs, "steps": steps,
                "warmup": warmup, "liger_kernel": liger_version, "runs": {}, "goals": {}}
     print(json.dumps(results["machine"]), flush=True)

@@ -63,6 +63,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import common  # noqa: E402
 from bench import qlora_gpu as base  # noqa: E402  (model, tokenizer, records, timing helpers)
 
 CAP_GIB = base.GOAL_PEAK_GIB
@@ -608,7 +609,7 @@ def main(argv=None) -> int:
     seqs = sorted({s for _, s in ladder + ladder_nogc + assay + noliger} | (
         {loss[1]} if loss else set()))
     results = {
-        "command": shlex.join([sys.executable, *sys.argv]), "machine": base.machine(),
+        "command": shlex.join([sys.executable, *sys.argv]), "machine": common.machine(libraries=True),
         "model": model_name, "shape": shape, "cap_gib": CAP_GIB, "steps": args.steps,
         "warmup": args.warmup, "liger_kernel": liger_version, "phases": args.phases,
         "method": __doc__.split("\n\n", 1)[1], "pools": {}, "runs": {}, "speedup_at_cap": {},

@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import malformed  # noqa: E402
 import scenarios as sc  # noqa: E402
 from faultproxy import FAULTS, FaultProxy, FaultSchedule  # noqa: E402
 from secrets_scenario import secrets_scenario  # noqa: E402
+
+from bench import common  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "reliability.json"
 PHASES = ("malformed", "kills", "faults", "secrets", "injection")
@@ -227,8 +228,7 @@ def main() -> None:
         rendered = table(results) if done and set(PHASES) <= set(results) else ""
         saved = {
             "commands": commands,
-            "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                        "cpus": os.cpu_count(), "load_average": os.getloadavg()},
+            "machine": common.machine(),
             "model": "gemma-3-270m Q4_K_M GGUF on llama-cpp-python's OpenAI-compatible server",
             "seconds": round(time.monotonic() - started, 1),
             "complete": done and set(PHASES) <= set(results),

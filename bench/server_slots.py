@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shlex
 import socket
 import subprocess
@@ -41,6 +40,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench import common  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "server_slots.json"
 MODEL_ALIAS = "gemma-3-270m"
 
@@ -176,8 +178,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])]),
         "server": server,
         "server_commands": commands,
-        "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                    "cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": common.machine(),
         "model": "packaged Gemma 3 270M Q4_K_M GGUF",
         "max_tokens": args.max_tokens,
         "evidence_k": args.evidence_k,

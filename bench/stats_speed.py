@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -20,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from common import machine  # bench/common.py (this script's folder is on sys.path)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stats_speed.json"
 
@@ -80,12 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "benchmark": "krippendorff alpha nominal + bootstrap",
         "command": "python " + shlex.join([os.path.relpath(argv_used[0]), *argv_used[1:]]),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "load_average_1m_at_end": os.getloadavg()[0],  # the machine is shared
-            "python": sys.version.split()[0],
+        "machine": machine() | {  # load_average_1m at the end: the machine is shared
             "numpy": np.__version__,
             "scipy": metadata.version("scipy"),
             "krippendorff": metadata.version("krippendorff"),
