@@ -39,14 +39,15 @@ def machine(libraries: bool = False) -> dict:
     return info
 
 
-def save(name: str, figures: dict) -> Path:
-    """Write ``bench/results/<name>.json`` with the machine, command and date."""
+def save(name: str, figures: dict, libraries: bool = False) -> Path:
+    """Write ``bench/results/<name>.json`` with the machine (``machine(libraries)``), command
+    and date."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     body = {
         "command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
+        "machine": machine(libraries),
         **figures,
     }
     path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")

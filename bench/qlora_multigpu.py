@@ -119,8 +119,13 @@ def main(argv=None) -> int:
     if args.worker:
         worker(args)
         return 0
-    if args.grad_accum % args.gpus and args.batch_size % args.gpus:
-        raise SystemExit(f"--grad-accum or --batch-size must be a multiple of --gpus {args.gpus}")
+    from core.errors import ConfigError
+    from finetune.distributed import split_step
+
+    try:
+        split_step(args.batch_size, args.grad_accum, args.gpus)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
     import torch
 
     cuda = torch.cuda.is_available()
@@ -144,25 +149,19 @@ def main(argv=None) -> int:
         "settings": {k: v for k, v in vars(args).items() if k not in ("work", "timeout")},
         "model": "random Mistral-7B shape (v0.3), 4-bit NF4" if not args.tiny else "tiny random",
         "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        if cuda else [], "libraries": library_versions(), "build": build, "pool": pool.describe(),
+        if cuda else [], "build": build, "pool": pool.describe(),
         "runs": runs, "scaling": round(scaling, 3),
         "efficiency": round(scaling / args.gpus, 3),
         "goal_scaling": GOAL_SCALING_2 if args.gpus == 2 else None,
         "same_samples_every_step": one["record_ids"] == many["record_ids"],
     }
     tag = args.tag or ("tiny_cpu" if args.tiny else f"{args.gpus}gpu")
-    path = common.save(f"qlora_multigpu_{tag}", figures)
+    path = common.save(f"qlora_multigpu_{tag}", figures, libraries=True)
     if os.environ.get("OUT"):
         shutil.copy(path, Path(os.environ["OUT"]) / path.name)
     print(f"scaling x{scaling:.2f} on {args.gpus} ({scaling / args.gpus:.0%} efficiency); "
           f"same samples every step: {figures['same_samples_every_step']}; results: {path}")
     return 0
-
-
-def library_versions() -> dict:
-    from finetune.training import library_versions as versions
-
-    return versions()
 
 
 if __name__ == "__main__":

@@ -355,6 +355,8 @@ def run_session(spec: SessionSpec) -> SessionResult:
         raise ConfigError(f"the run already finished ({start_step} of {steps} steps); "
                           "nothing to resume")
 
+    # Per-process batch and accumulation: refused here, before any weights load.
+    per_process = split_step(config.batch_size, config.grad_accum, ranks().world)
     device = pick_device()
     if device.kind == "cpu":
         from core.local_model import _thread_count
@@ -374,7 +376,7 @@ def run_session(spec: SessionSpec) -> SessionResult:
                           n=n, start_step=start_step, base_hash=base_hash,
                           dataset_sha256=dataset.sha256, gate=gate, template=template,
                           history=history, sessions=sessions, started_at=utcnow(),
-                          record_ids=[r.id for r in dataset.records])
+                          record_ids=[r.id for r in dataset.records], per_process=per_process)
     trainer = _build_trainer(ctx, model, tokenizer, EncodedDataset(encoded))
     trainer.train()
     callback = ctx.callback
@@ -418,6 +420,7 @@ class _SessionContext:
     history: list[StepLog]
     sessions: list[SessionInfo]
     started_at: str
+    per_process: tuple[int, int]  # (batch, accumulation) of each process: finetune.distributed
     record_ids: list[str] = field(default_factory=list)
     bundles: list[Path] = field(default_factory=list)
     bundles_steps: list[int] = field(default_factory=list)
@@ -430,7 +433,7 @@ def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
 
     config, device = ctx.config, ctx.device
     remaining = ctx.steps - ctx.start_step
-    batch, accum = split_step(config.batch_size, config.grad_accum, ranks().world)
+    batch, accum = ctx.per_process
     args = TrainingArguments(
         output_dir=str(ctx.spec.out / ".trainer"),
         per_device_train_batch_size=batch,

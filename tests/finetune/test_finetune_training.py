@@ -49,10 +49,10 @@ def audited_dataset(folder: Path, n: int = 4) -> tuple[Path, Path]:
 
 
 def finetune(args: list[str], db: Path, probe: Path | None = None, timeout: int = 600,
-             processes: int = 1):
+             processes: int = 1, env: dict[str, str] | None = None):
     """`finetune ARGS` in a new process; with ``processes`` > 1 under `accelerate launch`
     (DDP over gloo on this CPU: the same code path as several GPUs, one rank per process)."""
-    env = {**os.environ, "ASSAY_DB": str(db), "COLUMNS": "120"}
+    env = {**os.environ, "ASSAY_DB": str(db), "COLUMNS": "120", **(env or {})}
     # One thread per process: other processes share the CI cores, and OpenMP spinning
     # under oversubscription makes a CPU step ~10x slower.
     env.setdefault("ASSAY_TORCH_THREADS", "1")
@@ -213,6 +213,19 @@ def test_two_processes_take_the_one_process_steps_and_write_one_set_of_bundles(
     assert_same_steps(manifest(uninterrupted["out"] / "handoff-step-000003")["losses"],
                       last["losses"])
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+def test_a_step_that_does_not_divide_over_the_processes_is_refused_in_one_line(tmp_path):
+    data, db = audited_dataset(tmp_path)
+    # What accelerate launch sets for the first of 2 processes; refused before any model loads.
+    done = finetune(["train", "--model", "gemma-3-270m", "--data", str(data), "--out",
+                     str(tmp_path / "run"), "--override-gate", "pilot", "--batch-size", "3",
+                     "--grad-accum", "1", "--no-progress"], db,
+                    env={"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"})
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "--batch-size 3 x --grad-accum 1 does not divide over 2 processes" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not list((tmp_path / "run").glob("handoff-step-*"))
 
 
 @pytest.mark.slow
