@@ -388,7 +388,11 @@ def rescore(path: Path) -> None:
     """Recount ``propagation`` from the answers a results file keeps (after a fix to the
     tally), noting the command; the models' answers are not touched."""
     result = json.loads(path.read_text())
-    full = result["full_results"]
+    full = result.get("full_results") or {}
+    metas = [row.get("meta", {}) for row in full.get("planted", {}).get("answers", [])]
+    if not metas or not all({"reference", "planted_answer"} <= m.keys() for m in metas):
+        raise SystemExit(f"{path}: no saved answers with their planted facts to recount "
+                         "(written by an older bench/propagation.py)")
     before = summary_line(result)
     result["propagation"] = tally(full["planted"], full["control"])
     first = result.get("rescored", {}).get("first_tally", before)
