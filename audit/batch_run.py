@@ -378,18 +378,17 @@ def _set_status(store: Store, run_id: str, expected: int, pending: bool) -> None
 
 
 async def run_all(store: Store, options: RunAllOptions, *, backend_for: BackendFactory = build_backend,
-                  wait: bool = False, poll_s: float = 30.0, progress=None) -> CollectOutcome:
+                  wait: bool = False, poll_s: float = 30.0, progress=None,
+                  warn=None) -> CollectOutcome:
     """Judge every record: in-process judges now, LLM judges in batch jobs (or now)."""
-    from audit.panel import build_judge
-
     prepared = prepare(options, every_record=True, store=store)
     plan = prepared.plan
     batched = [s for s in plan.judges if options.batch and s.provider in BATCH_PROVIDERS]
     direct = [s for s in plan.judges if s not in batched]
     if direct:
-        judges = [build_judge(s, store) for s in direct]
         await run_panel(store, plan, prepared.records, prepared.evidence_of, prepared.passages,
-                        judges=judges, progress=progress, concurrency=options.concurrency)
+                        specs=direct, progress=progress, concurrency=options.concurrency,
+                        warn=warn)
     if not batched:
         outcome = CollectOutcome(plan.run_id)
         _set_status(store, plan.run_id, len(prepared.records) * len(plan.judges), False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from core.console import db_option, entry_point, err_console, out_console, version_option
 
@@ -14,6 +15,11 @@ dataset_fields = [
     click.option("--id-field", default="id", show_default=True),
     click.option("--skip-invalid", is_flag=True, help="Skip invalid records and list them."),
 ]
+
+
+policy_option = click.option(
+    "--policy", "policy_file", type=click.Path(path_type=Path), default=None,
+    help="Gate policy (TOML) whose max_unusable_share decides exit 4; default: built-in.")
 
 
 def with_dataset_fields(fn):
@@ -52,10 +58,16 @@ def cli() -> None:
 @click.option("--concurrency", default=4, show_default=True)
 @click.option("--dry-run", is_flag=True,
               help="Print the requests' tokens and estimated cost; send nothing.")
+@policy_option
 @with_dataset_fields
 @db_option
-def sample(db_path, dry_run, **kwargs) -> None:
-    """Judge a seeded random sample of the dataset with every judge of the panel."""
+@click.pass_context
+def sample(ctx, db_path, dry_run, policy_file, **kwargs) -> None:
+    """Judge a seeded random sample of the dataset with every judge of the panel.
+
+    Exit 0: complete; 4: the panel is degraded (a judge failed on more than the policy's
+    max_unusable_share of records, or fewer than two judges gave verdicts); 2: usage error.
+    """
     from audit.pipeline import SampleOptions, audit_sample
     from reports.progress import progress_bar
 
@@ -65,20 +77,46 @@ def sample(db_path, dry_run, **kwargs) -> None:
         return
     store = open_store(db_path)
     with progress_bar("judging") as progress:
-        outcome = audit_sample(store, options, progress=progress)
-    show_run_summary(store, outcome.run_id, model_calls=outcome.model_calls)
+        outcome = audit_sample(store, options, progress=progress, warn=warn_line)
+    report = show_run_summary(store, outcome.run_id, policy_file, model_calls=outcome.model_calls)
     out_console().print(
         f"run {outcome.run_id}: {outcome.new_judgments} new judgments,"
         f" model calls: {outcome.model_calls} new"
         + (" (stopped early: margin reached)" if outcome.stopped_early else "")
     )
+    exit_if_degraded(ctx, report)
 
 
-def show_run_summary(store, run_id: str, model_calls: int | None = None) -> None:
-    from audit.report_data import build_report
+def warn_line(message: str) -> None:
+    err_console().print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+
+
+def show_run_summary(store, run_id: str, policy_file=None, model_calls: int | None = None):
+    """Print the run's report; return it."""
     from reports.terminal import render_run_summary
 
-    render_run_summary(build_report(store, run_id), out_console(), model_calls=model_calls)
+    report = health_report(store, run_id, policy_file)
+    render_run_summary(report, out_console(), model_calls=model_calls)
+    return report
+
+
+def health_report(store, run_id: str, policy_file=None):
+    """The run's report, its health judged by the policy's max_unusable_share."""
+    from audit.gate import load_policy
+    from audit.report_data import build_report
+
+    share = load_policy(policy_file).max_unusable_share
+    return build_report(store, run_id, max_unusable_share=share)
+
+
+def exit_if_degraded(ctx, report) -> None:
+    """Exit ``EXIT_DEGRADED`` with the headline's words when the run is not a panel result."""
+    from audit.health import EXIT_DEGRADED
+
+    if report.health.degraded:
+        err_console().print(f"[red]not a panel result:[/red] {escape(report.health.words)} "
+                            f"(exit {EXIT_DEGRADED})", soft_wrap=True)
+        ctx.exit(EXIT_DEGRADED)
 
 
 @cli.command()
@@ -245,13 +283,20 @@ def show_dry_run(db_path, options, *, every_record: bool, batch: bool) -> None:
 @click.option("--hybrid", is_flag=True, help="Add embedding retrieval to BM25.")
 @click.option("--concurrency", default=4, show_default=True,
               help="Interactive requests in flight at once.")
+@policy_option
 @with_dataset_fields
 @db_option
-def run(db_path, every_record, batch, dry_run, wait, poll_interval, max_per_job, **kwargs) -> None:
-    """Audit every record (not a sample); --batch uses the providers' batch services."""
+@click.pass_context
+def run(ctx, db_path, every_record, batch, dry_run, wait, poll_interval, max_per_job, policy_file,
+        **kwargs) -> None:
+    """Audit every record (not a sample); --batch uses the providers' batch services.
+
+    Exit codes as for `audit sample` (4: the panel is degraded), once every job is collected.
+    """
     import asyncio
 
     from audit.batch_run import RunAllOptions, run_all
+    from reports.progress import progress_bar
 
     if not every_record:
         raise click.UsageError("`audit run` judges every record: add --all "
@@ -262,8 +307,12 @@ def run(db_path, every_record, batch, dry_run, wait, poll_interval, max_per_job,
         show_dry_run(db_path, options, every_record=True, batch=batch)
         return
     store = open_store(db_path)
-    outcome = asyncio.run(run_all(store, options, wait=wait, poll_s=poll_interval))
+    with progress_bar("judging") as progress:
+        outcome = asyncio.run(run_all(store, options, wait=wait, poll_s=poll_interval,
+                                      progress=progress, warn=warn_line))
     show_collect(outcome)
+    if outcome.done:
+        exit_if_degraded(ctx, health_report(store, outcome.run_id, policy_file))
 
 
 @cli.command()

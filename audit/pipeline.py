@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from audit.panel import DEFAULT_PANEL, load_judges_file
-from audit.runner import AuditPlan, Progress, RunOutcome, choose_sample, run_panel
-from core.models import JudgeSpec, content_hash
+from audit.runner import AuditPlan, Progress, RunOutcome, Warn, choose_sample, run_panel
+from core.models import JudgeSpec, Judgment, content_hash
 from core.store import Store
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "advising"
@@ -38,7 +39,7 @@ def panel_specs(judges_file: Path | None) -> list[JudgeSpec]:
 
 
 def audit_sample(
-    store: Store, options: SampleOptions, progress: Progress | None = None
+    store: Store, options: SampleOptions, progress: Progress | None = None, warn: Warn | None = None
 ) -> RunOutcome:
     """Sample, judge and store; re-running with the same options resumes the same run."""
     from core.datasets import load_dataset
@@ -70,9 +71,7 @@ def audit_sample(
     sample = choose_sample(store, plan, dataset.records)
     should_stop = None
     if options.until_margin:
-        should_stop = _margin_reached(
-            options.until_margin, options.confidence, plan.population, sample
-        )
+        should_stop = _margin_reached(options.until_margin, options.confidence, plan.population)
     return asyncio.run(
         run_panel(
             store,
@@ -83,22 +82,21 @@ def audit_sample(
             progress=progress,
             should_stop=should_stop,
             concurrency=options.concurrency,
+            warn=warn,
         )
     )
 
 
-def _margin_reached(margin: float, confidence: float, population: int, records: list):
-    from audit.stats import should_stop
-    from audit.summary import summarize
+def _margin_reached(
+    margin: float, confidence: float, population: int
+) -> Callable[[list[Judgment]], bool]:
+    """``should_stop`` for ``--until-margin``: the consensus interval is narrow enough."""
+    from audit.stats import margin_reached
+    from audit.summary import consensus_counts
 
-    rows = [{"id": r.id, "topic": r.topic} for r in records]
-
-    def check(judgments) -> bool:
-        seen = {j.record_id for j in judgments}
-        consensus = summarize(judgments, [r for r in rows if r["id"] in seen],
-                              population=population, confidence=confidence, bootstrap=0).consensus
-        return should_stop(consensus.errors, consensus.errors + consensus.ok, margin, confidence,
-                           population)
+    def check(judgments: list[Judgment]) -> bool:
+        errors, decided = consensus_counts(judgments)
+        return margin_reached(errors, decided, margin, confidence, population)
 
     return check
 

@@ -20,6 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.citations import normalise, quote_in_passage
+from audit.gate import GatePolicy
+from audit.health import RunHealth, run_health
 from audit.summary import AuditSummary, summarize
 from core.errors import ConfigError, SourceError
 from core.models import GateDecision, Judgment, JudgmentStatus, Label, Passage
@@ -138,6 +140,7 @@ class AuditReport(_Model):
     failures: list[Problem]
     suspicious: list[str] = Field(description="ids of records with injection-like text")
     decisions: list[GateDecision]
+    health: RunHealth = Field(description="whether this is a real panel result, and why not")
 
     def record(self, record_id: str) -> RecordRow:
         return next(row for row in self.records if row.id == record_id)
@@ -344,8 +347,12 @@ def build_report(
     passages: dict[str, Passage] | None = None,
     bootstrap: int = 1000,
     hard_severity: str = "major",
+    max_unusable_share: float | None = None,
 ) -> AuditReport:
-    """The report of a stored audit run; ``passages`` default to the run's sources folder."""
+    """The report of a stored audit run; ``passages`` default to the run's sources folder.
+
+    ``max_unusable_share`` (default: the default gate policy's) decides ``health.degraded``.
+    """
     run = store.get_run(run_id)
     if run is None:
         raise ConfigError(f"no run {run_id!r} in {store.path}; see `audit runs` for the run ids")
@@ -363,8 +370,11 @@ def build_report(
     )
     rows = _record_rows(records, judgments, summary, passages or {}, passages is not None)
     readings, reading = _readings(summary)
+    header = _header(run, len(sampled), len(records), passages is not None)
+    if max_unusable_share is None:
+        max_unusable_share = GatePolicy().max_unusable_share
     return AuditReport(
-        run=_header(run, len(sampled), len(records), passages is not None),
+        run=header,
         summary=summary,
         readings=readings,
         reading=reading,
@@ -374,6 +384,7 @@ def build_report(
         failures=_problems(rows, JudgmentStatus.failed),
         suspicious=[r.id for r in rows if r.suspicious],
         decisions=store.decisions(run_id),
+        health=run_health(summary, [j.name for j in header.judges], max_unusable_share),
     )
 
 

@@ -20,7 +20,8 @@ from core.errors import AssayError, JudgeOutputError
 from core.models import JudgeSpec, Judgment, JudgmentStatus, Passage, QARecord, content_hash
 from core.store import Store
 
-Progress = Callable[[int, int], None]  # (done, total)
+Progress = Callable[..., None]  # progress(done, total, note=None)
+Warn = Callable[[str], None]  # one line for a person, e.g. a judge that became unusable
 
 
 @dataclass
@@ -76,6 +77,7 @@ class RunOutcome:
     new_judgments: int
     model_calls: int
     stopped_early: bool = False
+    unusable: dict[str, str] = field(default_factory=dict)  # judge -> why, for this run
 
 
 def choose_sample(store: Store, plan: AuditPlan, records: list[QARecord]) -> list[QARecord]:
@@ -91,7 +93,11 @@ def choose_sample(store: Store, plan: AuditPlan, records: list[QARecord]) -> lis
 async def judge_one(
     judge: Judge, record: QARecord, evidence: list[Passage], passages: dict[str, Passage], run_id: str
 ) -> Judgment:
-    """One judge on one record → a Judgment (never raises for provider or output trouble)."""
+    """One judge on one record → a Judgment.
+
+    Provider and output trouble becomes a failed Judgment, except a *persistent* error (a
+    missing package, key, model or server), which is raised: the judge cannot work this run.
+    """
     started = time.monotonic()
     base = {"run_id": run_id, "record_id": record.id, "judge": judge.spec.name}
     try:
@@ -100,6 +106,8 @@ async def judge_one(
         return Judgment(**base, status=JudgmentStatus.failed, error=str(exc), raw=exc.raw,
                         latency_s=time.monotonic() - started)
     except AssayError as exc:
+        if exc.persistent:
+            raise
         return Judgment(**base, status=JudgmentStatus.failed, error=f"{type(exc).__name__}: {exc}",
                         latency_s=time.monotonic() - started)
     usage = {
@@ -118,6 +126,93 @@ async def judge_one(
     return Judgment(**base, status=status, verdict=outcome.verdict, error=error, **usage)
 
 
+class PanelGuard:
+    """The judges of one run, each usable until a persistent error says otherwise.
+
+    A judge's calls go one at a time until one of them works, so a judge that cannot load
+    fails once, not once per record in flight; after that its records fail at once with the
+    same reason, and a re-run (after the fix) judges them.
+    """
+
+    def __init__(self, judges: list[Judge], warn: Warn | None = None) -> None:
+        self.judges = judges
+        self.unusable: dict[str, str] = {}
+        self._warn = warn
+        self._proven: set[str] = set()
+        self._first_call = {j.spec.name: asyncio.Lock() for j in judges}
+
+    @classmethod
+    def build(cls, specs: list[JudgeSpec], store: Store, warn: Warn | None = None) -> PanelGuard:
+        """Build every judge; one that cannot even be built (no key) is unusable, not fatal."""
+        judges: list[Judge] = []
+        failed: dict[str, AssayError] = {}
+        for spec in specs:
+            try:
+                judges.append(build_judge(spec, store))
+            except AssayError as exc:
+                if not exc.persistent:
+                    raise
+                judges.append(_Unbuilt(spec))
+                failed[spec.name] = exc
+        guard = cls(judges, warn)
+        for name, exc in failed.items():
+            guard.mark_unusable(name, exc)
+        return guard
+
+    def mark_unusable(self, name: str, exc: AssayError) -> None:
+        if name in self.unusable:
+            return
+        self.unusable[name] = str(exc)
+        if self._warn:
+            self._warn(f"judge {name!r} cannot work in this run: {exc}. Its records are marked "
+                       "failed; fix this and re-run the same command to judge them.")
+
+    async def prepare(self, names: set[str]) -> None:
+        """Run each named judge's ``prepare`` (checks, first-use set-up) once, in order."""
+        for judge in self.judges:
+            name = judge.spec.name
+            prepare = getattr(judge, "prepare", None)
+            if name in names and name not in self.unusable and prepare is not None:
+                try:
+                    await prepare()
+                except AssayError as exc:
+                    if not exc.persistent:
+                        raise
+                    self.mark_unusable(name, exc)
+
+    async def judge(self, judge: Judge, record: QARecord, evidence: list[Passage],
+                    passages: dict[str, Passage], run_id: str) -> Judgment:
+        name = judge.spec.name
+        if name not in self._proven:
+            async with self._first_call[name]:
+                judgment = await self._judge(judge, record, evidence, passages, run_id)
+                if name not in self.unusable:
+                    self._proven.add(name)
+                return judgment
+        return await self._judge(judge, record, evidence, passages, run_id)
+
+    async def _judge(self, judge, record, evidence, passages, run_id) -> Judgment:
+        name = judge.spec.name
+        if name not in self.unusable:
+            try:
+                return await judge_one(judge, record, evidence, passages, run_id)
+            except AssayError as exc:
+                self.mark_unusable(name, exc)
+        return Judgment(run_id=run_id, record_id=record.id, judge=name,
+                        status=JudgmentStatus.failed,
+                        error=f"judge unusable in this run: {self.unusable[name]}")
+
+
+@dataclass
+class _Unbuilt:
+    """Stands in for a judge that could not be built; never called (it is unusable)."""
+
+    spec: JudgeSpec
+
+    async def judge(self, record: QARecord, evidence: list[Passage]):  # pragma: no cover
+        raise AssertionError("an unusable judge is never called")
+
+
 async def run_panel(
     store: Store,
     plan: AuditPlan,
@@ -128,30 +223,44 @@ async def run_panel(
     progress: Progress | None = None,
     should_stop: Callable[[list[Judgment]], bool] | None = None,
     concurrency: int = 4,
+    warn: Warn | None = None,
+    specs: list[JudgeSpec] | None = None,
 ) -> RunOutcome:
-    """Judge every (record, judge) pair not yet stored; each judgment is committed at once."""
-    judges = judges if judges is not None else [build_judge(s, store) for s in plan.judges]
+    """Judge every (record, judge) pair not yet stored; each judgment is committed at once.
+
+    The judges are ``judges`` if given, else built from ``specs`` (default: the plan's).
+    """
+    guard = (PanelGuard(judges, warn) if judges is not None
+             else PanelGuard.build(specs if specs is not None else plan.judges, store, warn))
+    judges = guard.judges
     store.create_run(plan.run_id, "audit", plan.dataset_sha256, plan.config())
     store.set_run_status(plan.run_id, "running")
     calls_before = store.count_calls()  # every uncached model call lands in the ledger
     done = store.done_keys(plan.run_id)
     total = len(sample) * len(judges)
     finished = sum(1 for r in sample for j in judges if (r.id, j.spec.name) in done)
-    if progress:
-        progress(finished, total)
+    failed = 0
+
+    def report() -> None:
+        if progress:
+            progress(finished, total, f"{failed} failed" if failed else None)
+
+    report()
+    await guard.prepare({j.spec.name for r in sample for j in judges
+                         if (r.id, j.spec.name) not in done})
     semaphore = asyncio.Semaphore(concurrency)
     new = 0
     stopped_early = False
 
     async def work(record: QARecord, evidence: list[Passage], judge: Judge) -> None:
-        nonlocal finished, new
+        nonlocal finished, new, failed
         async with semaphore:
-            judgment = await judge_one(judge, record, evidence, passages, plan.run_id)
+            judgment = await guard.judge(judge, record, evidence, passages, plan.run_id)
         store.save_judgment(judgment)
         finished += 1
         new += 1
-        if progress:
-            progress(finished, total)
+        failed += judgment.status is JudgmentStatus.failed
+        report()
 
     # Records go in sample order, a window at a time, so an early stop is well defined.
     window = max(1, concurrency)
@@ -159,10 +268,10 @@ async def run_panel(
         batch = sample[start : start + window]
         tasks = []
         for record in batch:
-            todo = [j for j in judges if (record.id, j.spec.name) not in done]
-            if todo:
+            pending = [j for j in judges if (record.id, j.spec.name) not in done]
+            if pending:
                 evidence = evidence_of(record)
-                tasks.extend(work(record, evidence, judge) for judge in todo)
+                tasks.extend(work(record, evidence, judge) for judge in pending)
         await asyncio.gather(*tasks)
         if should_stop and start + window < len(sample):
             seen = {r.id for r in sample[: start + window]}
@@ -175,6 +284,5 @@ async def run_panel(
         j.status is not JudgmentStatus.failed for j in judgments
     )
     store.set_run_status(plan.run_id, "complete" if complete or stopped_early else "incomplete")
-    return RunOutcome(
-        plan.run_id, sample, judgments, new, store.count_calls() - calls_before, stopped_early
-    )
+    return RunOutcome(plan.run_id, sample, judgments, new, store.count_calls() - calls_before,
+                      stopped_early, dict(guard.unusable))

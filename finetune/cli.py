@@ -15,7 +15,10 @@ _STARTED = time.monotonic()  # the wall-clock budget counts from process start
 @click.group(name="finetune", context_settings={"help_option_names": ["-h", "--help"]})
 @version_option()
 def cli() -> None:
-    """Fine-tune on audited data (add --debug for tracebacks)."""
+    """Fine-tune on audited data (add --debug for tracebacks).
+
+    train, resume and eval need the local and train extras: pip install -e '.[local,train]'.
+    """
 
 
 @cli.command()
@@ -90,7 +93,8 @@ _train_options = [
                  help="Put the optimizer state in every bundle (exact resume of Adam moments)."),
     click.option("--no-packing", is_flag=True, default=False, help="Pad instead of packing."),
     click.option("--liger", is_flag=True, default=False,
-                 help="Fused linear cross-entropy (liger-kernel, GPU)."),
+                 help="Fused linear cross-entropy (GPU only; needs the liger extra: "
+                      "pip install -e '.[liger]')."),
 ]
 
 _session_options = [
@@ -194,6 +198,16 @@ def _validated_config(cls, values):
         raise ConfigError(f"{name}: {problem['msg']}") from exc
 
 
+def _require_training(liger: bool = False) -> None:
+    """One line naming the extra to install, before any heavy import fails."""
+    from core.extras import require
+
+    require("local", "finetune")
+    require("train", "finetune")
+    if liger:
+        require("liger", "finetune train --liger")
+
+
 def _model_dir(model: str) -> Path:
     from core.local_model import resolve_model_dir
 
@@ -203,6 +217,8 @@ def _model_dir(model: str) -> Path:
 def _run(spec) -> None:
     from finetune.distributed import ranks
     from finetune.training import run_session
+
+    _require_training(liger=spec.config.liger)
 
     result = run_session(spec)
     if not ranks().main:
@@ -253,6 +269,7 @@ def eval_command(model, adapter, prompts, sources, train, audit_run, judges_file
     from finetune.evaluate import EvalSpec, run_eval, write_json
     from reports.propagation import eval_html_page, render_eval
 
+    _require_training()
     params = {"base_url": judge_base_url} if judge_base_url else {}
     spec = EvalSpec(model_dir=_model_dir(model), adapter=adapter, prompts=prompts,
                     sources=sources, train=train, audit_run_id=audit_run,

@@ -159,6 +159,8 @@ def to_markdown(report: AuditReport) -> str:
                                     for j in run.judges),
            f"- created: {run.created} (status {run.status})", "",
            "## Headline", "",
+           *([f"- **NOT A PANEL RESULT: {md(report.health.words)}**"]
+             if report.health.degraded else []),
            f"- consensus error rate: **{rate_text(summary.consensus.inclusive)}** "
            f"({summary.confidence:.0%} Wilson interval)",
            f"- hard errors ({summary.hard_severity} or worse): "

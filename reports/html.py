@@ -122,7 +122,9 @@ def _header(report: AuditReport) -> str:
 
 def _headline(report: AuditReport) -> str:
     s, c = report.summary, report.summary.consensus
-    parts = [f'<p class="headline">Consensus error rate <span class="big">'
+    degraded = (f'<p class="big">NOT A PANEL RESULT: {esc(report.health.words)}</p>'
+                if report.health.degraded else "")
+    parts = [degraded, f'<p class="headline">Consensus error rate <span class="big">'
              f"{esc(rate_text(c.inclusive))}</span> "
              f'<span class="muted">({esc(f"{s.confidence:.0%}")} Wilson interval)</span></p>',
              f"<p>Hard errors ({esc(s.hard_severity)} or worse): {esc(rate_text(c.hard))}. "

@@ -218,7 +218,9 @@ def header_panel(report: AuditReport, plain: bool = False) -> Panel:
 def headline_panel(report: AuditReport, plain: bool = False) -> Panel:
     summary, consensus = report.summary, report.summary.consensus
     conf = f"{summary.confidence:.0%}"
-    lines = [
+    lines = [Text(f"NOT A PANEL RESULT: {report.health.words}", style="bold red")
+             ] if report.health.degraded else []
+    lines += [
         Text.assemble(("Consensus error rate ", "bold"),
                       (rate_text(consensus.inclusive), "bold red"),
                       f"  ({conf} Wilson interval, records with a majority)"),

@@ -4,6 +4,10 @@ A judge gets one record and the evidence passages retrieved for it and returns a
 ``JudgeOutcome``: a ``Verdict``, or ``None`` to abstain. Provider failures raise
 ``ProviderError``; output that cannot be parsed raises ``JudgeOutputError``. The audit
 runner verifies citations and stores the judgment, so judges never touch the store directly.
+
+A judge may also define ``async def prepare(self) -> None``: cheap checks and one-time set-up
+(the local model's first-use conversion), run once before its first record. An error it raises
+with ``persistent`` set (a missing package, key or model) makes the judge unusable for the run.
 """
 
 from __future__ import annotations

@@ -178,6 +178,10 @@ class LocalJudge:
         self.max_evidence_tokens = int(spec.params.get("max_evidence_tokens", MAX_EVIDENCE_TOKENS))
         self.candidate_sentences = int(spec.params.get("candidate_sentences", CANDIDATE_SENTENCES))
 
+    async def prepare(self) -> None:
+        """Before the run: packages and model folder (the first-use conversion happens here)."""
+        await asyncio.to_thread(self.provider.prepare)
+
     def cache_key(self, record: QARecord, evidence: list[Passage]) -> str:
         return content_hash(
             {

@@ -52,3 +52,15 @@ class Provider(Protocol):
     capabilities: Capabilities
 
     async def complete(self, request: ChatRequest) -> Completion: ...
+
+
+def connection_refused(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it was raised from) is httpx's ``ConnectError``: no
+    connection could be made at all, as opposed to one cut mid-body or timed out."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for cls in type(seen).__mro__:
+            if cls.__name__ == "ConnectError" and cls.__module__.split(".")[0] in ("httpx", "httpx2"):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from core.errors import AuthError, ProviderError, RateLimited, Unavailable
-from core.providers.base import Capabilities, ChatRequest, Completion
+from core.providers.base import Capabilities, ChatRequest, Completion, connection_refused
 
 if TYPE_CHECKING:
     from google.genai import Client, types
@@ -69,6 +69,7 @@ class GeminiProvider:
             if _is_transport_error(exc):
                 raise Unavailable(
                     f"gemini model {self.model} could not be reached ({type(exc).__name__})",
+                    refused=connection_refused(exc),
                     provider=self.name,
                     model=self.model,
                     body=self._redact(str(exc)),

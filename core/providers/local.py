@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,14 +65,24 @@ class LocalProvider:
 
     # -- loading ---------------------------------------------------------------------------
 
-    def _load(self) -> tuple[Any, Any]:
+    def prepare(self) -> None:
+        """Check the packages and make the model folder (converted once per machine) without
+        loading the model; raise a persistent error naming the fix."""
+        from core.extras import require
+        from core.local_model import resolve_model_dir
+
+        require("local", f"the local model {self.model!r}")
+        self._load(resolve_model_dir)
+
+    def _load(self, load: Callable[[str], Any] = load_model) -> Any:
         try:
-            return load_model(self.model)
-        except (OSError, ValueError) as exc:
+            return load(self.model)
+        except (OSError, ValueError, ImportError) as exc:
             raise ProviderError(
                 f"cannot load the local model {self.model!r}: {exc}",
                 provider=self.name,
                 model=self.model,
+                persistent=True,  # a load that failed once fails again: do not retry per record
             ) from exc
 
     @property

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
 from core.errors import AuthError, ConfigError, ProviderError, RateLimited, Unavailable
-from core.providers.base import Capabilities, ChatRequest, Completion
+from core.providers.base import Capabilities, ChatRequest, Completion, connection_refused
 
 if TYPE_CHECKING:
     import httpx
@@ -199,6 +199,7 @@ class OpenAIProvider:
             return Unavailable(
                 f"{where} could not be reached ({type(exc).__name__}): check the server "
                 "is running and base_url is right",
+                refused=connection_refused(exc),
                 **fields,
             )
         if isinstance(exc, openai.APIStatusError) and status is not None and status >= 500:
