@@ -239,7 +239,7 @@ def p_error(verdict: Verdict) -> float:
     return verdict.confidence if verdict.label is not Label.supported else 1.0 - verdict.confidence
 
 
-def auc(scores: Sequence[float], truth: Sequence[bool]) -> float | None:
+def auc(scores: Sequence[float] | np.ndarray, truth: Sequence[bool] | np.ndarray) -> float | None:
     """Area under the ROC curve for "error" (Mann–Whitney; ties count half)."""
     from scipy.stats import rankdata
 
@@ -262,7 +262,7 @@ class Confusion:
     tn: int
 
     @classmethod
-    def of(cls, truth: Sequence[bool], flagged: Sequence[bool]) -> Confusion:
+    def of(cls, truth: Sequence[bool] | np.ndarray, flagged: Sequence[bool] | np.ndarray) -> Confusion:
         t = np.asarray(truth, dtype=bool)
         f = np.asarray(flagged, dtype=bool)
         return cls(int((t & f).sum()), int((~t & f).sum()), int((t & ~f).sum()),
@@ -333,9 +333,9 @@ def _weighted_stats(weights: np.ndarray, truth: np.ndarray, flagged: np.ndarray)
 
 
 def binary_metrics(
-    truth: Sequence[bool], flagged: Sequence[bool], groups: Sequence[str], *,
-    decided: Sequence[bool] | None = None, confidence: float = 0.95, bootstrap: int = 1000,
-    seed: int = 0,
+    truth: Sequence[bool] | np.ndarray, flagged: Sequence[bool] | np.ndarray, groups: Sequence[str], *,
+    decided: Sequence[bool] | np.ndarray | None = None, confidence: float = 0.95,
+    bootstrap: int = 1000, seed: int = 0,
 ) -> dict[str, Any]:
     """Precision, recall, accuracy (Wilson), F1 and κ with the truth (cluster bootstrap).
 
@@ -374,7 +374,7 @@ def binary_metrics(
 
 
 def auc_with_interval(
-    scores: Sequence[float], truth: Sequence[bool], groups: Sequence[str], *,
+    scores: Sequence[float] | np.ndarray, truth: Sequence[bool] | np.ndarray, groups: Sequence[str], *,
     confidence: float = 0.95, bootstrap: int = 1000, seed: int = 0,
 ) -> dict[str, Any]:
     """AUC with a cluster-bootstrap percentile interval."""
@@ -417,10 +417,10 @@ def evaluate_run(
         i, j = index[judgment.record_id], judges.index(judgment.judge)
         counts = statuses[judgment.judge]
         counts[judgment.status.value] = counts.get(judgment.status.value, 0) + 1
-        if judgment.decided:
+        if judgment.decided and judgment.verdict is not None:
             labels[i, j] = float(judgment.verdict.is_error)
             scores[i, j] = p_error(judgment.verdict)
-    options = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed}
+    options: dict[str, Any] = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed}
     results: dict[str, Any] = {"judges": {}, "n": len(ids), "n_error": int(sum(truth))}
     for j, name in enumerate(judges):
         decided = ~np.isnan(labels[:, j])
@@ -470,6 +470,6 @@ def _label_counts(judgments: Sequence[Judgment], judge: str, index: dict[str, in
     counts: dict[str, int] = {}
     for j in judgments:
         if j.judge == judge and j.record_id in index:
-            key = j.verdict.label.value if j.decided else j.status.value
+            key = j.verdict.label.value if j.decided and j.verdict else j.status.value
             counts[key] = counts.get(key, 0) + 1
     return counts

@@ -39,11 +39,11 @@ def machine(libraries: bool = False) -> dict:
     return info
 
 
-def save(name: str, figures: dict, libraries: bool = False) -> Path:
-    """Write ``bench/results/<name>.json`` with the machine (``machine(libraries)``), command
-    and date."""
+def save(name: str, figures: dict, libraries: bool = False, path: Path | None = None) -> Path:
+    """Write ``bench/results/<name>.json`` (or ``path``) with the machine
+    (``machine(libraries)``), command and date."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = path or RESULTS / f"{name}.json"
     body = {
         "command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

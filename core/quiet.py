@@ -40,9 +40,12 @@ def third_party_to_debug_log() -> Iterator[TextIO]:
         handler = logging.StreamHandler(log)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         saved = [_route_logger(name, handler) for name in THIRD_PARTY_LOGGERS]
-        warnings.showwarning = lambda message, category, filename, lineno, file=None, line=None: (
+
+        def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                         file: TextIO | None = None, line: str | None = None) -> None:
             log.write(warnings.formatwarning(message, category, filename, lineno, line))
-        )
+
+        warnings.showwarning = show_warning
         bars = _disable_bars()
         try:
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):

@@ -205,7 +205,8 @@ class Store:
         return run
 
     def list_runs(self, kind: str | None = None) -> list[dict[str, Any]]:
-        sql, params = "SELECT * FROM runs", ()
+        sql = "SELECT * FROM runs"
+        params: tuple[str, ...] = ()
         if kind:
             sql, params = sql + " WHERE kind = ?", (kind,)
         rows = self.query(sql + " ORDER BY created DESC, id DESC", params)
@@ -376,7 +377,8 @@ class Store:
 
     def batch_jobs(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """Batch jobs (of one run, or all), oldest first, ``raw`` parsed."""
-        sql, params = "SELECT * FROM batch_jobs", ()
+        sql = "SELECT * FROM batch_jobs"
+        params: tuple[str, ...] = ()
         if run_id is not None:
             sql, params = sql + " WHERE run_id = ?", (run_id,)
         rows = self.query(sql + " ORDER BY created, rowid", params)

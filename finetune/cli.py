@@ -140,7 +140,7 @@ def train(model, data, out, audit_run, override_gate, budget, save_every, sessio
     except GateFailed as exc:
         err_console().print(refusal_panel(exc.decision))
         raise click.exceptions.Exit(1) from exc
-    if gate.overridden:
+    if gate.overridden and gate.decision is not None:
         err_console().print(f"[yellow]gate {gate.decision.status} overridden:[/yellow] "
                             f"{gate.override_reason}")
     values = {k: v for k, v in overrides.items() if v is not None and v is not False}

@@ -141,7 +141,9 @@ def load_for_eval(model_dir: Path, adapter_dir: Path):
     device = pick_device()
     model = AutoModelForCausalLM.from_pretrained(str(model_dir),
                                                  dtype=getattr(torch, device.dtype_name))
-    model.to("cuda" if device.kind == "cuda" else "cpu").eval()
+    # transformers' `to` is `@wraps(torch.nn.Module.to)`, which typeshed types without binding
+    # `self` (python/typeshed#10653).
+    model.to("cuda" if device.kind == "cuda" else "cpu").eval()  # type: ignore[arg-type]
     with warnings.catch_warnings():  # peft 0.21 calls a property transformers 5.23 deprecates
         warnings.filterwarnings("ignore", ".*is_gradient_checkpointing.*", FutureWarning)
         return PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=False)
@@ -235,12 +237,12 @@ def fidelity(answers: dict[str, list[Answer]], references: list[str], spec: Eval
 
 def answer_state(answer: str, judgments: list[Judgment]) -> str:
     """error / ok / disputed / declined / undecided, from one answer's judgments."""
-    decided = [j for j in judgments if j.decided]
+    decided = [j.verdict for j in judgments if j.decided and j.verdict is not None]
     if not decided:
         return "undecided"
     if _DECLINES.search(answer):
         return "declined"
-    errors = sum(j.verdict.is_error for j in decided)
+    errors = sum(verdict.is_error for verdict in decided)
     if 2 * errors > len(decided):
         return "error"
     return "disputed" if 2 * errors == len(decided) else "ok"

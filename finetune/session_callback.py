@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from transformers import TrainerCallback
@@ -30,6 +30,9 @@ from finetune.training import (
     warmup_steps,
 )
 
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
 RUN_MANIFEST = "run.json"
 STOPS = (None, "every_k", "session_steps", "budget")  # what the ranks agree on: the largest
 
@@ -46,8 +49,8 @@ class SessionCallback(TrainerCallback):
         self.optimizer_restored: bool | None = None
         self.slowest_step = 0.0
         self.slowest_save: float | None = None
-        self.progress = None
-        self._task = None
+        self.progress: Progress | None = None
+        self._task: TaskID | None = None
         self.main = ranks().main
         self.peaks: list[float | None] = []  # each process's peak GPU memory
         self._reset_step()
@@ -130,7 +133,7 @@ class SessionCallback(TrainerCallback):
             self.progress.stop()
 
     def _show(self, log: StepLog) -> None:
-        if self.progress is None:
+        if self.progress is None or self._task is None:
             return
         gpu, rss = peak_memory()
         memory = f"peak {gpu:.2f} GiB GPU" if gpu is not None else f"peak {rss:.2f} GiB RSS"

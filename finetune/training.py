@@ -483,9 +483,11 @@ def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
             from torch.optim.lr_scheduler import LambdaLR
 
             if self.lr_scheduler is None:
+                scheduled = optimizer or self.optimizer
+                if scheduled is None:
+                    raise RuntimeError("create_scheduler needs the optimizer: create it first")
                 multiplier = schedule_lambda(config, ctx.steps)
-                self.lr_scheduler = LambdaLR(optimizer or self.optimizer,
-                                             lambda i: multiplier(i + ctx.start_step))
+                self.lr_scheduler = LambdaLR(scheduled, lambda i: multiplier(i + ctx.start_step))
             return self.lr_scheduler
 
         def training_step(self, model, inputs, *args, **kwargs):

@@ -51,8 +51,8 @@ def cli() -> None:
 @db_option
 def qa(sources, n, out, teacher_file, provider, model, base_url, fold_system, template, seed,
        temperature, attempts, concurrency, duplicates, batch, wait, poll_interval, max_per_job,
-       dry_run, db_path) -> None:
-    """Write N grounded question/answer records with provenance (resumable)."""
+       dry_run, db_path) -> int | None:
+    """Write N grounded question/answer records with provenance (resumable); 1 when short."""
     from core.models import JudgeSpec
     from core.providers.factory import make_provider
     from core.store import Store

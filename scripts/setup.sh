@@ -15,11 +15,17 @@ fi
 
 [ -x .venv/bin/python ] || "$py" -m venv .venv
 . .venv/bin/activate
-python -m pip install -q --upgrade pip
-echo "== installing assay[$extras]"
-# torch first and pinned: the CPU build; an unpinned torch pulls a multi-GB CUDA build.
-python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[$extras]"
+# Installed already with these extras and this pyproject.toml: nothing to do (a warm re-run
+# of scripts/audit-example.sh must not spend seconds in pip).
+stamp=".venv/.assay-installed-$(echo "$extras" | tr ',' '-')-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    python -m pip install -q --upgrade pip
+    echo "== installing assay[$extras]"
+    # torch first and pinned: the CPU build; an unpinned torch pulls a multi-GB CUDA build.
+    python -m pip install -q "torch==2.13.0"
+    python -m pip install -q -e ".[$extras]"
+    touch "$stamp"
+fi
 
 if [ "${ASSAY_SERVER:-0}" = 1 ] && ! python -c "import llama_cpp.server" 2>/dev/null; then
     echo "== building llama-cpp-python[server] (about 4 minutes on 2 cores)"

@@ -375,7 +375,7 @@ def _generic(text: str) -> list[Quantity]:
 
 def _unit_after(after: str) -> tuple[str, ...]:
     """Stems of up to three content words right after a number (what it counts)."""
-    words = []
+    words: list[str] = []
     for m in re.finditer(r"[^\w\s]|[A-Za-z]+(?:-[A-Za-z]+)?|\d\S*", after[:60]):
         token = m.group(0)
         if not token[0].isalpha():

@@ -174,7 +174,9 @@ class RulesJudge:
     def _check_values(
         self, answer_facts: list[_Fact], evidence_facts: list[_Fact]
     ) -> tuple[list[_Conflict], list[tuple[_Fact, _Fact | None]], list[_Fact]]:
-        conflicts, matched, unmatched = [], [], []
+        conflicts: list[_Conflict] = []
+        matched: list[tuple[_Fact, _Fact | None]] = []
+        unmatched: list[_Fact] = []
         for fact in answer_facts:
             q = fact.quantity
             same_kind = [e for e in evidence_facts if comparable(q, e.quantity)]
@@ -215,24 +217,23 @@ class RulesJudge:
     def _aligned(self, fact: _Fact, candidates: list[_Fact]) -> _Conflict | None:
         """The evidence value that the answer's value replaces, when the contexts agree."""
         scored = [
-            (_score(fact, e), e) for e in candidates
+            (_score(fact, e), e, e.sentence) for e in candidates
             if e.sentence and len(fact.context & e.context) >= self.params["min_overlap"]
         ]
         if not scored:
             return None
-        overlap, best = max(scored, key=lambda pair: pair[0])
+        overlap, best, sentence = max(scored, key=lambda scored_fact: scored_fact[0])
         # A tie between different values in different contexts leaves the alignment unclear.
-        rivals = {e.quantity.text for n, e in scored
-                  if n == overlap and e.sentence != best.sentence}
+        rivals = {e.quantity.text for n, e, s in scored if n == overlap and s != sentence}
         if rivals - {best.quantity.text}:
             return None
         q = fact.quantity
         category = Category.wrong_date if q.kind in _DATE_KINDS else Category.wrong_number
-        critical = q.kind in {"money", "gpa"} or _CRITICAL.search(best.sentence.text)
+        critical = q.kind in {"money", "gpa"} or _CRITICAL.search(sentence.text)
         return _Conflict(
             kind="value",
             answer_text=q.text,
-            evidence=best.sentence,
+            evidence=sentence,
             evidence_text=best.quantity.text,
             category=category,
             severity=Severity.major if critical else Severity.minor,
@@ -418,7 +419,7 @@ def _answer_clauses(
     answer: str, question: str
 ) -> list[tuple[str | None, frozenset[str], bool]]:
     """Clauses of the answer: (modality, words, from a bare yes/no answering the question)."""
-    clauses = []
+    clauses: list[tuple[str | None, frozenset[str], bool]] = []
     for start, end in sentence_spans(answer):
         clauses.extend((label, words, False) for label, words in _clauses(answer[start:end]))
     question_words = frozenset(w for w in _context_words(question) if w not in MODAL_WORDS)

@@ -57,8 +57,8 @@ class UnitStatistic:
             return np.full(max(replicates, 0), np.nan)
         patterns = self.multiplicity.size
         if patterns * _MULTINOMIAL_COST_RATIO <= n:
-            weights = rng.multinomial(n, self.multiplicity / n, size=replicates)
-            sums = weights.astype(float) @ self.stats
+            counts = rng.multinomial(n, self.multiplicity / n, size=replicates)
+            sums = counts.astype(float) @ self.stats
             return self.finalize(sums)
         # Many distinct patterns: resample unit indices. A per-row bincount stays in cache,
         # and the per-unit statistics turn each chunk of replicates into one matrix product.

@@ -148,12 +148,12 @@ def rate_range(
     ``disagreements`` (records on which decided judges differ) sharpens the explanation.
     """
     rated = {name: est for name, est in estimates.items() if est.rate is not None}
-    if not rated:
+    rates = {name: est.rate for name, est in estimates.items() if est.rate is not None}
+    if not rates:
         return None
-    low = min(est.rate for est in rated.values())  # type: ignore[type-var]
-    high = max(est.rate for est in rated.values())  # type: ignore[type-var]
-    low_names = sorted(name for name, est in rated.items() if est.rate == low)
-    high_names = sorted(name for name, est in rated.items() if est.rate == high)
+    low, high = min(rates.values()), max(rates.values())
+    low_names = sorted(name for name, rate in rates.items() if rate == low)
+    high_names = sorted(name for name, rate in rates.items() if rate == high)
     return RateRange(low, high, low_names, high_names, _why(rated, low, high, disagreements))
 
 

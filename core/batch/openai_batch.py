@@ -12,7 +12,7 @@ the error file (``batch_expired``). The request bodies are the interactive provi
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from core.batch.jobs import (
     CANCELLED,
@@ -32,8 +32,8 @@ from core.providers.openai import OpenAIProvider
 if TYPE_CHECKING:
     import httpx
 
-ENDPOINT = "/v1/chat/completions"
-COMPLETION_WINDOW = "24h"
+ENDPOINT: Final = "/v1/chat/completions"
+COMPLETION_WINDOW: Final = "24h"
 STATUSES = {
     "validating": RUNNING,
     "in_progress": RUNNING,
