@@ -29,13 +29,16 @@ MARKS = {"judging": re.compile(r"^judging \d+/"), "convert_start": re.compile(r"
          "convert_end": re.compile(r"converted in \d+ s")}
 
 
-def fresh_env(cache: Path) -> dict[str, str]:
-    """The caller's environment without any virtual environment or Assay settings."""
+def fresh_env(cache: Path, pip_cache: Path | None) -> dict[str, str]:
+    """The caller's environment without any virtual environment or Assay settings; with
+    ``pip_cache``, pip starts from that (empty) cache as on a new machine."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("ASSAY_") and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     venv_bin = os.environ.get("VIRTUAL_ENV", "\0") + "/bin"
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
     env["ASSAY_CACHE"] = str(cache)
+    if pip_cache is not None:
+        env["PIP_CACHE_DIR"] = str(pip_cache)
     return env
 
 
@@ -93,6 +96,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help=f"JSON file (default {RESULTS / 'fresh_main_job.json'}).")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary clone.")
+    parser.add_argument("--warm-pip-cache", action="store_true",
+                        help="Let pip use its usual cache (default: an empty one, as on a new "
+                             "machine: every package but torch is downloaded).")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="assay-fresh-"))
     clone, cache = tmp / "assay", tmp / "cache"
@@ -100,9 +106,10 @@ def main() -> int:
                             text=True, check=True).stdout.strip()
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone)], check=True)
     subprocess.run(["git", "checkout", "--quiet", commit], cwd=clone, check=True)
-    env = fresh_env(cache)
+    env = fresh_env(cache, None if args.warm_pip_cache else tmp / "pip-cache")
 
-    print(f"== fresh clone of {commit[:12]} in {clone}; ASSAY_CACHE={cache}", flush=True)
+    print(f"== fresh clone of {commit[:12]} in {clone}; ASSAY_CACHE={cache}; "
+          f"pip cache {'warm' if args.warm_pip_cache else 'empty'}", flush=True)
     first = run_timed(FIRST_COMMAND, clone, env)
     counts = judgment_counts(clone / ".assay" / "assay.db")
     print("== warm re-run of the audit command", flush=True)
@@ -113,6 +120,7 @@ def main() -> int:
     figures = {
         "commit": commit,
         "first_command": " ".join(FIRST_COMMAND),
+        "pip_cache": "warm" if args.warm_pip_cache else "empty",
         "exit_code": first["exit_code"],
         **phases(first),
         **counts,

@@ -69,7 +69,8 @@ def qa(sources, n, out, teacher_file, provider, model, base_url, fold_system, te
                               skip_duplicates=duplicates == "skip", **request_params)
     spec = JudgeSpec(name="teacher", provider=name, model=model, params=params)
     if dry_run:
-        return _dry_run(spec, options, batch, db_path)
+        _dry_run(spec, options, batch, db_path)
+        return None
     teacher = make_provider(name, model, params)
     with progress_bar("generating") as progress:
         if batch:

@@ -23,7 +23,7 @@ from reports.terminal import (
 )
 
 if TYPE_CHECKING:
-    from audit.report_data import AuditReport, RecordRow
+    from audit.report_data import AuditReport, CitationRow, RecordRow
     from audit.stats.results import RateEstimate
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -189,7 +189,7 @@ def _verdicts(row: RecordRow) -> str:
 
 
 def _evidence(row: RecordRow) -> str:
-    seen: dict[tuple[str, str], object] = {}
+    seen: dict[tuple[str, str], CitationRow] = {}
     for v in row.verdicts:
         for c in v.citations:
             seen.setdefault((c.passage_id, c.quote), c)

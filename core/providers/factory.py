@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from core.errors import ConfigError
@@ -37,6 +38,8 @@ def make_provider(provider: str, model: str, params: dict[str, Any] | None = Non
 
     An empty ``model`` means the provider's default (the packaged model for ``local``).
     """
-    cls = provider_class(provider)
-    kwargs = {k: params[k] for k in PROVIDER_OPTIONS[provider] if k in (params or {})}
+    # Each class takes its own keyword options (PROVIDER_OPTIONS), which Provider cannot state.
+    cls: Callable[..., Provider] = provider_class(provider)
+    given = params or {}
+    kwargs = {k: given[k] for k in PROVIDER_OPTIONS[provider] if k in given}
     return cls(model, **kwargs)

@@ -50,7 +50,10 @@ class GeminiProvider:
         if client is None:
             self._api_key = _api_key(api_key_env, model)
             from google import genai
+            from google.genai import types
 
+            if isinstance(http_options, dict):  # as the SDK itself converts it
+                http_options = types.HttpOptions(**http_options)
             client = genai.Client(api_key=self._api_key, vertexai=False, http_options=http_options)
         self._client = client
 
@@ -166,10 +169,10 @@ def _api_key(api_key_env: str, model: str) -> str:
     )
 
 
-def _split_messages(messages: list[dict[str, str]]) -> tuple[str | None, list[dict[str, Any]]]:
+def _split_messages(messages: list[dict[str, str]]) -> tuple[str | None, list[types.ContentDict]]:
     """System turns become the system instruction; assistant turns become ``model`` turns."""
     system = [m["content"] for m in messages if m["role"] == "system"]
-    contents = [
+    contents: list[types.ContentDict] = [
         {"role": _ROLES.get(m["role"], "user"), "parts": [{"text": m["content"]}]}
         for m in messages
         if m["role"] != "system"

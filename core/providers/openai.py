@@ -77,7 +77,9 @@ class OpenAIProvider:
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
-            http_client=http_client,
+            # The SDK takes an httpx client as well as an httpx2 one (openai._httpx2), but
+            # annotates httpx2 only.
+            http_client=http_client,  # type: ignore[arg-type]
         )
 
     async def complete(self, request: ChatRequest) -> Completion:
