@@ -50,7 +50,7 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
     topics = {r.id: (r.topic or "") for r in records}
     categories: dict[str, Counter] = {}
     for j in judgments:
-        if j.decided and j.verdict.is_error:
+        if j.decided and j.verdict is not None and j.verdict.is_error:
             categories.setdefault(j.record_id, Counter())[j.verdict.category.value] += 1
     critical = []
     for record_id, state in sorted(summary.records.items()):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,7 +27,7 @@ from core.errors import ConfigError, SourceError
 from core.models import GateDecision, Judgment, JudgmentStatus, Label, Passage
 from core.store import Store
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION: Final = "1"
 SNIPPET_CHARS = 320
 ConsensusState = Literal["error", "ok", "disputed", "undecided"]
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from audit.citations import verify_citations
 from audit.judges.base import Judge
@@ -155,8 +156,8 @@ class PanelGuard:
                 judges.append(_Unbuilt(spec))
                 failed[spec.name] = exc
         guard = cls(judges, warn)
-        for name, exc in failed.items():
-            guard.mark_unusable(name, exc)
+        for name, error in failed.items():
+            guard.mark_unusable(name, error)
         return guard
 
     def mark_unusable(self, name: str, exc: AssayError) -> None:
@@ -266,7 +267,7 @@ async def run_panel(
     window = max(1, concurrency)
     for start in range(0, len(sample), window):
         batch = sample[start : start + window]
-        tasks = []
+        tasks: list[Coroutine[Any, Any, None]] = []
         for record in batch:
             pending = [j for j in judges if (record.id, j.spec.name) not in done]
             if pending:

@@ -223,7 +223,9 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, dtype: Any = 
         torch.set_num_threads(_thread_count())
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
-        model.to(_device(torch)).eval()
+        # transformers' `to` is `@wraps(torch.nn.Module.to)`, which typeshed types without binding
+        # `self` (python/typeshed#10653).
+        model.to(_device(torch)).eval()  # type: ignore[arg-type]
         _loaded[key] = (tokenizer, model)
         return tokenizer, model
 

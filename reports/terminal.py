@@ -60,6 +60,11 @@ def verdict_text(verdict: VerdictRow) -> str:
             f"{num(verdict.confidence)}")
 
 
+def _verdict_cell(verdict: VerdictRow) -> Text:
+    label = verdict.label.value if verdict.label is not None else ""
+    return Text(short_verdict(verdict), _LABEL_STYLE.get(label, "yellow"))
+
+
 def short_verdict(verdict: VerdictRow) -> str:
     """``contradicted (major)``, ``supported`` or the status when the judge did not decide."""
     if verdict.label is None or verdict.status.value != "ok":
@@ -159,7 +164,8 @@ def render_runs(runs: list[dict], console: Console) -> None:
     table = _table("Audit runs", plain)
     table.add_column("run", no_wrap=True)
     table.add_column("created", no_wrap=True)
-    for column in ("status", "dataset", "n", "judges"):
+    table.add_column("status", no_wrap=True)
+    for column in ("dataset", "n", "judges"):
         table.add_column(column, overflow="fold")
     for run in runs:
         config = run.get("config", {})
@@ -346,9 +352,7 @@ def disagreements_table(report: AuditReport, plain: bool = False, *, topic: str 
         table.add_column(Text(name), overflow="fold")
     for row in rows:
         by_judge = {v.judge: v for v in row.verdicts}
-        cells = [Text(short_verdict(by_judge[n]), _LABEL_STYLE.get(
-            by_judge[n].label.value if by_judge[n].label else "", "yellow"))
-            if n in by_judge else Text("-") for n in judges]
+        cells = [_verdict_cell(by_judge[n]) if n in by_judge else Text("-") for n in judges]
         table.add_row(_record_cell(row), Text(row.question), *cells)
     return table
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from enum import Enum
 from typing import Any
 
 from pydantic import ValidationError
@@ -341,7 +342,7 @@ def _coerce_label(value: Any) -> Any:
     return LABEL_SYNONYMS.get(key, LABEL_SYNONYMS.get(key.replace("_", ""), value))
 
 
-def _coerce_enum(value: Any, enum: type, synonyms: dict[str, Any], fallback: Any) -> Any:
+def _coerce_enum(value: Any, enum: type[Enum], synonyms: dict[str, Any], fallback: Any) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return fallback
     key = _norm(value)

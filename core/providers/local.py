@@ -246,7 +246,8 @@ class LocalProvider:
         with torch.inference_mode():
             ids, mask = ids.to(model.device), mask.to(model.device)
             hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state
-            rows, cols = [], []
+            rows: list[int] = []
+            cols: list[int] = []
             for row, (p, c) in enumerate(items):
                 rows += [row] * len(c)
                 cols += range(len(p) - 1, len(p) + len(c) - 1)  # position t predicts t+1
