@@ -1,4 +1,4 @@
-"""Seeded random samples without replacement, optionally stratified by a field."""
+"""Seeded random samples without replacement: uniform, stratified by a field, or active."""
 
 from __future__ import annotations
 
@@ -37,3 +37,22 @@ def sample_records(
     chosen = [r for key in sorted(strata) for r in rng.sample(strata[key], counts[key])]
     rng.shuffle(chosen)
     return chosen
+
+
+def sample_active(
+    records: list[QARecord], p_error: list[float], n: int, seed: int = 0, floor: float = 0.2
+) -> tuple[list[QARecord], dict[str, float]]:
+    """``n`` records drawn with probabilities favouring those the cheap panel is unsure about.
+
+    Returns the sample (in drawing order) and every record's inclusion probability: a share
+    ``floor`` of the sample is spread uniformly, the rest in proportion to ``sqrt(p (1 - p))``
+    of the panel's P(error) (see ``audit.stats.active``). Same inputs, same sample.
+    """
+    from audit.stats.active import active_inclusion_probabilities, pareto_sample, uncertainty
+
+    if len(p_error) != len(records):
+        raise ConfigError(f"got {len(p_error)} predictions for {len(records)} records")
+    inclusion = active_inclusion_probabilities(uncertainty(p_error), min(n, len(records)), floor)
+    chosen = pareto_sample(inclusion, min(n, len(records)), seed)
+    probabilities = {r.id: float(p) for r, p in zip(records, inclusion, strict=True)}
+    return [records[i] for i in chosen], probabilities

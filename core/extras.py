@@ -42,6 +42,7 @@ def require(extra: str, purpose: str) -> None:
     missing = missing_packages(extra)
     if missing:
         raise MissingDependency(
-            f"{purpose} needs {', '.join(missing)}, which is not installed: run "
+            f"{purpose} needs {', '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not installed: run "
             f"pip install -e '.[{PIP_EXTRA[extra]}]' in the Assay folder"
         )

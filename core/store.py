@@ -97,7 +97,25 @@ def m002_batch_jobs(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_batch_jobs]
+def m003_sample_inclusion(db: sqlite3.Connection) -> None:
+    """Each record's probability of being drawn into a run's sample (active gold samples).
+
+    A run without rows here drew a uniform (or proportionally stratified) sample.
+    """
+    _run_script(
+        db,
+        """
+        CREATE TABLE sample_inclusion (
+            run_id TEXT NOT NULL, record_id TEXT NOT NULL, probability REAL NOT NULL,
+            PRIMARY KEY (run_id, record_id)
+        )
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_initial, m002_batch_jobs, m003_sample_inclusion,
+]
 
 
 class Store:
@@ -232,6 +250,23 @@ class Store:
         )
         return [json.loads(row["record"]) for row in rows]
 
+    def set_inclusion(self, run_id: str, probabilities: dict[str, float]) -> None:
+        """Store every record's inclusion probability for a run's sample, once."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM sample_inclusion WHERE run_id = ?", (run_id,)).fetchone():
+                return
+            db.executemany(
+                "INSERT INTO sample_inclusion VALUES (?, ?, ?)",
+                [(run_id, rid, float(p)) for rid, p in probabilities.items()],
+            )
+
+    def inclusion(self, run_id: str) -> dict[str, float]:
+        """Record id → inclusion probability; empty for a uniform sample."""
+        rows = self.query(
+            "SELECT record_id, probability FROM sample_inclusion WHERE run_id = ?", (run_id,)
+        )
+        return {row["record_id"]: row["probability"] for row in rows}
+
     # -- judgments --------------------------------------------------------------------------
 
     def save_judgment(self, judgment: Judgment) -> None:
@@ -247,6 +282,16 @@ class Store:
                     judgment.model_dump_json(),
                     utcnow(),
                 ),
+            )
+
+    def save_judgments(self, judgments: list[Judgment]) -> None:
+        """Insert or replace several judgments in one transaction: all of them or none."""
+        now = utcnow()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?)",
+                [(j.run_id, j.record_id, j.judge, j.status.value, j.model_dump_json(), now)
+                 for j in judgments],
             )
 
     def judgments(self, run_id: str) -> list[Judgment]:

@@ -112,7 +112,8 @@ def write_parquet(report: AuditReport, path: Path) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError as exc:
-        raise ConfigError("Parquet export needs pyarrow: pip install 'assay[data]'") from exc
+        raise ConfigError("Parquet export needs pyarrow: "
+                          "pip install -e '.[data]' in the Assay folder") from exc
     types = {"position": pa.int64(), "disagreement": pa.bool_(), "confidence": pa.float64(),
              "tokens_in": pa.int64(), "tokens_out": pa.int64(), "cost_usd": pa.float64(),
              "latency_s": pa.float64(), "cache_hit": pa.bool_()}

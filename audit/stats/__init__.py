@@ -1,9 +1,11 @@
-"""Assay's statistics: error rates, paired comparisons, consensus, agreement, sample size.
+"""Assay's statistics: error rates, paired comparisons, consensus, agreement, sample size,
+prediction-powered estimates (PPI++), active gold samples and judges against gold labels.
 
 Label matrices are float arrays ``(n_units, n_raters)`` with NaN for missing values; see
 ``audit.stats.coding``. Results are small dataclasses with ``to_dict()``.
 """
 
+from audit.stats.active import active_inclusion_probabilities, pareto_sample, uncertainty
 from audit.stats.agreement import (
     cohen_kappa,
     cohen_kappa_table,
@@ -29,8 +31,10 @@ from audit.stats.coding import (
     labels_from_counts,
 )
 from audit.stats.consensus import DawidSkeneResult, MajorityVote, dawid_skene, majority_vote
+from audit.stats.diagnostic import DiagnosticAccuracy, diagnostic_accuracy
 from audit.stats.paired import compare_paired, mcnemar_exact, newcombe_paired_interval
 from audit.stats.plan import margin_reached, sample_size_for_margin, wilson_half_width
+from audit.stats.ppi import PPIEstimate, ppi_mean, ppi_rate
 from audit.stats.rates import (
     clopper_pearson_interval,
     error_rate,
@@ -51,12 +55,15 @@ from audit.stats.results import (
 __all__ = [
     "AgreementResult",
     "DawidSkeneResult",
+    "DiagnosticAccuracy",
     "Interval",
     "MajorityVote",
+    "PPIEstimate",
     "PairedComparison",
     "RateEstimate",
     "RateRange",
     "UnitStatistic",
+    "active_inclusion_probabilities",
     "as_label_matrix",
     "category_counts",
     "clopper_pearson_interval",
@@ -66,6 +73,7 @@ __all__ = [
     "compare_paired",
     "confusion_matrix",
     "dawid_skene",
+    "diagnostic_accuracy",
     "encode_labels",
     "error_rate",
     "fleiss_kappa",
@@ -81,10 +89,14 @@ __all__ = [
     "newcombe_paired_interval",
     "pairwise_cohen_kappa",
     "pairwise_confusion",
+    "pareto_sample",
     "percent_agreement",
     "percentile_interval",
+    "ppi_mean",
+    "ppi_rate",
     "rate_range",
     "sample_size_for_margin",
+    "uncertainty",
     "unit_statistic",
     "wilson_half_width",
     "wilson_interval",

@@ -134,11 +134,11 @@ def test_missing_optional_dependency_says_how_to_install(
     path = tmp_path / "qa.parquet"
     path.write_bytes(b"PAR1")
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # makes the import fail
-    assert "pip install 'assay[data]'" in str(_load_error(path))
+    assert "pip install -e '.[data]'" in str(_load_error(path))
     (tmp_path / "hf").mkdir()
     (tmp_path / "hf" / "state.json").write_text("{}")
     monkeypatch.setitem(sys.modules, "datasets", None)
-    assert "pip install 'assay[data]'" in str(_load_error(tmp_path / "hf"))
+    assert "pip install -e '.[data]'" in str(_load_error(tmp_path / "hf"))
 
 
 def test_unknown_suffix_missing_file_and_plain_folder(tmp_path: Path) -> None:

@@ -1,0 +1,220 @@
+"""Prediction-powered inference (PPI++) for an error rate: cheap predictions on every record,
+corrected by gold labels on a sample of them.
+
+A cheap judge gives a prediction ``f_i`` (a P(error), or a 0/1 label) for each of the ``N``
+records of a dataset; a gold judge labels ``Y_i`` (1 = error) on a random sample of them. The
+rate of the whole dataset is estimated by
+
+    θ̂ = λ · mean_N(f) + (1/N) Σ_sample (Y_i − λ f_i) / π_i
+
+— the cheap rate, corrected by the gold sample's view of how wrong the cheap judge is — where
+``π_i`` is record ``i``'s inclusion probability (``n/N`` for a uniform sample) and ``λ`` is
+chosen from the data to make the interval as narrow as possible (PPI++ power tuning,
+Angelopoulos, Duchi & Zrnić 2023; ``λ = 0`` is the gold sample alone, ``λ = 1`` plain PPI,
+Angelopoulos et al., Science 2023). Inverse-probability weights make it unbiased under a sample
+drawn with unequal probabilities (active sampling, Zrnić & Candès 2024). Whatever the cheap
+judge predicts, the estimate is unbiased; only the width depends on how informative it is.
+
+Two variants:
+
+- ``ppi_rate`` (what Assay reports) targets the rate of *this* dataset of ``N`` records. Its
+  variance is the design variance of a fixed-size sample drawn without replacement (Hájek /
+  Rosén's approximation for unequal probabilities; for a uniform sample it is exactly the
+  textbook ``(1 − n/N) s²/n`` of the residuals), so a sample that is a large share of the
+  dataset gets the finite-population correction, as the gold-only Wilson interval does.
+- ``ppi_mean`` is PPI++ as published and as the authors' ``ppi-python`` computes it
+  (``ppi_mean_ci`` with power tuning): labelled and unlabelled records are independent draws
+  from an infinite population. The tests check it against ``ppi-python``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from audit.stats.rates import z_value
+from audit.stats.results import Interval, _Serialisable
+from core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PPIEstimate(_Serialisable):
+    """A prediction-powered estimate of a rate, with its normal-approximation interval.
+
+    ``lam`` is the weight given to the cheap predictions (0: gold labels alone; 1: plain PPI).
+    ``prediction_mean`` is the cheap judges' own rate over the ``population`` records and
+    ``gold_minus_prediction`` how far the gold labels are above it on the labelled records
+    (inverse-probability weighted): the bias PPI corrects.
+    """
+
+    estimate: float
+    interval: Interval
+    std_error: float
+    lam: float
+    n_gold: int
+    population: int
+    prediction_mean: float
+    gold_minus_prediction: float
+    correlation: float | None
+    confidence: float
+    weighted: bool = False
+    finite_population: bool = True
+
+
+def _as_float(values, name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=float).ravel()
+    if array.size and not np.isfinite(array[~np.isnan(array)]).all():
+        raise ConfigError(f"{name} must be finite numbers (NaN = no label)")
+    return array
+
+
+def _check_binary(gold: np.ndarray) -> None:
+    present = gold[~np.isnan(gold)]
+    if not np.isin(present, (0.0, 1.0)).all():
+        raise ConfigError("gold labels must be 0 (ok) or 1 (error), NaN where there is none")
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    if a.size < 2 or a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _scaled_inclusion(inclusion: np.ndarray | None, labelled: np.ndarray) -> np.ndarray:
+    """Inclusion probabilities scaled so they add up to the number of gold labels.
+
+    For a uniform sample this is ``m/N``; for a domain (a topic) or when some sampled records
+    have no gold label, the labelled records are treated as a sample of that size drawn with
+    probabilities proportional to the design's.
+    """
+    n_total, m = labelled.size, int(labelled.sum())
+    if inclusion is None:
+        return np.full(n_total, m / n_total)
+    if inclusion.shape != labelled.shape:
+        raise ConfigError(f"got {inclusion.size} inclusion probabilities for {n_total} records")
+    if (inclusion <= 0).any() or (inclusion > 1).any():
+        raise ConfigError("inclusion probabilities must be in (0, 1]: every record must be drawable")
+    return np.minimum(inclusion * m / inclusion.sum(), 1.0)
+
+
+def _design_covariance(a: np.ndarray, b: np.ndarray, pi: np.ndarray, population: int,
+                       extra_parameters: int) -> float:
+    """Design covariance of the weighted means of ``a`` and ``b`` over a fixed-size sample.
+
+    Rosén's (1997) estimator for πps sampling, ``m/(m-1-k) Σ (1-π)(a/π - A)(b/π - B) / N²``
+    with ``A = Σ (1-π) a/π / Σ (1-π)``; ``k`` counts parameters fitted on the sample (λ).
+    """
+    m = a.size
+    weight = 1.0 - pi
+    if weight.sum() <= 0 or m - 1 - extra_parameters <= 0:
+        return 0.0  # a census: nothing is left to sampling error
+    za, zb = a / pi, b / pi
+    centre_a = (weight * za).sum() / weight.sum()
+    centre_b = (weight * zb).sum() / weight.sum()
+    scale = m / (m - 1 - extra_parameters) / population**2
+    return float(scale * (weight * (za - centre_a) * (zb - centre_b)).sum())
+
+
+def ppi_rate(
+    predicted,
+    gold,
+    *,
+    inclusion=None,
+    confidence: float = 0.95,
+    lam: float | None = None,
+) -> PPIEstimate:
+    """PPI++ estimate and interval of the rate of a dataset of ``N`` records.
+
+    ``predicted``: the cheap prediction for every record (N values in [0, 1]); ``gold``: 1/0
+    where a gold label exists, NaN elsewhere; ``inclusion``: each record's probability of being
+    in the gold sample (None: a uniform sample). ``lam=None`` tunes λ in [0, 1] to minimise
+    the estimated variance. Needs at least three gold labels.
+    """
+    f, y = _as_float(predicted, "predictions"), _as_float(gold, "gold labels")
+    if f.shape != y.shape:
+        raise ConfigError(f"got {f.size} predictions for {y.size} records")
+    if np.isnan(f).any() or ((f < 0) | (f > 1)).any():
+        raise ConfigError("every record needs a prediction between 0 and 1")
+    _check_binary(y)
+    labelled = ~np.isnan(y)
+    m, population = int(labelled.sum()), f.size
+    if m < 3:
+        raise ConfigError(f"PPI needs at least 3 gold labels, got {m}")
+    weighted = inclusion is not None
+    pi = _scaled_inclusion(None if inclusion is None else _as_float(inclusion, "inclusion"),
+                           labelled)[labelled]
+    y_s, f_s = y[labelled], f[labelled]
+
+    def cov(a, b, fitted):
+        return _design_covariance(a, b, pi, population, fitted)
+
+    fitted = 0 if lam is not None else 1
+    if lam is None:
+        var_f = cov(f_s, f_s, fitted)
+        lam = 0.0 if var_f <= 0 else float(np.clip(cov(y_s, f_s, fitted) / var_f, 0.0, 1.0))
+    residual = y_s - lam * f_s
+    estimate = lam * f.mean() + (residual / pi).sum() / population
+    std_error = math.sqrt(max(cov(residual, residual, fitted), 0.0))
+    half = z_value(confidence) * std_error
+    weights = (1 / pi) / (1 / pi).sum()
+    return PPIEstimate(
+        estimate=float(estimate),
+        interval=Interval(max(0.0, estimate - half), min(1.0, estimate + half)),
+        std_error=std_error,
+        lam=float(lam),
+        n_gold=m,
+        population=population,
+        prediction_mean=float(f.mean()),
+        gold_minus_prediction=float((weights * (y_s - f_s)).sum()),
+        correlation=_correlation(y_s, f_s),
+        confidence=confidence,
+        weighted=weighted,
+        finite_population=True,
+    )
+
+
+def ppi_mean(
+    gold,
+    predicted_labelled,
+    predicted_unlabelled,
+    *,
+    confidence: float = 0.95,
+    lam: float | None = None,
+) -> PPIEstimate:
+    """PPI++ for a mean as published (``ppi_py.ppi_mean_ci``): an infinite-population interval.
+
+    ``gold`` and ``predicted_labelled`` are the labelled records, ``predicted_unlabelled`` the
+    other records' predictions (independent draws). ``lam=None`` tunes λ as ppi-python does,
+    ``Cov(Y, f) / ((1 + n/N) Var(f))`` clipped to [0, 1].
+    """
+    y = _as_float(gold, "gold labels")
+    f_l = _as_float(predicted_labelled, "predictions")
+    f_u = _as_float(predicted_unlabelled, "predictions")
+    if y.shape != f_l.shape or np.isnan(y).any():
+        raise ConfigError("ppi_mean needs one prediction per gold label and no missing labels")
+    n, big_n = y.size, f_u.size
+    if n < 2 or big_n < 2:
+        raise ConfigError(f"PPI needs at least 2 labelled and 2 unlabelled records, got {n}, {big_n}")
+    if lam is None:
+        cov_yf = float(((y - y.mean()) * (f_l - f_l.mean())).mean())
+        var_f = float(np.var(np.concatenate([f_l, f_u]), ddof=1))
+        lam = 0.0 if var_f == 0 else float(np.clip(cov_yf / ((1 + n / big_n) * var_f), 0, 1))
+    estimate = lam * f_u.mean() + (y - lam * f_l).mean()
+    std_error = math.sqrt((lam * f_u).var() / big_n + (y - lam * f_l).var() / n)
+    half = z_value(confidence) * std_error
+    return PPIEstimate(
+        estimate=float(estimate),
+        interval=Interval(float(estimate - half), float(estimate + half)),
+        std_error=std_error,
+        lam=float(lam),
+        n_gold=n,
+        population=n + big_n,
+        prediction_mean=float(np.concatenate([f_l, f_u]).mean()),
+        gold_minus_prediction=float((y - f_l).mean()),
+        correlation=_correlation(y, f_l),
+        confidence=confidence,
+        weighted=False,
+        finite_population=False,
+    )
