@@ -22,7 +22,7 @@ from core.errors import ConfigError
 from core.models import QARecord, content_hash
 from core.store import Store
 
-DEFAULT_FLOOR = 0.2
+DEFAULT_FLOOR = 0.5  # half the sample uniform: robust to a panel whose confident calls are wrong
 
 
 @dataclass

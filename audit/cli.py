@@ -58,26 +58,44 @@ def cli() -> None:
 @click.option("--concurrency", default=4, show_default=True)
 @click.option("--dry-run", is_flag=True,
               help="Print the requests' tokens and estimated cost; send nothing.")
+@click.option("--active", is_flag=True,
+              help="Favour records the cheap run's panel is unsure about (a gold sample for "
+                   "`audit estimate`); the probabilities are stored with the run.")
+@click.option("--cheap", "cheap_run", default=None,
+              help="With --active: the run over every record (default: the latest one of "
+                   "this dataset).")
+@click.option("--floor", type=float, default=0.5, show_default=True,
+              help="With --active: share of the sample spread uniformly over all records.")
 @policy_option
 @with_dataset_fields
 @db_option
 @click.pass_context
-def sample(ctx, db_path, dry_run, policy_file, **kwargs) -> None:
+def sample(ctx, db_path, dry_run, policy_file, active, cheap_run, floor, **kwargs) -> None:
     """Judge a seeded random sample of the dataset with every judge of the panel.
 
     Exit 0: complete; 4: the panel is degraded (a judge failed on more than the policy's
     max_unusable_share of records, or fewer than two judges gave verdicts); 2: usage error.
     """
+    from audit.active_sample import audit_active_sample
     from audit.pipeline import SampleOptions, audit_sample
     from reports.progress import progress_bar
 
+    if cheap_run and not active:
+        raise click.UsageError("--cheap only goes with --active")
     options = SampleOptions(**{k: v for k, v in kwargs.items() if v is not None})
     if dry_run:
+        if active:
+            raise click.UsageError("--dry-run does not draw an active sample; leave out "
+                                   "--active (the cost of N records is about the same)")
         show_dry_run(db_path, options, every_record=False, batch=False)
         return
     store = open_store(db_path)
     with progress_bar("judging") as progress:
-        outcome = audit_sample(store, options, progress=progress, warn=warn_line)
+        if active:
+            outcome = audit_active_sample(store, options, cheap_run, floor=floor,
+                                          progress=progress, warn=warn_line)
+        else:
+            outcome = audit_sample(store, options, progress=progress, warn=warn_line)
     report = show_run_summary(store, outcome.run_id, policy_file, model_calls=outcome.model_calls)
     out_console().print(
         f"run {outcome.run_id}: {outcome.new_judgments} new judgments,"
@@ -193,9 +211,11 @@ def review(run_id, judge, db_path) -> None:
               help="Dataset to check against the audit (default: the audited path).")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON (for CI).")
 @click.option("--show-policy", is_flag=True, help="Print the policy in force and exit.")
+@click.option("--cheap", "cheap_run", default=None,
+              help='With rate_source = "ppi": the run over every record (default: the latest).')
 @db_option
 @click.pass_context
-def gate(ctx, run_id, policy_file, dataset, as_json, show_policy, db_path) -> None:
+def gate(ctx, run_id, policy_file, dataset, as_json, show_policy, cheap_run, db_path) -> None:
     """Pass / fail / inconclusive for an audit run: exit 0 pass, 1 fail, 3 inconclusive."""
     from audit.gate import EXIT_CODES, load_policy
     from audit.gatekeeper import evaluate_gate
@@ -205,12 +225,57 @@ def gate(ctx, run_id, policy_file, dataset, as_json, show_policy, db_path) -> No
     if show_policy:
         render_policy(policy, out_console())
         return
-    decision = evaluate_gate(open_store(db_path), run_id, dataset, policy)
+    decision = evaluate_gate(open_store(db_path), run_id, dataset, policy, cheap_run)
     if as_json:
         click.echo(decision.model_dump_json(indent=2))
     else:
         render_decision(decision, out_console())
     ctx.exit(EXIT_CODES[decision.status])
+
+
+@cli.command(name="import-labels")
+@click.argument("labels_file", type=click.Path(path_type=Path))
+@click.option("--name", "judge", required=True, help="The judge the labels are stored as, e.g. truth.")
+@click.option("--run", "run_id", default=None, help="Run whose records they label (default: the latest).")
+@db_option
+def import_labels_command(labels_file, judge, run_id, db_path) -> None:
+    """Store gold labels from a CSV or JSONL file (id, label error/ok, optional severity,
+    category, note) as a human judge of a run; a file with a bad row stores nothing."""
+    from audit.label_import import import_labels
+
+    outcome = import_labels(open_store(db_path), labels_file, judge, run_id)
+    replaced = f" ({outcome.replaced} replaced earlier labels)" if outcome.replaced else ""
+    out_console().print(f"imported {outcome.imported} labels ({outcome.errors} errors) from "
+                        f"{outcome.path} into {outcome.run_id} as {outcome.judge!r}{replaced}",
+                        markup=False)
+
+
+@cli.command()
+@click.argument("run_id", required=False)
+@click.option("--cheap", "cheap_run", default=None,
+              help="Run over every record whose judges predict (default: the latest "
+                   "`audit run --all` of the same dataset).")
+@click.option("--gold", "gold_judge", default=None,
+              help="Judge whose labels are gold (default: RUN_ID's one reviewer or imported judge).")
+@click.option("--by", type=click.Choice(["topic"]), default=None, help="Also per topic.")
+@click.option("--prediction", type=click.Choice(["p_error", "consensus"]), default="p_error",
+              show_default=True, help="The panel's mean P(error), or its majority label.")
+@click.option("--confidence", default=0.95, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+@db_option
+def estimate(run_id, cheap_run, gold_judge, by, prediction, confidence, as_json, db_path) -> None:
+    """The error rate of the whole dataset: cheap judges on every record, corrected by the
+    gold labels of RUN_ID (default: the latest run) — prediction-powered inference (PPI++)."""
+    from audit.estimate import estimate_error_rate
+    from reports.ppi import render_estimate
+
+    report = estimate_error_rate(open_store(db_path), run_id, cheap_run_id=cheap_run,
+                                 gold_judge=gold_judge, prediction=prediction, by=by,
+                                 confidence=confidence)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        render_estimate(report, out_console())
 
 
 @cli.command(name="filter")

@@ -25,7 +25,7 @@ from core.errors import ConfigError
 from core.models import Severity
 from core.store import Store
 
-MIN_GOLD = 3  # fewest gold labels for a PPI interval in a stratum
+MIN_GOLD = 10  # fewest gold labels for a PPI interval (normal approximation) in a stratum
 Design = Literal["uniform", "stratified", "active"]
 
 
@@ -193,7 +193,7 @@ def estimate_error_rate(
                                weighted=design == "active"),
         )
 
-    overall = stratum("(all records)", np.ones(len(ids), dtype=bool))
+    overall = stratum("all records", np.ones(len(ids), dtype=bool))
     strata = []
     if by == "topic":
         topics = np.array([str(r.get("topic") or "(none)") for r in records])
@@ -205,7 +205,7 @@ def estimate_error_rate(
         gold_labels=overall.gold_labels, no_cheap_verdict=predictions.undecided,
         overall=overall, by=by, strata=strata,
         notes=_notes(gold_run, cheap_run, gold, sampled, overall.gold_labels, predictions.undecided,
-                     design),
+                     design, prediction),
     )
 
 
@@ -265,7 +265,8 @@ def why_width(ppi: PPIEstimate | None, ratio: float | None, m: int) -> str:
             "is wider than Wilson's; prefer the gold-only interval here")
 
 
-def _notes(gold_run, cheap_run, gold, sampled, labelled, undecided, design) -> list[str]:
+def _notes(gold_run, cheap_run, gold, sampled, labelled, undecided, design,
+           prediction) -> list[str]:
     notes = []
     if gold_run["id"] == cheap_run["id"]:
         notes.append(f"the gold labels are in the cheap run itself: the {labelled} records "
@@ -276,6 +277,10 @@ def _notes(gold_run, cheap_run, gold, sampled, labelled, undecided, design) -> l
                      "taken as the sample, which assumes the gaps are unrelated to errors")
     if undecided:
         notes.append(f"{undecided} record(s) have no cheap verdict; their prediction is 0.5")
+    if prediction == "consensus" and labelled < 100:
+        notes.append("a majority label as the prediction leaves the interval to the few gold "
+                     "records the panel calls ok: with under 100 gold labels it can be too "
+                     "narrow (bench/ppi_simulation.py); the default p_error held its coverage")
     if design == "active":
         notes.append("the gold sample was drawn actively (unequal probabilities): every "
                      "estimate is inverse-probability weighted")

@@ -48,12 +48,25 @@ class GatePolicy(BaseModel):
     """Largest share of judgments that failed or cited invalid evidence."""
     max_age_days: float = Field(30, gt=0)
     """Oldest audit (in days) that can still decide."""
+    rate_source: str = "sample"
+    """Whose interval the maximum applies to: sample (the run's consensus, Wilson) or ppi (the
+    whole dataset: the cheap run over every record corrected by the run's gold labels)."""
+    gold_judge: str | None = None
+    """With rate_source = "ppi": the judge whose labels are gold (default: the run's one
+    reviewer or imported judge)."""
 
     @field_validator("rate")
     @classmethod
     def _rate(cls, value: str) -> str:
         if value not in ("inclusive", "hard"):
             raise ValueError(f"should be 'inclusive' or 'hard', got {value!r}")
+        return value
+
+    @field_validator("rate_source")
+    @classmethod
+    def _rate_source(cls, value: str) -> str:
+        if value not in ("sample", "ppi"):
+            raise ValueError(f"should be 'sample' or 'ppi', got {value!r}")
         return value
 
 
@@ -92,6 +105,8 @@ class GateEvidence:
     critical: list[str]  # "record id (topic, category)"
     alpha: float | None
     unusable_share: float
+    estimate: float | None = None  # the point estimate when it is not errors / decided (PPI)
+    basis: str = ""  # what the estimate rests on, when not errors / decided
 
 
 def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) -> GateDecision:
@@ -106,10 +121,13 @@ def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) ->
             f" {ev.audit_dataset_sha256[:12]} audited): re-run the audit"
         )
     rate = ev.errors / ev.decided if ev.decided else 0.0
+    if ev.estimate is not None:
+        rate = ev.estimate
+    basis = ev.basis or f"{ev.errors}/{ev.decided}"
     interval = f"{rate:.1%} [{ev.low_bound:.1%}, {ev.upper_bound:.1%}] at {policy.confidence:.0%}"
     if ev.upper_bound > policy.max_error_rate:
         failures.append(
-            f"{policy.rate} error rate {ev.errors}/{ev.decided} = {interval}: upper bound above"
+            f"{policy.rate} error rate {basis} = {interval}: upper bound above"
             f" the maximum {policy.max_error_rate:.1%}"
         )
     if len(ev.critical) > policy.max_critical_errors:
@@ -134,7 +152,8 @@ def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) ->
             f" (maximum {policy.max_unusable_share:.0%})"
         )
     status = "fail" if failures else "inconclusive" if doubts else "pass"
-    reasons = failures + doubts or [f"{policy.rate} error rate {interval} within the policy"]
+    within = f"{policy.rate} error rate {ev.basis + ' = ' if ev.basis else ''}{interval}"
+    reasons = failures + doubts or [f"{within} within the policy"]
     return GateDecision(
         status=status,
         reasons=reasons,

@@ -34,7 +34,24 @@ def current_sha256(path: str | Path | None) -> str | None:
         return "unreadable"
 
 
-def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None) -> GateEvidence:
+def ppi_bounds(store: Store, run: dict, policy: GatePolicy,
+               cheap_run_id: str | None) -> tuple[float, float, float, str]:
+    """(estimate, low, high, basis) of the whole dataset's rate by PPI, for rate_source = ppi."""
+    from audit.estimate import estimate_error_rate
+
+    report = estimate_error_rate(store, run["id"], cheap_run_id=cheap_run_id,
+                                 gold_judge=policy.gold_judge, confidence=policy.confidence)
+    ppi = (report.overall.hard if policy.rate == "hard" else report.overall.inclusive).ppi
+    if ppi is None:
+        raise ConfigError(f"rate_source = 'ppi' needs at least 3 gold labels in run {run['id']}, "
+                          f"got {report.gold_labels}")
+    basis = (f"by PPI over {report.population} records ({report.gold_labels} gold labels from "
+             f"{report.gold_judge!r}, cheap run {report.cheap_run_id})")
+    return ppi.estimate, ppi.interval.low, ppi.interval.high, basis
+
+
+def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None,
+                  cheap_run_id: str | None = None) -> GateEvidence:
     from audit.summary import summarize
 
     config = run["config"]
@@ -66,6 +83,10 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
                    for j in judgments)
     alpha = summary.agreement.krippendorff_alpha_nominal.value if summary.agreement else None
     wilson = estimate.wilson if estimate else None
+    low, high = (wilson.low, wilson.high) if wilson else (0.0, 1.0)
+    point, basis = None, ""
+    if policy.rate_source == "ppi":
+        point, low, high, basis = ppi_bounds(store, run, policy, cheap_run_id)
     return GateEvidence(
         audit_run_id=run["id"],
         audit_dataset_sha256=config["dataset_sha256"],
@@ -74,11 +95,13 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
         n=len(rows),
         errors=errors,
         decided=estimate.n if estimate else 0,
-        upper_bound=wilson.high if wilson else 1.0,
-        low_bound=wilson.low if wilson else 0.0,
+        upper_bound=high,
+        low_bound=low,
         critical=critical,
         alpha=alpha,
         unusable_share=unusable / len(judgments) if judgments else 1.0,
+        estimate=point,
+        basis=basis,
     )
 
 
@@ -87,10 +110,15 @@ def evaluate_gate(
     run_id: str | None = None,
     dataset_path: str | Path | None = None,
     policy: GatePolicy | None = None,
+    cheap_run_id: str | None = None,
 ) -> GateDecision:
-    """Decide pass / fail / inconclusive for an audit run and store the decision."""
+    """Decide pass / fail / inconclusive for an audit run and store the decision.
+
+    ``cheap_run_id`` (rate_source = "ppi" only): the run over every record whose judges
+    predict; default: the latest such run of the same dataset.
+    """
     policy = policy or GatePolicy()
     run = resolve_audit_run(store, run_id)
-    decision = decide(policy, gate_evidence(store, run, policy, dataset_path))
+    decision = decide(policy, gate_evidence(store, run, policy, dataset_path, cheap_run_id))
     store.save_decision(decision)
     return decision

@@ -102,14 +102,17 @@ def compare_with_gold(
     """Each other judge, and their majority, against ``gold_judge`` on the records both decided."""
     gold = label_vector(judgments, record_ids, gold_judge)
     others = sorted({j.judge for j in judgments} - {gold_judge})
-    options = {"confidence": confidence, "bootstrap": bootstrap, "seed": seed}
+
+    def score(labels: np.ndarray) -> DiagnosticAccuracy:
+        return diagnostic_accuracy(labels, gold, confidence=confidence, bootstrap=bootstrap,
+                                   seed=seed)
+
     columns = [label_vector(judgments, record_ids, name) for name in others]
-    rows = [JudgeVersusGold(judge=name, scores=diagnostic_accuracy(column, gold, **options))
+    rows = [JudgeVersusGold(judge=name, scores=score(column))
             for name, column in zip(others, columns, strict=True)]
     if len(others) >= 2:
         vote = majority_vote(np.column_stack(columns), [0.0, 1.0]).labels
-        rows.append(JudgeVersusGold(judge=PANEL_CONSENSUS,
-                                    scores=diagnostic_accuracy(vote, gold, **options)))
+        rows.append(JudgeVersusGold(judge=PANEL_CONSENSUS, scores=score(vote)))
     present = gold[~np.isnan(gold)]
     return GoldComparison(gold_judge=gold_judge, gold_labels=int(present.size),
                           gold_errors=int(present.sum()), confidence=confidence, judges=rows)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.citations import normalise, quote_in_passage
 from audit.gate import GatePolicy
+from audit.gold import GoldComparison, compare_with_gold, resolve_gold_judge
 from audit.health import RunHealth, run_health
 from audit.summary import AuditSummary, summarize
 from core.errors import ConfigError, SourceError
@@ -141,6 +142,8 @@ class AuditReport(_Model):
     suspicious: list[str] = Field(description="ids of records with injection-like text")
     decisions: list[GateDecision]
     health: RunHealth = Field(description="whether this is a real panel result, and why not")
+    gold: GoldComparison | None = Field(
+        default=None, description="every judge against the run's gold labels, when it has some")
 
     def record(self, record_id: str) -> RecordRow:
         return next(row for row in self.records if row.id == record_id)
@@ -348,10 +351,13 @@ def build_report(
     bootstrap: int = 1000,
     hard_severity: str = "major",
     max_unusable_share: float | None = None,
+    gold_judge: str | None = None,
 ) -> AuditReport:
     """The report of a stored audit run; ``passages`` default to the run's sources folder.
 
     ``max_unusable_share`` (default: the default gate policy's) decides ``health.degraded``.
+    ``gold_judge`` names the judge whose labels are gold (default: the run's one reviewer or
+    imported judge, if any); every other judge is then scored against it.
     """
     run = store.get_run(run_id)
     if run is None:
@@ -385,7 +391,16 @@ def build_report(
         suspicious=[r.id for r in rows if r.suspicious],
         decisions=store.decisions(run_id),
         health=run_health(summary, [j.name for j in header.judges], max_unusable_share),
+        gold=_gold(run, judgments, [r["id"] for r in records], gold_judge, summary, bootstrap),
     )
+
+
+def _gold(run, judgments, record_ids, gold_judge, summary, bootstrap) -> GoldComparison | None:
+    gold = resolve_gold_judge(run, judgments, gold_judge)
+    if gold is None or not record_ids or len(summary.judges) < 2:
+        return None
+    return compare_with_gold(judgments, record_ids, gold, confidence=summary.confidence,
+                             bootstrap=bootstrap, seed=summary.seed)
 
 
 def _header(run: dict, n_sampled: int, n_judged: int, sources_available: bool) -> RunHeader:

@@ -40,7 +40,7 @@ def sample_records(
 
 
 def sample_active(
-    records: list[QARecord], p_error: list[float], n: int, seed: int = 0, floor: float = 0.2
+    records: list[QARecord], p_error: list[float], n: int, seed: int = 0, floor: float = 0.5
 ) -> tuple[list[QARecord], dict[str, float]]:
     """``n`` records drawn with probabilities favouring those the cheap panel is unsure about.
 

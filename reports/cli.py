@@ -7,6 +7,10 @@ import click
 from core.console import db_option, entry_point, out_console, version_option
 
 FORMATS = ["json", "md", "html", "csv", "parquet"]
+gold_option = click.option(
+    "--gold", default=None,
+    help="Judge whose labels are gold: every other judge is scored against it (default: the "
+         "run's one reviewer or imported judge, if any).")
 
 
 @click.group(name="reports", context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,15 +24,16 @@ def cli() -> None:
 @click.option("--errors-only", is_flag=True, help="Only the headline, errors and problems.")
 @click.option("--topic", default=None, help="Only records of this topic in the record tables.")
 @click.option("--judge", default=None, help="Errors according to this judge, and its verdicts.")
+@gold_option
 @db_option
-def show(run_id, errors_only, topic, judge, db_path) -> None:
+def show(run_id, errors_only, topic, judge, gold, db_path) -> None:
     """Show the report of RUN_ID (default: the latest audit run; a unique prefix works)."""
     from audit.report_data import build_report, resolve_run_id
     from core.store import Store
     from reports.terminal import render_report
 
     store = Store(db_path)
-    report = build_report(store, resolve_run_id(store, run_id))
+    report = build_report(store, resolve_run_id(store, run_id), gold_judge=gold)
     if judge and judge not in report.summary.judges:
         raise click.BadParameter(
             f"no judge {judge!r} in this run; its judges: {', '.join(report.summary.judges)}",
@@ -41,15 +46,16 @@ def show(run_id, errors_only, topic, judge, db_path) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="json", show_default=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Output file (default: RUN_ID.FORMAT here; '-' prints text formats).")
+@gold_option
 @db_option
-def export(run_id, fmt, out, db_path) -> None:
+def export(run_id, fmt, out, gold, db_path) -> None:
     """Export the report of RUN_ID as JSON (versioned schema), Markdown, HTML, CSV or Parquet."""
     from audit.report_data import build_report, resolve_run_id
     from core.store import Store
     from reports.export import export_report
 
     store = Store(db_path)
-    report = build_report(store, resolve_run_id(store, run_id))
+    report = build_report(store, resolve_run_id(store, run_id), gold_judge=gold)
     if out == "-":
         if fmt == "parquet":
             raise click.BadParameter("parquet is binary: give a file with --out",

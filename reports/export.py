@@ -20,6 +20,9 @@ from reports.terminal import (
     ci_text,
     disagreement_records,
     error_records,
+    gold_header,
+    gold_rows,
+    gold_title,
     num,
     pct,
     rate_text,
@@ -170,7 +173,7 @@ def to_markdown(report: AuditReport) -> str:
         spread = summary.range_inclusive
         out.append(f"- across judges: {pct(spread.low)} to {pct(spread.high)}. {md(spread.why)}")
     out += [f"- {md(report.reading)}", ""]
-    out += _md_agreement(report) + _md_judges(report) + _md_errors(report)
+    out += _md_agreement(report) + _md_judges(report) + _md_gold(report) + _md_errors(report)
     out += _md_disagreements(report) + _md_breakdowns(report) + _md_problems(report)
     totals = summary.totals
     out += ["## Cost", "",
@@ -191,6 +194,13 @@ def _md_agreement(report: AuditReport) -> list[str]:
               ci_text(p.cohen_kappa), f"{p.n_both} records decided by both"]
              for p in agreement.pairs]
     return ["## Agreement", ""] + _md_table(["coefficient", "value", "CI", "reading"], rows)
+
+
+def _md_gold(report: AuditReport) -> list[str]:
+    if report.gold is None:
+        return []
+    rows = [[md(cells[0]), *cells[1:]] for cells in gold_rows(report)]
+    return [f"## {md(gold_title(report))}", ""] + _md_table(gold_header(report), rows)
 
 
 def _md_judges(report: AuditReport) -> list[str]:

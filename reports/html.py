@@ -14,6 +14,9 @@ from reports.terminal import (
     ci_text,
     disagreement_records,
     error_records,
+    gold_header,
+    gold_rows,
+    gold_title,
     num,
     pct,
     rate_text,
@@ -74,7 +77,7 @@ def to_html(report: AuditReport) -> str:
         _figure("Consensus errors by topic", bars_svg(
             [(t, s.errors) for t, s in report.summary.topics.items()]), "plot-topics"),
         "</div></section>",
-        _agreement(report), _judges(report), _errors(report), _disagreements(report),
+        _agreement(report), _judges(report), _gold(report), _errors(report), _disagreements(report),
         _breakdowns(report), _problems(report), _suspicious(report), _cost(report),
         f'<footer class="muted">Assay report schema v{esc(report.schema_version)}. '
         "Dataset text is quoted, never obeyed.</footer>",
@@ -163,6 +166,17 @@ def _judges(report: AuditReport) -> str:
             for n, j in report.summary.per_judge.items()]
     header = ["judge", "error rate", "hard", "abstain / fail / bad cite", "tokens in / out", "cost"]
     return _section("judges", "Judges", _table(header, rows, "judges-table"))
+
+
+def _gold(report: AuditReport) -> str:
+    if report.gold is None:
+        return ""
+    rows = [[esc(cell) for cell in cells] for cells in gold_rows(report)]
+    note = ('<p class="muted">Error is the positive class: sensitivity is the share of gold '
+            "errors a judge calls errors, specificity the share of correct answers it passes; "
+            "only records both decided count.</p>")
+    return _section("gold", gold_title(report),
+                    note + _table(gold_header(report), rows, "gold-table"))
 
 
 def _answer(row: RecordRow) -> str:

@@ -136,6 +136,8 @@ def render_report(
     if not errors_only:
         console.print(agreement_table(report, plain))
         console.print(judges_table(report, plain))
+        if report.gold is not None:
+            console.print(gold_table(report, plain))
     console.print(errors_table(report, plain, topic=topic, judge=judge))
     if not errors_only:
         console.print(disagreements_table(report, plain, topic=topic, judge=judge))
@@ -273,6 +275,41 @@ def judges_table(report: AuditReport, plain: bool = False) -> Table:
     for name, judge in report.summary.per_judge.items():
         table.add_row(Text(name), rate_text(judge.inclusive), rate_text(judge.hard),
                       f"{judge.abstained} / {judge.failed} / {judge.invalid_citation}")
+    return table
+
+
+def gold_header(report: AuditReport) -> list[str]:
+    conf = f"{report.summary.confidence:.0%}"
+    return ["judge", "records", "gold error: judge error / ok", "gold ok: judge error / ok",
+            f"sensitivity [{conf}]", f"specificity [{conf}]", "kappa", f"{conf} CI"]
+
+
+def gold_rows(report: AuditReport) -> list[list[str]]:
+    """One row per judge (and their majority) against the gold labels, as text cells."""
+    rows = []
+    for row in report.gold.judges if report.gold else []:
+        scores = row.scores
+        (tn, fp), (fn, tp) = scores.confusion
+        rows.append([row.judge, str(scores.n), f"{tp} / {fn}", f"{fp} / {tn}",
+                     rate_text(scores.sensitivity), rate_text(scores.specificity),
+                     num(scores.kappa.value), ci_text(scores.kappa)])
+    return rows
+
+
+def gold_title(report: AuditReport) -> str:
+    gold = report.gold
+    if gold is None:
+        return ""
+    return (f"Judges against gold labels from {gold.gold_judge!r} ({gold.gold_labels} records, "
+            f"{gold.gold_errors} errors)")
+
+
+def gold_table(report: AuditReport, plain: bool = False) -> Table:
+    table = _table(gold_title(report), plain)
+    for column in gold_header(report):
+        table.add_column(column)
+    for cells in gold_rows(report):
+        table.add_row(Text(cells[0]), *cells[1:])
     return table
 
 

@@ -34,7 +34,7 @@ from audit.stats.consensus import DawidSkeneResult, MajorityVote, dawid_skene, m
 from audit.stats.diagnostic import DiagnosticAccuracy, diagnostic_accuracy
 from audit.stats.paired import compare_paired, mcnemar_exact, newcombe_paired_interval
 from audit.stats.plan import margin_reached, sample_size_for_margin, wilson_half_width
-from audit.stats.ppi import PPIEstimate, ppi_mean, ppi_rate
+from audit.stats.ppi import PPIEstimate, ppi_mean, ppi_rate, t_value
 from audit.stats.rates import (
     clopper_pearson_interval,
     error_rate,
@@ -96,6 +96,7 @@ __all__ = [
     "ppi_rate",
     "rate_range",
     "sample_size_for_margin",
+    "t_value",
     "uncertainty",
     "unit_statistic",
     "wilson_half_width",

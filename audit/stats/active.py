@@ -25,7 +25,7 @@ def uncertainty(p_error) -> np.ndarray:
     return np.sqrt(p * (1.0 - p))
 
 
-def active_inclusion_probabilities(scores, n: int, floor: float = 0.2) -> np.ndarray:
+def active_inclusion_probabilities(scores, n: int, floor: float = 0.5) -> np.ndarray:
     """Inclusion probabilities adding up to ``n``: a share ``floor`` uniform, the rest
     proportional to ``scores`` (e.g. ``uncertainty``); none above 1, none below
     ``floor · n / N``."""

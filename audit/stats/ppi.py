@@ -21,7 +21,11 @@ Two variants:
   variance is the design variance of a fixed-size sample drawn without replacement (Hájek /
   Rosén's approximation for unequal probabilities; for a uniform sample it is exactly the
   textbook ``(1 − n/N) s²/n`` of the residuals), so a sample that is a large share of the
-  dataset gets the finite-population correction, as the gold-only Wilson interval does.
+  dataset gets the finite-population correction, as the gold-only Wilson interval does. With
+  λ tuned on the gold sample one more degree of freedom is spent, and the interval uses the
+  Student t quantile with ``m − 1 − k`` degrees of freedom (``m`` gold labels, ``k`` = 1 when
+  λ is tuned): the normal one undercovers with a few dozen gold labels (see
+  bench/ppi_simulation.py).
 - ``ppi_mean`` is PPI++ as published and as the authors' ``ppi-python`` computes it
   (``ppi_mean_ci`` with power tuning): labelled and unlabelled records are independent draws
   from an infinite population. The tests check it against ``ppi-python``.
@@ -33,6 +37,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as sps
 
 from audit.stats.rates import z_value
 from audit.stats.results import Interval, _Serialisable
@@ -61,6 +66,12 @@ class PPIEstimate(_Serialisable):
     confidence: float
     weighted: bool = False
     finite_population: bool = True
+
+
+def t_value(confidence: float, df: int) -> float:
+    """Two-sided Student t quantile: the normal one widened for few gold labels."""
+    z_value(confidence)  # validates confidence
+    return float(sps.t.ppf(1 - (1 - confidence) / 2, df))
 
 
 def _as_float(values, name: str) -> np.ndarray:
@@ -130,7 +141,7 @@ def ppi_rate(
     ``predicted``: the cheap prediction for every record (N values in [0, 1]); ``gold``: 1/0
     where a gold label exists, NaN elsewhere; ``inclusion``: each record's probability of being
     in the gold sample (None: a uniform sample). ``lam=None`` tunes λ in [0, 1] to minimise
-    the estimated variance. Needs at least three gold labels.
+    the estimated variance. Needs at least three gold labels (two with a fixed ``lam``).
     """
     f, y = _as_float(predicted, "predictions"), _as_float(gold, "gold labels")
     if f.shape != y.shape:
@@ -140,8 +151,9 @@ def ppi_rate(
     _check_binary(y)
     labelled = ~np.isnan(y)
     m, population = int(labelled.sum()), f.size
-    if m < 3:
-        raise ConfigError(f"PPI needs at least 3 gold labels, got {m}")
+    needed = 3 if lam is None else 2  # one degree of freedom more when λ is fitted
+    if m < needed:
+        raise ConfigError(f"PPI needs at least {needed} gold labels, got {m}")
     weighted = inclusion is not None
     pi = _scaled_inclusion(None if inclusion is None else _as_float(inclusion, "inclusion"),
                            labelled)[labelled]
@@ -157,7 +169,7 @@ def ppi_rate(
     residual = y_s - lam * f_s
     estimate = lam * f.mean() + (residual / pi).sum() / population
     std_error = math.sqrt(max(cov(residual, residual, fitted), 0.0))
-    half = z_value(confidence) * std_error
+    half = t_value(confidence, m - 1 - fitted) * std_error
     weights = (1 / pi) / (1 / pi).sum()
     return PPIEstimate(
         estimate=float(estimate),

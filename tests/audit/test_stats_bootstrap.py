@@ -126,6 +126,9 @@ def test_public_exports_are_sorted_and_complete():
         stats.consensus,
         stats.plan,
         stats.results,
+        stats.ppi,
+        stats.active,
+        stats.diagnostic,
     ]
     internal = {"finite_or_none"}
     for module in modules:

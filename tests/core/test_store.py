@@ -65,3 +65,30 @@ def test_unwritable_location_is_a_clear_store_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(StoreError, match="cannot open the database"):
         Store(blocker / "sub" / "a.db")
+
+
+def test_m003_adds_sample_inclusion_to_an_existing_database(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
+    from core.store import m001_initial, m002_batch_jobs
+
+    m001_initial(db)
+    m002_batch_jobs(db)
+    db.executemany("INSERT INTO _migrations VALUES (?, 'x')", [("m001_initial",), ("m002_batch_jobs",)])
+    db.execute("INSERT INTO runs VALUES ('r1', 'audit', NULL, '{}', 'complete', 'c', 'u')")
+    db.commit()
+    db.close()
+
+    store = Store(path)
+    assert store.get_run("r1")["status"] == "complete"  # existing data untouched
+    assert store.inclusion("r1") == {}  # a run from before: a uniform sample
+    store.set_inclusion("r2", {"a": 0.25, "b": 0.75})
+    store.set_inclusion("r2", {"a": 0.5, "b": 0.5})  # stored once: a resume never redraws
+    assert Store(path).inclusion("r2") == {"a": 0.25, "b": 0.75}
+
+
+def test_save_judgments_writes_all_in_one_transaction(tmp_path):
+    store = Store(tmp_path / "a.db")
+    store.save_judgments([judgment("x", judge="truth"), judgment("y", judge="truth")])
+    assert [(j.record_id, j.judge) for j in store.judgments("r1")] == [("x", "truth"), ("y", "truth")]
