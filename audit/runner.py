@@ -17,7 +17,7 @@ from audit.citations import verify_citations
 from audit.judges.base import Judge
 from audit.panel import build_judge
 from audit.sampling import sample_records
-from core.errors import AssayError, JudgeOutputError
+from core.errors import AssayError, ConfigError, JudgeOutputError
 from core.models import JudgeSpec, Judgment, JudgmentStatus, Passage, QARecord, content_hash
 from core.store import Store
 
@@ -132,26 +132,33 @@ class PanelGuard:
 
     A judge's calls go one at a time until one of them works, so a judge that cannot load
     fails once, not once per record in flight; after that its records fail at once with the
-    same reason, and a re-run (after the fix) judges them.
+    same reason, and a re-run (after the fix) judges them. When no judge with work to do can
+    work at all, ``prepare`` raises the first error instead: one line, nothing judged.
     """
 
     def __init__(self, judges: list[Judge], warn: Warn | None = None) -> None:
         self.judges = judges
-        self.unusable: dict[str, str] = {}
+        self.errors: dict[str, AssayError] = {}
         self._warn = warn
+        self._started = False
         self._proven: set[str] = set()
         self._first_call = {j.spec.name: asyncio.Lock() for j in judges}
 
+    @property
+    def unusable(self) -> dict[str, str]:
+        return {name: str(exc) for name, exc in self.errors.items()}
+
     @classmethod
     def build(cls, specs: list[JudgeSpec], store: Store, warn: Warn | None = None) -> PanelGuard:
-        """Build every judge; one that cannot even be built (no key) is unusable, not fatal."""
+        """Build every judge. A judges-file mistake (ConfigError) is raised; a judge that
+        cannot be built for a reason outside the file (no key in the environment) is unusable."""
         judges: list[Judge] = []
         failed: dict[str, AssayError] = {}
         for spec in specs:
             try:
                 judges.append(build_judge(spec, store))
             except AssayError as exc:
-                if not exc.persistent:
+                if isinstance(exc, ConfigError) or not exc.persistent:
                     raise
                 judges.append(_Unbuilt(spec))
                 failed[spec.name] = exc
@@ -161,25 +168,36 @@ class PanelGuard:
         return guard
 
     def mark_unusable(self, name: str, exc: AssayError) -> None:
-        if name in self.unusable:
+        if name in self.errors:
             return
-        self.unusable[name] = str(exc)
+        self.errors[name] = exc
+        if self._started:
+            self._announce(name)
+
+    def _announce(self, name: str) -> None:
         if self._warn:
-            self._warn(f"judge {name!r} cannot work in this run: {exc}. Its records are marked "
-                       "failed; fix this and re-run the same command to judge them.")
+            self._warn(f"judge {name!r} cannot work in this run: {self.errors[name]}. Its records "
+                       "are marked failed; fix this and re-run the same command to judge them.")
 
     async def prepare(self, names: set[str]) -> None:
-        """Run each named judge's ``prepare`` (checks, first-use set-up) once, in order."""
+        """Run each named judge's ``prepare`` (checks, first-use set-up) once, in order; raise
+        the first error if none of the named judges can work."""
         for judge in self.judges:
             name = judge.spec.name
             prepare = getattr(judge, "prepare", None)
-            if name in names and name not in self.unusable and prepare is not None:
+            if name in names and name not in self.errors and prepare is not None:
                 try:
                     await prepare()
                 except AssayError as exc:
                     if not exc.persistent:
                         raise
                     self.mark_unusable(name, exc)
+        broken = [name for name in self.errors if name in names]
+        if names and len(broken) == len(names):
+            raise self.errors[broken[0]]
+        self._started = True
+        for name in broken:
+            self._announce(name)
 
     async def judge(self, judge: Judge, record: QARecord, evidence: list[Passage],
                     passages: dict[str, Passage], run_id: str) -> Judgment:
@@ -187,21 +205,21 @@ class PanelGuard:
         if name not in self._proven:
             async with self._first_call[name]:
                 judgment = await self._judge(judge, record, evidence, passages, run_id)
-                if name not in self.unusable:
+                if name not in self.errors:
                     self._proven.add(name)
                 return judgment
         return await self._judge(judge, record, evidence, passages, run_id)
 
     async def _judge(self, judge, record, evidence, passages, run_id) -> Judgment:
         name = judge.spec.name
-        if name not in self.unusable:
+        if name not in self.errors:
             try:
                 return await judge_one(judge, record, evidence, passages, run_id)
             except AssayError as exc:
                 self.mark_unusable(name, exc)
         return Judgment(run_id=run_id, record_id=record.id, judge=name,
                         status=JudgmentStatus.failed,
-                        error=f"judge unusable in this run: {self.unusable[name]}")
+                        error=f"judge unusable in this run: {self.errors[name]}")
 
 
 @dataclass
@@ -246,9 +264,9 @@ async def run_panel(
         if progress:
             progress(finished, total, f"{failed} failed" if failed else None)
 
-    report()
     await guard.prepare({j.spec.name for r in sample for j in judges
                          if (r.id, j.spec.name) not in done})
+    report()
     semaphore = asyncio.Semaphore(concurrency)
     new = 0
     stopped_early = False

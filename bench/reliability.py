@@ -85,7 +85,7 @@ def fault_run(work: Path, llama: str, faults: tuple[str, ...], seed: int, n: int
     expected = {(r["id"], j) for r in records for j in ("llama", "rules")}
     failed = sorted(k for k, b in bodies.items() if b["status"] == "failed")
     injected = sum(v for k, v in counts.items() if k != "ok")
-    completed = first.returncode == 0 and set(bodies) == expected
+    completed = first.returncode in sc.COMPLETED and set(bodies) == expected
     return {
         "faults": list(faults), "calls": sum(counts.values()), "by_outcome": counts,
         "injected": injected, "survived": injected if completed else 0,

@@ -180,3 +180,29 @@ def test_until_margin_stops_at_the_first_window_whose_interval_is_narrow_enough(
     before = [r.id for r in outcome.records[: n - 4]]  # sample order
     assert not margin_reached(sum(1 for rid in before if rid in errors_on), n - 4, margin,
                               0.95, 1000)  # ... and not a window earlier
+
+
+def test_when_no_judge_can_work_the_first_error_is_raised_and_nothing_is_stored(store,
+                                                                                monkeypatch):
+    from core.errors import AuthError
+
+    monkeypatch.delenv("OPENAI_API_KEY")
+    gpt = JudgeSpec(name="gpt", provider="openai", model="gpt-4.1-mini")
+    plan = AuditPlan(dataset_sha256="a" * 64, dataset_path="x.jsonl", sources_sha256="s", n=2,
+                     seed=0, judges=[gpt])
+    warnings: list[str] = []
+    with pytest.raises(AuthError, match="OPENAI_API_KEY"):
+        asyncio.run(run_panel(store, plan, choose_sample(store, plan, numbered(2)),
+                              lambda r: PASSAGES, BY_ID, warn=warnings.append))
+    assert store.judgments(plan.run_id) == [] and warnings == []
+
+
+def test_a_judges_file_mistake_is_raised_before_anything_runs(store):
+    from core.errors import ConfigError
+
+    typo = JudgeSpec(name="gpt", provider="openai", model="m", params={"temprature": 0})
+    plan = AuditPlan(dataset_sha256="b" * 64, dataset_path="x.jsonl", sources_sha256="s", n=2,
+                     seed=0, judges=[typo, JudgeSpec(name="rules", provider="rules")])
+    with pytest.raises(ConfigError, match="unknown params temprature"):
+        asyncio.run(run_panel(store, plan, choose_sample(store, plan, numbered(2)),
+                              lambda r: PASSAGES, BY_ID))

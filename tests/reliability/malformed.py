@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scenarios import COMPLETED
+
 CORPUS = Path(__file__).resolve().parent / "corpus"
 ROOT = CORPUS.parent.parent.parent
 DEAD_URL = "http://127.0.0.1:9/v1"  # nothing listens on port 9 (discard)
@@ -211,7 +213,8 @@ def run_case(case: Case, work: Path, *, timeout: float = 300) -> Outcome:
                           timeout=timeout)
     outcome = Outcome(case, proc.returncode, proc.stdout, proc.stderr)
     if case in TOLERATED:
-        outcome.problems = [] if proc.returncode == 0 else [f"rejected: {proc.stderr[-300:]}"]
+        outcome.problems = ([] if proc.returncode in COMPLETED
+                            else [f"rejected: {proc.stderr[-300:]}"])
     else:
         outcome.problems = judge_error_output(proc.returncode, proc.stderr, case.expect)
     return outcome

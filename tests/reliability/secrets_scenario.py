@@ -8,6 +8,7 @@ from pathlib import Path
 
 from faultproxy import FaultProxy, FaultSchedule, GeminiStub
 from scenarios import (
+    COMPLETED,
     cli_env,
     example_records,
     find_canaries,
@@ -46,7 +47,7 @@ def secrets_scenario(tmp_path: Path, llama_url: str) -> dict:
     def run(label: str, module: str, *args: str, expect_ok: bool = True) -> None:
         result = run_cli(module, *args, cwd=work, env=env)
         outputs[f"{label} stdout"], outputs[f"{label} stderr"] = result.stdout, result.stderr
-        if expect_ok and result.returncode != 0:
+        if expect_ok and result.returncode not in COMPLETED:
             raise RuntimeError(f"{label} failed: {result.stderr[-1000:]}")
 
     with FaultProxy(llama_url, FaultSchedule(rate=0.0)) as proxy, GeminiStub(VERDICT) as gemini:

@@ -29,6 +29,8 @@ from scenarios import (
     sample_args,
 )
 
+from audit.health import EXIT_DEGRADED
+
 pytestmark = pytest.mark.slow
 RULES_ONLY = '[[judge]]\nname = "rules"\nprovider = "rules"\n'
 KILL_SEED = 20261123
@@ -45,7 +47,7 @@ def reference_labels(work: Path, judges: Path, n: int) -> dict[tuple[str, str], 
     work.mkdir(parents=True)
     result = run_cli("audit", *sample_args(EXAMPLE / "dataset.jsonl", judges, n), cwd=work,
                      env=cli_env(work / "assay.db"))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == EXIT_DEGRADED, result.stderr  # one judge: not a consensus
     return {k: (v["verdict"] or {}).get("label")
             for k, v in judgment_bodies(work / "assay.db").items()}
 
@@ -119,7 +121,7 @@ def test_read_only_database_gives_a_clear_error(tmp_path, rules_judges):
         db = mount / "assay.db"
         first = run_cli("audit", *sample_args(dataset, rules_judges, 5), cwd=tmp_path,
                         env=cli_env(db))
-        assert first.returncode == 0, first.stderr
+        assert first.returncode == EXIT_DEGRADED, first.stderr
         remount(mount, "ro")
         try:
             again = run_cli("audit", *sample_args(dataset, rules_judges, 8), cwd=tmp_path,
@@ -140,7 +142,7 @@ def test_full_disk_gives_a_clear_error_and_resumes_once_there_is_room(tmp_path, 
         db = mount / "assay.db"
         first = run_cli("audit", *sample_args(dataset, rules_judges, 3), cwd=tmp_path,
                         env=cli_env(db))
-        assert first.returncode == 0, first.stderr
+        assert first.returncode == EXIT_DEGRADED, first.stderr
         filler = mount / "filler"
         fill(filler)
         full = run_cli("audit", *sample_args(dataset, rules_judges, 231), cwd=tmp_path,
@@ -150,7 +152,7 @@ def test_full_disk_gives_a_clear_error_and_resumes_once_there_is_room(tmp_path, 
         assert integrity(db) == "ok"
         resumed = run_cli("audit", *sample_args(dataset, rules_judges, 231), cwd=tmp_path,
                           env=cli_env(db))
-        assert resumed.returncode == 0, resumed.stderr
+        assert resumed.returncode == EXIT_DEGRADED, resumed.stderr
         assert integrity(db) == "ok"
         per_run: dict[str, int] = {}
         for run_id, _record, _judge, status in judgment_rows(db):

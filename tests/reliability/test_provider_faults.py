@@ -13,6 +13,7 @@ import json
 import pytest
 from faultproxy import FaultProxy, FaultSchedule
 from scenarios import (
+    COMPLETED,
     SOURCES,
     cli_env,
     example_records,
@@ -25,6 +26,7 @@ from scenarios import (
     write_judges,
 )
 
+from audit.health import EXIT_DEGRADED
 from audit.judges.llm import LLMJudge
 from core.models import JudgeSpec
 from core.store import Store
@@ -46,7 +48,8 @@ def test_audit_sample_survives_faults_and_a_rerun_retries_what_failed(tmp_path, 
         judges = write_judges(tmp_path / "judges.toml", proxy.base_url, timeout=TIMEOUT_S)
         first = run_cli("audit", *sample_args(dataset, judges, 3), cwd=tmp_path, env=cli_env(db))
         counts = proxy.counts()
-        assert first.returncode == 0, first.stderr
+        # the target record always fails: llama failed on 1 of 3 records, over the 20% allowed
+        assert first.returncode == EXIT_DEGRADED, first.stderr
         assert "Traceback" not in first.stderr
         injected = sum(v for k, v in counts.items() if k != "ok")
         assert injected / sum(counts.values()) >= 0.2, counts
@@ -69,7 +72,7 @@ def test_audit_sample_survives_faults_and_a_rerun_retries_what_failed(tmp_path, 
         calls_before = len(proxy.events)
         again = run_cli("audit", *sample_args(dataset, judges, 3), cwd=tmp_path, env=cli_env(db))
         retried = [e for e in proxy.events[calls_before:] if e.method == "POST"]
-    assert again.returncode == 0, again.stderr
+    assert again.returncode in COMPLETED, again.stderr  # the 270M model may still answer badly
     assert retried, "the re-run sent nothing: the failed judgment was not retried"
     after = judgment_bodies(db)
     assert set(after) == set(bodies)
@@ -89,7 +92,7 @@ def test_a_broken_200_body_is_a_failed_judgment_not_a_crash(tmp_path, llama_url,
         judges = write_judges(tmp_path / "judges.toml", proxy.base_url, timeout=TIMEOUT_S)
         result = run_cli("audit", *sample_args(dataset, judges, 1), cwd=tmp_path, env=cli_env(db))
     assert "Traceback" not in result.stderr, result.stderr[-1500:]
-    assert result.returncode == 0
+    assert result.returncode == EXIT_DEGRADED  # llama failed on its only record
     assert judgment_bodies(db)[(records[0]["id"], "llama")]["status"] == "failed"
 
 
