@@ -1,22 +1,31 @@
 """QLoRA over several GPUs of one host: `finetune train` on 1 GPU and under `accelerate launch`.
 
-The same run is trained twice, side by side in one invocation: by one process on one GPU and
-by ``--gpus`` processes under ``accelerate launch`` (DDP, each with its own 4-bit base model).
-Each process runs ``finetune.training.run_session``, what `finetune train` runs once the gate
-has passed (the records are benchmark data with no audit, so the gate record is left empty). The model is the
-Mistral-7B-shaped one of bench/qlora_speed.py (random weights, built on the GPU, saved, reloaded
-in 4-bit NF4), the records its advising-style pool at ``--seq``. A step is the same global step
-on any number of GPUs (``--batch-size`` records packed per micro-batch x ``--grad-accum``, divided
-over the processes by finetune.distributed), so N GPUs should take about 1/N of the time per
-step. Reported, from the runs' own step logs (after ``--warmup`` steps): tokens/s on 1 and on N
-GPUs, scaling (goal >= 1.8x on 2) and efficiency, peak memory per GPU
-(``peak_gpu_memory_gib_per_process`` of the last bundle), and whether both runs took the same
-samples at every step.
+The same run is trained twice, side by side in one invocation: by one process that sees one
+GPU (``CUDA_VISIBLE_DEVICES`` set to the first; a process that saw them all would be pinned to
+one by finetune.training anyway) and by ``--gpus`` processes under ``accelerate launch`` (DDP,
+each with its own 4-bit base model on its own GPU). Each process runs
+``finetune.training.run_session``, what `finetune train` runs once the gate has passed (the
+records are benchmark data with no audit, so the gate record is left empty). The model is the
+Mistral-7B-shaped one of bench/qlora_speed.py (random weights, built on the GPU, saved,
+reloaded in 4-bit NF4), the records its advising-style pool at ``--seq``. A step is the same
+global step on any number of GPUs (``--batch-size`` records packed per micro-batch x
+``--grad-accum``, divided over the processes by finetune.distributed), so N GPUs should take
+about 1/N of the time per step.
 
-    python bench/qlora_multigpu.py --gpus 2 --tag h200x2          # on the 2-GPU machine
+Checked, step by step, from the runs' own step logs: the same records in the same order, the
+same learning rate, the same tokens (the N-process log sums every rank's), and the loss within
+1%. Reported after ``--warmup`` steps: tokens/s on 1 and on N GPUs (step time: first forward
+to the end of the optimizer step, the slowest rank; and wall time, steps and the gaps between
+them), scaling = N-process tokens/s over 1-process tokens/s (goal >= 1.8x on 2), peak memory
+per GPU, each rank's device and DDP settings, and where a step's time goes on each rank (GPU
+drained at each mark): micro-batches without gradient sync, the synced one (backward with the
+all-reduce, and clipping), the optimizer, what follows, and the gap before the next step.
+
+    python bench/qlora_multigpu.py --gpus 2 --steps 16 --warmup 3 --tag h200x2   # 2 GPUs
     python bench/qlora_multigpu.py --tiny                          # CPU, 2 processes (gloo)
 
-Results: bench/results/qlora_multigpu_<tag>.json (and $OUT when set), with machine and command.
+Results: bench/results/qlora_multigpu_<tag>.json (and $OUT when set), with machine and command;
+written after each run, so a run cut short still leaves what was measured.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -37,6 +47,7 @@ from bench import common, qlora_speed  # noqa: E402
 from bench import qlora_gpu as base  # noqa: E402
 
 GOAL_SCALING_2 = 1.8
+LOSS_TOLERANCE = 0.01  # relative, per step
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,9 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tiny", action="store_true", help="tiny random Mistral on CPU (gloo)")
     parser.add_argument("--seq", type=int, default=None, help="tokens per record (2048; tiny 128)")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help="records packed per micro-batch (4; tiny 2)")
+                        help="records packed per micro-batch (4; tiny 3)")
     parser.add_argument("--grad-accum", type=int, default=None,
-                        help="micro-batches per global step (4): divisible by --gpus")
+                        help="micro-batches per global step (4)")
     parser.add_argument("--steps", type=int, default=None, help="measured steps (20; tiny 4)")
     parser.add_argument("--warmup", type=int, default=None, help="unmeasured first steps (3; 1)")
     parser.add_argument("--records", type=int, default=None, help="records in the pool (800)")
@@ -60,20 +71,26 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=argparse.SUPPRESS)  # one training process (what launch starts)
     args = parser.parse_args(argv)
     tiny = args.tiny
-    for name, full, small in (("seq", 2048, 128), ("batch_size", 4, 2), ("grad_accum", 4, 2),
+    # tiny: an odd batch and 2 accumulation steps per rank, what the GPU run does with 4 x 4.
+    for name, full, small in (("seq", 2048, 128), ("batch_size", 4, 3), ("grad_accum", 4, 4),
                               ("steps", 20, 4), ("warmup", 3, 1), ("records", 800, 64)):
         if getattr(args, name) is None:
             setattr(args, name, small if tiny else full)
     return args
 
 
+# -- one run --------------------------------------------------------------------------------
+
+
 def launch(args, model_dir: Path, data: Path, out: Path, processes: int) -> dict:
-    """One training run on ``processes`` processes; its last bundle's step log and memory."""
+    """One training run on ``processes`` processes: its last bundle's step log, memory, and
+    each rank's report (rank-N.json: device, DDP settings, where the time went)."""
     shutil.rmtree(out, ignore_errors=True)
     train = [__file__, "--worker", str(model_dir), str(data), str(out),
              *(f"--{k.replace('_', '-')}={getattr(args, k)}"
                for k in ("seq", "batch_size", "grad_accum", "steps", "warmup")),
              *(["--liger"] if args.liger else [])]
+    env = dict(os.environ)  # NCCL_NVLS_ENABLE=0 and the like pass through
     if processes > 1:
         launcher = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
                     str(processes), "--num_machines", "1", "--mixed_precision", "no",
@@ -81,37 +98,148 @@ def launch(args, model_dir: Path, data: Path, out: Path, processes: int) -> dict
         command = [sys.executable, *launcher, *train]
     else:
         command = [sys.executable, *train]
-    env = dict(os.environ)
+        visible = env.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
+        env["CUDA_VISIBLE_DEVICES"] = visible or "0"  # one process, one GPU
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
     if done.returncode != 0:
         raise SystemExit(f"{processes}-process run failed:\n{done.stderr[-4000:]}")
     bundle = sorted(out.glob("handoff-step-*"))[-1]
     manifest = json.loads((bundle / "handoff.json").read_text())
-    steps = manifest["losses"][args.warmup:]
-    seconds = sum(s["seconds"] for s in steps)
-    tokens = sum(s["tokens"] for s in steps)
-    return {"processes": processes, "wall_s": round(time.monotonic() - started, 1),
-            "measured_steps": len(steps), "tokens": tokens, "seconds": round(seconds, 3),
+    ranks = [json.loads(p.read_text()) for p in sorted(out.glob("rank-*.json"))]
+    return summarize(manifest, ranks, args.warmup, processes,
+                     wall_s=time.monotonic() - started)
+
+
+def summarize(manifest: dict, ranks: list[dict], warmup: int, processes: int,
+              wall_s: float) -> dict:
+    log = manifest["losses"]
+    measured = log[warmup:]
+    seconds = sum(s["seconds"] for s in measured)
+    tokens = sum(s["tokens"] for s in measured)
+    # Wall time of the measured steps on the first rank: steps and the gaps between them.
+    timing = ranks[0]["timing"][warmup:] if ranks and ranks[0].get("timing") else []
+    wall = sum(t["step_s"] + t["gap_s"] for t in timing)
+    return {"processes": processes, "wall_s": round(wall_s, 1), "measured_steps": len(measured),
+            "tokens": tokens, "seconds": round(seconds, 3),
             "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+            "wall_tokens_per_s": round(tokens / wall, 1) if wall else None,
             "peak_gpu_memory_gib_per_process": manifest.get("peak_gpu_memory_gib_per_process"),
             "peak_cpu_rss_gib": manifest.get("peak_cpu_rss_gib"),
-            "losses": [round(s["loss"], 5) for s in manifest["losses"]],
-            "record_ids": [s["record_ids"] for s in manifest["losses"]],
-            "device": manifest["sessions"][-1]["device"]}
+            "records_per_step": [len(s["record_ids"]) for s in log],
+            "tokens_per_step": [s["tokens"] for s in log],
+            "step_seconds": [round(s["seconds"], 4) for s in log],
+            "losses": [s["loss"] for s in log], "lrs": [s["lr"] for s in log],
+            "record_ids": [s["record_ids"] for s in log],
+            "device": manifest["sessions"][-1]["device"],
+            "ranks": [{"parallel": r.get("parallel", {}), "env": r.get("env", {}),
+                       "time_split": time_split(r.get("timing", [])[warmup:])} for r in ranks]}
+
+
+def time_split(timing: list[dict]) -> dict:
+    """Medians over the measured steps of one rank (seconds): where a step's time goes."""
+    if not timing:
+        return {}
+    micro = [s for t in timing for s in t["no_sync_s"]]
+
+    def median(values: list[float]) -> float | None:
+        return round(statistics.median(values), 4) if values else None
+
+    return {"step": median([t["step_s"] for t in timing]),
+            "micro_batch_no_sync": median(micro),
+            "micro_batch_synced_and_clip": median([t["synced_s"] for t in timing]),
+            "optimizer": median([t["optimizer_s"] for t in timing]),
+            "after_optimizer": median([t["after_s"] for t in timing]),
+            "gap_before_step": median([t["gap_s"] for t in timing])}
+
+
+def compare(one: dict, many: dict) -> dict:
+    """Step-by-step agreement of the N-process run with the one-process run."""
+    pairs = list(zip(one["losses"], many["losses"], strict=False))
+    diffs = [abs(b - a) / abs(a) for a, b in pairs if a]
+    devices = [tuple(r["parallel"].get("parameter_devices", [])) for r in many["ranks"]]
+    own_gpu = None  # on CPU
+    if devices and all(devices):  # every rank on one GPU, none shared
+        own_gpu = len(set(devices)) == len(devices) and all(len(d) == 1 for d in devices)
+    return {
+        "same_step_count": len(one["losses"]) == len(many["losses"]),
+        "same_samples_every_step": one["record_ids"] == many["record_ids"],
+        "same_lr_every_step": one["lrs"] == many["lrs"],
+        "same_tokens_every_step": one["tokens_per_step"] == many["tokens_per_step"],
+        "max_loss_relative_difference": round(max(diffs), 6) if diffs else None,
+        "losses_within_1pct": bool(diffs) and max(diffs) <= LOSS_TOLERANCE,
+        "each_rank_its_own_gpu": own_gpu,
+    }
+
+
+# -- the training process --------------------------------------------------------------------
+
+
+def step_timing_callback():
+    """A TrainerCallback that splits each step's time on this process (GPU drained at each
+    mark, so a mark is where the GPU work up to it ended)."""
+    import torch
+    from transformers import TrainerCallback
+
+    def now() -> float:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    class StepTiming(TrainerCallback):
+        def __init__(self) -> None:
+            self.steps: list[dict] = []
+            self.marks: list[float] = []
+            self.last_end: float | None = None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.marks = [now()]
+
+        def on_substep_end(self, args, state, control, **kwargs):
+            self.marks.append(now())  # a micro-batch without gradient sync (no_sync)
+
+        def on_pre_optimizer_step(self, args, state, control, **kwargs):
+            self.synced = now()  # the last micro-batch: backward with the all-reduce, clip
+
+        def on_optimizer_step(self, args, state, control, **kwargs):
+            self.stepped = now()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            end, begin, last_micro = now(), self.marks[0], self.marks[-1]
+            self.steps.append({
+                "step_s": end - begin,
+                "no_sync_s": [b - a for a, b in zip(self.marks, self.marks[1:], strict=False)],
+                "synced_s": self.synced - last_micro, "optimizer_s": self.stepped - self.synced,
+                "after_s": end - self.stepped,
+                "gap_s": begin - self.last_end if self.last_end is not None else 0.0})
+            self.last_end = end
+
+    return StepTiming()
 
 
 def worker(args) -> None:
     from finetune.config import TrainConfig
+    from finetune.distributed import ranks
     from finetune.handoff import GateRecord
     from finetune.training import SessionSpec, run_session
 
     model_dir, data, out = (Path(p) for p in args.worker)
     config = TrainConfig(epochs=100, batch_size=args.batch_size, grad_accum=args.grad_accum,
                          seq=args.seq, max_steps=args.warmup + args.steps, liger=args.liger)
-    run_session(SessionSpec(model_dir=model_dir, data_path=data, out=out, config=config,
-                            gate=GateRecord(), budget_s=24 * 3600, progress=False,
-                            run_name=out.name))
+    timing = step_timing_callback()
+    result = run_session(SessionSpec(model_dir=model_dir, data_path=data, out=out, config=config,
+                                     gate=GateRecord(), budget_s=24 * 3600, progress=False,
+                                     run_name=out.name, callbacks=[timing]))
+    env = {k: v for k, v in os.environ.items()
+           if k in ("CUDA_VISIBLE_DEVICES", "LOCAL_RANK", "OMP_NUM_THREADS")
+           or k.startswith("NCCL_")}
+    report = {"parallel": result.parallel, "env": env,
+              "timing": [{k: [round(x, 5) for x in v] if isinstance(v, list) else round(v, 5)
+                          for k, v in t.items()} for t in timing.steps]}
+    (out / f"rank-{ranks().rank}.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+# -- the comparison --------------------------------------------------------------------------
 
 
 def main(argv=None) -> int:
@@ -137,31 +265,45 @@ def main(argv=None) -> int:
     shape = base.TINY if args.tiny else base.MISTRAL_7B
     model_dir, tokenizer, build = qlora_speed.ensure_model(work, shape, False, cuda and not args.tiny)
     pool = qlora_speed.Pool(work, tokenizer, args.records, args.seq)
-    runs = []
-    for processes in (1, args.gpus):
-        print(f"training on {processes} process(es) ...", flush=True)
-        runs.append(launch(args, model_dir, pool.path, work / f"run-{processes}", processes))
-        print(f"  {runs[-1]['tokens_per_s']} tokens/s, peak GiB per GPU "
-              f"{runs[-1]['peak_gpu_memory_gib_per_process']}", flush=True)
-    one, many = runs
-    scaling = many["tokens_per_s"] / one["tokens_per_s"]
     figures = {
-        "settings": {k: v for k, v in vars(args).items() if k not in ("work", "timeout")},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("work", "timeout", "worker")},
         "model": "random Mistral-7B shape (v0.3), 4-bit NF4" if not args.tiny else "tiny random",
         "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        if cuda else [], "build": build, "pool": pool.describe(),
-        "runs": runs, "scaling": round(scaling, 3),
-        "efficiency": round(scaling / args.gpus, 3),
-        "goal_scaling": GOAL_SCALING_2 if args.gpus == 2 else None,
-        "same_samples_every_step": one["record_ids"] == many["record_ids"],
+        if cuda else [], "build": build, "pool": pool.describe(), "runs": [],
     }
     tag = args.tag or ("tiny_cpu" if args.tiny else f"{args.gpus}gpu")
+    for processes in (1, args.gpus):
+        print(f"training on {processes} process(es) ...", flush=True)
+        run = launch(args, model_dir, pool.path, work / f"run-{processes}", processes)
+        figures["runs"].append(run)
+        save(tag, figures)
+        print(f"  {run['tokens_per_s']} tokens/s ({run['wall_tokens_per_s']} wall), records "
+              f"per step {run['records_per_step'][:3]}..., peak GiB per GPU "
+              f"{run['peak_gpu_memory_gib_per_process']}", flush=True)
+        for rank, report in enumerate(run["ranks"]):
+            print(f"  rank {rank}: {report['time_split']}", flush=True)
+    one, many = figures["runs"]
+    scaling = many["tokens_per_s"] / one["tokens_per_s"]
+    wall_scaling = (many["wall_tokens_per_s"] / one["wall_tokens_per_s"]
+                    if many["wall_tokens_per_s"] and one["wall_tokens_per_s"] else None)
+    figures |= {"scaling": round(scaling, 3), "efficiency": round(scaling / args.gpus, 3),
+                "wall_scaling": round(wall_scaling, 3) if wall_scaling else None,
+                "goal_scaling": GOAL_SCALING_2 if args.gpus == 2 else None,
+                **compare(one, many)}
+    path = save(tag, figures)
+    print(f"scaling x{scaling:.2f} on {args.gpus} ({scaling / args.gpus:.0%} efficiency); "
+          f"same samples every step: {figures['same_samples_every_step']}; same LR: "
+          f"{figures['same_lr_every_step']}; same tokens: {figures['same_tokens_every_step']}; "
+          f"max loss difference {figures['max_loss_relative_difference']}; own GPU per rank: "
+          f"{figures['each_rank_its_own_gpu']}; results: {path}")
+    return 0
+
+
+def save(tag: str, figures: dict) -> Path:
     path = common.save(f"qlora_multigpu_{tag}", figures, libraries=True)
     if os.environ.get("OUT"):
         shutil.copy(path, Path(os.environ["OUT"]) / path.name)
-    print(f"scaling x{scaling:.2f} on {args.gpus} ({scaling / args.gpus:.0%} efficiency); "
-          f"same samples every step: {figures['same_samples_every_step']}; results: {path}")
-    return 0
+    return path
 
 
 if __name__ == "__main__":

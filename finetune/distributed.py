@@ -2,16 +2,24 @@
 
 An optimizer step takes the same samples on any number of processes: the run's
 ``batch_size x grad_accum`` is the *global* step, divided over the processes
-(``split_step``), and accelerate deals the per-process batches of the run's one sample order
-round-robin (rank ``r`` takes per-process batches ``r, r + W, r + 2W, ...``). So the cursor,
-the learning-rate schedule and the step count are those of a one-process run, and a bundle
-written by W processes resumes on any other number. ``interleave`` puts the ranks' micro-batches
-back in that order for the step log. Without a process group every helper is the identity.
+(``split_step``). ``rank_micro_batches`` deals each step's samples, cut into per-process
+batches in the run's one sample order, round-robin: rank ``r`` takes per-process batches
+``r, r + W, r + 2W, ...`` of the step. The deal is ours, not accelerate's (whose
+``even_batches`` pads a short last step with samples from the start of the run), so even a
+run's short last step takes exactly the one-process samples. So the cursor, the
+learning-rate schedule and the step count are those of a one-process run, and a bundle
+written by W processes resumes on any other number. ``interleave`` puts the ranks'
+micro-batches back in that order for the step log. Without a process group every helper is
+the identity.
+
+One process drives one GPU: finetune.training keeps transformers from spreading a process
+over every visible GPU with ``nn.DataParallel``, which would multiply the step.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,14 +57,55 @@ def split_step(batch: int, grad_accum: int, world: int) -> tuple[int, int]:
         "takes the same samples on any number of GPUs")
 
 
+def ghost(index: int) -> int:
+    """A stand-in for record ``index`` that trains nothing (its labels are all ignored): the
+    micro-batch of a process that a run's short last step leaves without a sample."""
+    return -1 - index
+
+
+def is_ghost(index: int) -> bool:
+    return index < 0
+
+
+def record_of(index: int) -> int:
+    """The record a sample index (or its ghost) encodes."""
+    return -1 - index if index < 0 else index
+
+
+def step_share(step: Sequence[int], batch: int, world: int, rank: int) -> list[list[int]]:
+    """Rank ``rank``'s micro-batches of one optimizer step (``step``: its samples in order).
+
+    A full step is cut into per-process batches of ``batch``, dealt round-robin. A run's last
+    step may be short; when it has fewer per-process batches than processes it is cut into
+    ``world`` near-equal parts instead, so that every process still runs (DDP needs every
+    process in every step), and a process with no sample at all gets one ghost."""
+    chunks = [list(step[i:i + batch]) for i in range(0, len(step), batch)]
+    if len(chunks) < world:
+        bounds = [-(-len(step) * i // world) for i in range(world + 1)]
+        chunks = [list(step[bounds[i]:bounds[i + 1]]) for i in range(world)]
+    mine = [chunk for chunk in chunks[rank::world] if chunk]
+    return mine or [[ghost(step[0])]]
+
+
+def rank_micro_batches(samples: Sequence[int], per_step: int, batch: int, world: int,
+                       rank: int) -> list[list[int]]:
+    """Rank ``rank``'s micro-batches over a session's ``samples`` (the run's sample order from
+    a step boundary on), step after step: what its data loader yields."""
+    out: list[list[int]] = []
+    for start in range(0, len(samples), per_step):
+        out += step_share(samples[start:start + per_step], batch, world, rank)
+    return out
+
+
 def interleave(per_rank: list[list[list[int]]]) -> list[int]:
     """The step's record indices in the one-process order, from each rank's micro-batches:
-    micro-batch ``j`` of rank ``r`` is the step's per-process batch ``j * W + r``."""
+    micro-batch ``j`` of rank ``r`` is the step's per-process batch ``j * W + r``; ghosts are
+    left out."""
     out: list[int] = []
     for j in range(max((len(b) for b in per_rank), default=0)):
         for batches in per_rank:
             if j < len(batches):
-                out += batches[j]
+                out += [i for i in batches[j] if not is_ghost(i)]
     return out
 
 

@@ -97,6 +97,8 @@ class SessionInfo(_Model):
     first_step: int
     last_step: int
     device: str
+    processes: int = 1
+    """Processes (one GPU each) the session trained on."""
     stop_reason: str
 
 

@@ -1,6 +1,6 @@
 """The TrainerCallback of a session: step log, progress bar, budget, handoff bundles.
 
-Imported only once training starts (it imports torch and transformers at module level).
+Imported only once training starts (it imports transformers at module level).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from transformers import TrainerCallback
 
 from core.console import out_console
@@ -37,11 +36,6 @@ RUN_MANIFEST = "run.json"
 STOPS = (None, "every_k", "session_steps", "budget")  # what the ranks agree on: the largest
 
 
-def step_seed(seed: int, step: int) -> int:
-    """The torch seed of global step ``step``: dropout masks do not depend on the session."""
-    return (seed * 1_000_003 + step) % (2**63)
-
-
 class SessionCallback(TrainerCallback):
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
@@ -63,6 +57,11 @@ class SessionCallback(TrainerCallback):
         self._tokens = 0
         self._lr = 0.0
         self._t0 = time.perf_counter()
+
+    @property
+    def micro_batches(self) -> int:
+        """Micro-batches this process has run in the current step."""
+        return len(self._batches)
 
     def add_micro_batch(self, ids: list[int], loss, tokens: int) -> None:
         self._batches.append(ids)
@@ -90,7 +89,6 @@ class SessionCallback(TrainerCallback):
 
     def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
         self._reset_step()
-        torch.manual_seed(step_seed(self.ctx.config.seed, self.ctx.start_step + state.global_step))
         self._lr = float(optimizer.param_groups[0]["lr"])
 
     def on_step_end(self, args, state, control, model=None, optimizer=None, **kwargs):
@@ -102,6 +100,9 @@ class SessionCallback(TrainerCallback):
         shares = gather((self._batches, loss, self._tokens, seconds, peak_memory()[0]))
         tokens, seconds = sum(s[2] for s in shares), max(s[3] for s in shares)
         self.peaks = [s[4] for s in shares]
+        # Each process's micro-batch losses are its token losses over the step's tokens on
+        # all processes, times W (Trainer.compute_loss with average_tokens_across_devices):
+        # their mean over the processes is the one-process step's mean token loss.
         log = StepLog(
             step=step, loss=sum(s[1] for s in shares) / len(shares), lr=self._lr,
             tokens=tokens, tokens_per_s=tokens / max(seconds, 1e-9), seconds=seconds,
@@ -181,7 +182,8 @@ class SessionCallback(TrainerCallback):
         gpu, rss = peak_memory()
         session = SessionInfo(started=ctx.started_at, ended=utcnow(),
                               first_step=ctx.start_step + 1, last_step=step,
-                              device=f"{ctx.device.kind}: {ctx.device.name}", stop_reason=reason)
+                              device=f"{ctx.device.kind}: {ctx.device.name}",
+                              processes=ranks().world, stop_reason=reason)
         return HandoffManifest(
             run_name=ctx.spec.run_name or ctx.spec.out.name,
             base_model=ctx.spec.model_dir.name, base_config_sha256=ctx.base_hash,

@@ -2,17 +2,20 @@
 
 The Trainer runs the loop; this module gives it what makes sessions chain exactly:
 
-- ``CursorSampler``: the run's sample order from a cursor on (finetune.sampler);
+- ``make_batch_sampler``: the run's sample order from a cursor on (finetune.sampler), each
+  optimizer step dealt over the processes exactly (finetune.distributed);
 - an LR schedule that is a pure function of the *global* step, shifted by the step a session
   starts at, so a resumed session applies the same learning rate at each step;
-- a seed per global step (LoRA dropout draws the same masks in any session);
+- a seed per micro-batch of the global step (LoRA dropout draws the same masks in any session,
+  and on any number of processes when the processes split the accumulation);
 - ``SessionCallback``: per-step log (loss, applied LR, tokens/s, peak memory), a rich progress
   bar, and handoff bundles every K steps, before the wall-clock budget runs out, at a session's
   step limit and at the end.
 
 Under ``accelerate launch`` (DDP) each process loads its own 4-bit base model on its GPU and
 an optimizer step keeps the samples of a one-process step (finetune.distributed); the first
-process writes the bundles.
+process writes the bundles. A process never drives more than one GPU: without ``accelerate
+launch`` the session trains on the first visible GPU only (see ``one_gpu_per_process``).
 
 torch, transformers, peft and bitsandbytes are imported inside functions only.
 """
@@ -32,7 +35,7 @@ from core.errors import ConfigError
 from core.models import content_hash, utcnow
 from finetune import handoff as hb
 from finetune.config import TrainConfig
-from finetune.distributed import ranks, split_step
+from finetune.distributed import is_ghost, rank_micro_batches, ranks, record_of, split_step
 from finetune.formatting import encode_records, template_info
 from finetune.handoff import (
     GateRecord,
@@ -61,6 +64,8 @@ class SessionSpec:
     resume: tuple[Path, HandoffManifest] | None = None
     progress: bool = True
     run_name: str = ""
+    callbacks: list[Any] = field(default_factory=list)
+    """Extra transformers ``TrainerCallback``s (benchmarks time steps with them)."""
 
 
 @dataclass
@@ -74,6 +79,8 @@ class SessionResult:
     steps: list[StepLog]
     peak_gpu_memory_gib: float | None
     template_source: str
+    parallel: dict[str, Any] = field(default_factory=dict)
+    """How this process trained: its device, the model wrapper and DDP's settings."""
 
     @property
     def complete(self) -> bool:
@@ -128,13 +135,17 @@ class Device:
 
 
 def pick_device() -> Device:
-    """bf16 from compute capability 8.0 on, fp16 on older GPUs (P100, T4), fp32 on CPU."""
+    """This process's GPU (``LOCAL_RANK``, made the current device before anything else touches
+    CUDA, so no process opens a context or quantizes weights on another's GPU): bf16 from
+    compute capability 8.0 on, fp16 on older GPUs (P100, T4); fp32 on CPU."""
     import torch
 
     if torch.cuda.is_available():
-        major, _ = torch.cuda.get_device_capability()
+        gpu = ranks().local_rank
+        torch.cuda.set_device(gpu)
+        major, _ = torch.cuda.get_device_capability(gpu)
         dtype = "bfloat16" if major >= 8 else "float16"
-        return Device("cuda", torch.cuda.get_device_name(), dtype, "paged_adamw_8bit")
+        return Device("cuda", torch.cuda.get_device_name(gpu), dtype, "paged_adamw_8bit")
     # bitsandbytes' paged optimizers need CUDA unified memory; on CPU plain AdamW trains.
     return Device("cpu", platform.processor() or "cpu", "float32", "adamw_torch")
 
@@ -200,7 +211,8 @@ def attach_adapter(model, config: TrainConfig, adapter_dir: Path | None = None):
 
 
 class EncodedDataset:
-    """Encoded records; item ``i`` carries its record index for the sample trace."""
+    """Encoded records; item ``i`` carries its record index for the sample trace. A ghost
+    index (finetune.distributed.ghost) gives its record with every label ignored."""
 
     def __init__(self, encoded) -> None:
         self.encoded = encoded
@@ -209,8 +221,9 @@ class EncodedDataset:
         return len(self.encoded)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        item = self.encoded[index]
-        return {"input_ids": item.input_ids, "labels": item.labels, "record_index": index}
+        item = self.encoded[record_of(index)]
+        labels = [-100] * len(item.labels) if is_ghost(index) else item.labels
+        return {"input_ids": item.input_ids, "labels": labels, "record_index": index}
 
 
 def make_collator(packing: bool, pad_id: int):
@@ -238,19 +251,23 @@ def make_collator(packing: bool, pad_id: int):
     return collate
 
 
-def make_sampler(n: int, seed: int, total: int, start: int):
+def make_batch_sampler(n: int, seed: int, total: int, start: int, per_step: int, batch: int,
+                       world: int, rank: int):
+    """This process's micro-batches of samples ``start .. total-1`` (``start`` on a step
+    boundary): finetune.distributed.rank_micro_batches over the run's order."""
     from torch.utils.data import Sampler
 
-    class CursorSampler(Sampler[int]):
-        """Samples ``start .. total-1`` of the run (see finetune.sampler.run_order)."""
+    batches = rank_micro_batches(list(run_order(n, seed, total, start)), per_step, batch,
+                                 world, rank)
 
+    class RankBatchSampler(Sampler[list[int]]):
         def __iter__(self):
-            return run_order(n, seed, total, start)
+            return iter(batches)
 
         def __len__(self) -> int:
-            return total - start
+            return len(batches)
 
-    return CursorSampler()
+    return RankBatchSampler()
 
 
 # -- schedule and optimizer state -----------------------------------------------------------
@@ -358,6 +375,12 @@ def run_session(spec: SessionSpec) -> SessionResult:
     # Per-process batch and accumulation: refused here, before any weights load.
     per_process = split_step(config.batch_size, config.grad_accum, ranks().world)
     device = pick_device()
+    if device.kind == "cuda" and ranks().world == 1 and torch.cuda.device_count() > 1:
+        from core.console import out_console
+
+        out_console().print(f"[dim]{torch.cuda.device_count()} GPUs visible: this process "
+                            "trains on the first; to train on all, run under accelerate launch "
+                            "--multi_gpu --num_processes N[/dim]")
     if device.kind == "cpu":
         from core.local_model import _thread_count
 
@@ -388,7 +411,7 @@ def run_session(spec: SessionSpec) -> SessionResult:
         out=spec.out, bundles=ctx.bundles, first_step=start_step + 1, last_step=ctx.last_step,
         total_steps=steps, stop_reason=callback.stop_reason or "complete",
         steps=ctx.history[prior_steps:], peak_gpu_memory_gib=gpu_peak,
-        template_source=template.source,
+        template_source=template.source, parallel=ctx.parallel,
     )
 
 
@@ -422,24 +445,32 @@ class _SessionContext:
     started_at: str
     per_process: tuple[int, int]  # (batch, accumulation) of each process: finetune.distributed
     record_ids: list[str] = field(default_factory=list)
+    parallel: dict[str, Any] = field(default_factory=dict)
     bundles: list[Path] = field(default_factory=list)
     bundles_steps: list[int] = field(default_factory=list)
     last_step: int = 0
     callback: Any = None
 
 
-def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
-    from transformers import Trainer, TrainingArguments
+def training_arguments(ctx: _SessionContext):
+    """The Trainer's arguments for this process's share of the step (one GPU, no DataParallel)."""
+    from transformers import TrainingArguments
 
     config, device = ctx.config, ctx.device
-    remaining = ctx.steps - ctx.start_step
     batch, accum = ctx.per_process
     args = TrainingArguments(
         output_dir=str(ctx.spec.out / ".trainer"),
         per_device_train_batch_size=batch,
         gradient_accumulation_steps=accum,
+        # LoRA on a frozen base: every trainable parameter is used in every forward, so DDP
+        # need not walk the graph after each backward looking for unused ones.
         ddp_find_unused_parameters=False,
-        max_steps=remaining,
+        # The only buffers are constant (rotary inv_freq): no broadcast before every forward.
+        ddp_broadcast_buffers=False,
+        # Each process's loss is divided by the step's token count over all processes, so the
+        # gradient and the logged loss are those of the one-process step.
+        average_tokens_across_devices=True,
+        max_steps=ctx.steps - ctx.start_step,
         learning_rate=config.lr,
         weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm,
@@ -457,8 +488,47 @@ def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
         seed=config.seed,
         use_liger_kernel=config.liger,
     )
-    start_samples = ctx.start_step * config.samples_per_step
-    sampler = make_sampler(ctx.n, config.seed, ctx.samples, start_samples)
+    one_gpu_per_process(args)
+    return args
+
+
+def one_gpu_per_process(args) -> None:
+    """Pin transformers to one GPU in this process.
+
+    Outside a process group transformers counts every visible GPU (``TrainingArguments.n_gpu``
+    is ``torch.cuda.device_count()``), multiplies ``per_device_train_batch_size`` by it and
+    wraps the model in ``nn.DataParallel``. On a host with two GPUs a one-process micro-batch
+    held twice the records (a 32-record step where the run's is 16); being packed into one row,
+    which DataParallel cannot split, it all ran on GPU 0, while ``compute_loss`` multiplied the
+    loss by ``n_gpu`` (twice the loss). The Trainer itself sets ``_n_gpu = 1`` for a
+    model-parallel model; this does the same for every session (transformers 5.17 and 5.23
+    alike): several GPUs are used through ``accelerate launch`` only.
+    """
+    if args.n_gpu > 1:  # reading n_gpu sets the devices up first, so nothing overwrites this
+        args._n_gpu = 1
+    if args.train_batch_size != args.per_device_train_batch_size:
+        raise RuntimeError(f"transformers still spreads one process over {args.n_gpu} GPUs "
+                           f"(batch {args.train_batch_size}); run under accelerate launch")
+
+
+def micro_batch_seed(seed: int, step: int, micro_batch: int) -> int:
+    """The torch seed of micro-batch ``micro_batch`` (in the one-process order) of global step
+    ``step``: LoRA dropout draws the same masks in any session and on any number of processes
+    that split the step's accumulation."""
+    return ((seed * 1_000_003 + step) * 65_537 + micro_batch) % (2**63)
+
+
+def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
+    import torch
+    from torch.utils.data import DataLoader
+    from transformers import Trainer
+
+    config, device, place = ctx.config, ctx.device, ranks()
+    args = training_arguments(ctx)
+    batch, _ = ctx.per_process
+    batches = make_batch_sampler(ctx.n, config.seed, ctx.samples,
+                                 ctx.start_step * config.samples_per_step,
+                                 config.samples_per_step, batch, place.world, place.rank)
     from finetune.session_callback import SessionCallback
 
     callback = SessionCallback(ctx)
@@ -467,10 +537,14 @@ def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
     if ctx.spec.resume is not None and ctx.spec.resume[1].optimizer_state:
         optimizer_file = ctx.spec.resume[0] / hb.OPTIMIZER_FILE
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    collate = make_collator(config.packing, pad_id)
 
     class SessionTrainer(Trainer):
-        def _get_train_sampler(self, *args, **kwargs):
-            return sampler
+        def get_train_dataloader(self):
+            # Our deal of the step over the processes (finetune.distributed), not accelerate's
+            # sharding: not passed through accelerator.prepare; _prepare_inputs moves batches.
+            return DataLoader(train_dataset, batch_sampler=batches, collate_fn=collate,
+                              num_workers=0, pin_memory=device.kind == "cuda")
 
         def create_optimizer(self, *args, **kwargs):
             optimizer = super().create_optimizer(*args, **kwargs)
@@ -491,18 +565,54 @@ def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
             return self.lr_scheduler
 
         def training_step(self, model, inputs, *args, **kwargs):
-            index = inputs.pop("record_index")
+            index = inputs.pop("record_index").tolist()
+            self._ghost = all(is_ghost(i) for i in index)
+            if not ctx.parallel:
+                ctx.parallel = describe_parallel(model, self.args)
             mask = inputs.get("attention_mask")
             tokens = int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+            # Micro-batch j of rank r is micro-batch j * W + r of the one-process step.
+            micro_batch = callback.micro_batches * place.world + place.rank
+            torch.manual_seed(micro_batch_seed(config.seed, ctx.start_step
+                                               + self.state.global_step, micro_batch))
             loss = super().training_step(model, inputs, *args, **kwargs)
-            callback.add_micro_batch(index.tolist(), loss, tokens)
+            callback.add_micro_batch([i for i in index if not is_ghost(i)], loss,
+                                     0 if self._ghost else tokens)
             return loss
 
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if not getattr(self, "_ghost", False):
+                return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                            num_items_in_batch=num_items_in_batch)
+            # A ghost trains nothing but runs forward and backward, so that DDP's all-reduce
+            # meets every process: a zero loss joined to every trainable parameter.
+            outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+            loss = outputs.logits.float().sum() * 0.0
+            return (loss, outputs) if return_outputs else loss
+
     trainer = SessionTrainer(model=model, args=args, train_dataset=train_dataset,
-                             data_collator=make_collator(config.packing, pad_id),
-                             callbacks=[callback])
+                             data_collator=collate, callbacks=[callback, *ctx.spec.callbacks])
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     for quiet in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(quiet)
     return trainer
+
+
+def describe_parallel(model, args) -> dict[str, Any]:
+    """This process's device and the model's wrapper (with DDP's settings), as trained."""
+    import torch
+
+    found: dict[str, Any] = {"rank": ranks().rank, "world": ranks().world,
+                             "device": str(args.device), "n_gpu": args.n_gpu,
+                             "wrapper": type(model).__name__}
+    if torch.cuda.is_available():
+        found["current_device"] = torch.cuda.current_device()
+        found["parameter_devices"] = sorted({str(p.device) for p in model.parameters()})
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        found |= {"find_unused_parameters": model.find_unused_parameters,
+                  "broadcast_buffers": model.broadcast_buffers,
+                  "static_graph": model.static_graph,
+                  "bucket_cap_mb": round(model.bucket_bytes_cap / 2**20, 1),
+                  "gradient_as_bucket_view": model.gradient_as_bucket_view}
+    return found

@@ -67,36 +67,89 @@ def test_handoff_margin_comes_from_the_slowest_step_and_write():
 # -- several processes (accelerate launch): the step stays the one-process step -------------
 
 
-def rank_batches(sampler, batch: int, world: int, rank: int) -> list[list[int]]:
-    """What accelerate's prepared DataLoader hands process ``rank``: the engine's own sharding."""
-    from accelerate.data_loader import BatchSamplerShard
-    from torch.utils.data import BatchSampler
+def one_process_steps(n: int, seed: int, total: int, start: int, per_step: int) -> list[list[int]]:
+    one = list(run_order(n, seed, total, start))
+    return [one[i:i + per_step] for i in range(0, len(one), per_step)]
 
-    return list(BatchSamplerShard(BatchSampler(sampler, batch, drop_last=False), world, rank,
-                                  split_batches=False, even_batches=True))
+
+def dealt_steps(n, seed, total, start, batch, accum, world) -> tuple[list[list[int]], list]:
+    """Each step's samples put back together from what every rank's data loader yields, in
+    the Trainer's order (``per_accum`` micro-batches a step, fewer in a short last step)."""
+    from finetune.distributed import interleave, split_step
+    from finetune.training import make_batch_sampler
+
+    per_step = batch * accum
+    per_batch, per_accum = split_step(batch, accum, world)
+    shares = [list(make_batch_sampler(n, seed, total, start, per_step, per_batch, world, rank))
+              for rank in range(world)]
+    steps = -(-(total - start) // per_step)
+    per_rank = [[s[k * per_accum:(k + 1) * per_accum] for s in shares] for k in range(steps)]
+    assert all(len(batches) == per_accum or k == steps - 1 for k, step in enumerate(per_rank)
+               for batches in step)  # a short last step only may hold fewer
+    return [interleave(step) for step in per_rank], per_rank
 
 
 @pytest.mark.parametrize(("batch", "accum", "world"),
-                         [(2, 1, 2), (1, 4, 2), (2, 2, 2), (4, 2, 4), (3, 4, 4), (2, 3, 1)])
+                         [(2, 1, 2), (1, 4, 2), (2, 2, 2), (4, 2, 4), (3, 4, 4), (2, 3, 1),
+                          (3, 4, 2), (1, 8, 2), (2, 4, 2), (5, 2, 2)])
 @pytest.mark.parametrize("resume_step", [0, 3])
+@pytest.mark.parametrize("short", [0, 1, 2, 3, 5])
 def test_each_step_takes_the_one_process_samples_on_any_number_of_processes(
-        batch, accum, world, resume_step):
-    from finetune.distributed import interleave, split_step
-    from finetune.training import make_sampler
+        batch, accum, world, resume_step, short):
+    """Every step, the short last one included (``short`` samples fewer), holds the samples of
+    the one-process step in its order, and every rank runs at least one micro-batch in it."""
+    from finetune.distributed import is_ghost
 
     n, seed, per_step, steps = 7, 11, batch * accum, 6
-    total = steps * per_step
+    total = steps * per_step - min(short, per_step - 1)
     start = resume_step * per_step  # a bundle's cursor: the same for any number of processes
-    one = list(run_order(n, seed, total, start))
-    expected = [one[i:i + per_step] for i in range(0, len(one), per_step)]
-    per_batch, per_accum = split_step(batch, accum, world)
-    shares = [rank_batches(make_sampler(n, seed, total, start), per_batch, world, rank)
-              for rank in range(world)]
-    got = [interleave([s[k * per_accum:(k + 1) * per_accum] for s in shares])
-           for k in range(steps - resume_step)]
-    assert got == expected
-    ranks_of_step = [[i for b in s[:per_accum] for i in b] for s in shares]
-    assert sum(len(r) for r in ranks_of_step) == per_step  # no sample twice, none left out
+    got, per_rank = dealt_steps(n, seed, total, start, batch, accum, world)
+    assert got == one_process_steps(n, seed, total, start, per_step)  # no sample lost or added
+    for step in per_rank:
+        assert all(len(batches) >= 1 for batches in step)  # DDP: no rank sits a step out
+        ghosts = [b for batches in step for b in batches if any(is_ghost(i) for i in b)]
+        assert all(len(b) == 1 for b in ghosts)  # a ghost is a micro-batch of its own
+
+
+def test_a_last_step_shorter_than_the_processes_gives_the_idle_rank_a_ghost():
+    from finetune.distributed import ghost, is_ghost, record_of, step_share
+
+    assert step_share([7], 3, 2, 0) == [[7]]
+    assert step_share([7], 3, 2, 1) == [[ghost(7)]]
+    assert is_ghost(ghost(0)) and record_of(ghost(0)) == 0 and record_of(5) == 5
+    # Fewer per-process batches than ranks: near-equal parts, none empty.
+    assert [step_share([1, 2, 3], 3, 2, r) for r in range(2)] == [[[1, 2]], [[3]]]
+    # A full step: per-process batches dealt round-robin.
+    assert [step_share(list(range(8)), 2, 2, r) for r in range(2)] == [
+        [[0, 1], [4, 5]], [[2, 3], [6, 7]]]
+
+
+def test_a_ghost_item_trains_nothing():
+    from finetune.distributed import ghost
+    from finetune.training import EncodedDataset
+
+    class Encoded:
+        input_ids, labels = [5, 6, 7], [-100, 6, 7]
+
+    data = EncodedDataset([Encoded()])
+    assert data[0] == {"input_ids": [5, 6, 7], "labels": [-100, 6, 7], "record_index": 0}
+    assert data[ghost(0)] == {"input_ids": [5, 6, 7], "labels": [-100] * 3, "record_index": -1}
+
+
+def test_one_process_never_spreads_over_several_gpus():
+    """What a host with two visible GPUs gives a process outside accelerate launch
+    (``n_gpu`` 2: DataParallel, twice the per-device batch) is pinned back to one GPU."""
+    from transformers import TrainingArguments
+
+    from finetune.training import one_gpu_per_process
+
+    args = TrainingArguments(output_dir="out", per_device_train_batch_size=3, use_cpu=True,
+                             report_to="none")
+    assert args.n_gpu == 0
+    args._n_gpu = 2  # TrainingArguments._setup_devices: torch.cuda.device_count()
+    assert args.train_batch_size == 6
+    one_gpu_per_process(args)
+    assert args.n_gpu == 1 and args.train_batch_size == 3
 
 
 def test_a_step_that_cannot_be_divided_over_the_processes_is_refused():
