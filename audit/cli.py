@@ -118,13 +118,14 @@ def show_run_summary(store, run_id: str, policy_file=None, model_calls: int | No
     return report
 
 
-def health_report(store, run_id: str, policy_file=None):
-    """The run's report, its health judged by the policy's max_unusable_share."""
+def health_report(store, run_id: str, policy_file=None, bootstrap: int = 1000):
+    """The run's report, its health judged by the policy's max_unusable_share (``bootstrap=0``
+    when only the health is wanted: it does not depend on the agreement intervals)."""
     from audit.gate import load_policy
     from audit.report_data import build_report
 
     share = load_policy(policy_file).max_unusable_share
-    return build_report(store, run_id, max_unusable_share=share)
+    return build_report(store, run_id, max_unusable_share=share, bootstrap=bootstrap)
 
 
 def exit_if_degraded(ctx, report) -> None:
@@ -377,7 +378,7 @@ def run(ctx, db_path, every_record, batch, dry_run, wait, poll_interval, max_per
                                       progress=progress, warn=warn_line))
     show_collect(outcome)
     if outcome.done:
-        exit_if_degraded(ctx, health_report(store, outcome.run_id, policy_file))
+        exit_if_degraded(ctx, health_report(store, outcome.run_id, policy_file, bootstrap=0))
 
 
 @cli.command()
