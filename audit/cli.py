@@ -142,8 +142,13 @@ def exit_if_degraded(ctx, report) -> None:
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @with_dataset_fields
-def lint(dataset, as_json, question_field, answer_field, id_field, skip_invalid) -> None:
-    """Cheap structural checks (no judges). Passing lint says nothing about facts."""
+@click.pass_context
+def lint(ctx, dataset, as_json, question_field, answer_field, id_field, skip_invalid) -> None:
+    """Cheap structural checks (no judges). Passing lint says nothing about facts.
+
+    Exit 0 when no checked record has an error (records left out by --skip-invalid are named
+    in a line of their own), 1 when one has, 2 when the file cannot be read.
+    """
     from audit.lint import lint_dataset
     from core.datasets import load_dataset
     from reports.lint import render_lint
@@ -155,6 +160,7 @@ def lint(dataset, as_json, question_field, answer_field, id_field, skip_invalid)
         click.echo(report.model_dump_json(indent=2))
     else:
         render_lint(report, out_console())
+    ctx.exit(report.exit_code)
 
 
 @cli.command()

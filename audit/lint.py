@@ -7,11 +7,13 @@ lint report is never evidence that the answers are true (``FACTS_STATEMENT``).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -30,6 +32,8 @@ LONG_ANSWER_WORDS = 12  # shorter answers may be bare phrases ("Arthur's Magazin
 _BLOCK_ROWS = 512  # rows of the similarity matrix computed at once (memory ~ rows x n)
 
 Severity = Literal["error", "warning"]
+LintStatus = Literal["passed", "skipped_invalid", "errors"]
+EXIT_LINT_ERRORS = 1
 CHECKS: dict[str, Severity] = {
     "schema": "error",
     "role_alternation": "error",
@@ -80,9 +84,13 @@ class LintReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset_path: str
-    dataset_sha256: str
+    dataset_sha256: str = Field(
+        description="content hash of the valid records (canonical JSON), the hash audit runs store"
+        " and the gate compares; not the file's sha256sum"
+    )
+    file_sha256: str | None = Field(default=None, description="sha256 of the file's bytes")
     n_records: int
-    n_skipped: int
+    n_skipped: int = Field(description="invalid records left out (--skip-invalid)")
     findings: list[Finding] = Field(default_factory=list)
     distinct_1: float = Field(description="unique answer words / all answer words")
     distinct_2: float = Field(description="unique answer word bigrams / all bigrams")
@@ -105,6 +113,22 @@ class LintReport(BaseModel):
         """No error-level finding. Says nothing about facts: see ``statement``."""
         return not any(f.severity == "error" for f in self.findings)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> LintStatus:
+        """``passed``; ``skipped_invalid`` when the only errors are records left out on
+        request (--skip-invalid); ``errors`` when a checked record has an error."""
+        if self.passed:
+            return "passed"
+        if all(f.check == "schema" for f in self.findings if f.severity == "error"):
+            return "skipped_invalid"
+        return "errors"
+
+    @property
+    def exit_code(self) -> int:
+        """0 passed, or passed after leaving invalid records out on request; 1 errors."""
+        return EXIT_LINT_ERRORS if self.status == "errors" else 0
+
 
 def lint_dataset(
     dataset: Dataset, *, near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
@@ -121,6 +145,7 @@ def lint_dataset(
     return LintReport(
         dataset_path=str(dataset.path),
         dataset_sha256=dataset.sha256,
+        file_sha256=file_sha256(dataset.path),
         n_records=len(records),
         n_skipped=len(dataset.skipped),
         findings=findings,
@@ -130,6 +155,17 @@ def lint_dataset(
         answer_chars=LengthStats.of([len(a) for a in answers]),
         near_duplicate_threshold=near_duplicate_threshold,
     )
+
+
+def file_sha256(path: Path) -> str | None:
+    """sha256 of a file's bytes (None for a folder or a path that is not there)."""
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _finding(check: str, message: str, record_id: str | None = None) -> Finding:
@@ -286,22 +322,56 @@ def find_duplicate_questions(
 ) -> list[Finding]:
     """Exact duplicates (normalised text), then near-duplicates (TF-IDF cosine >= threshold).
 
-    Each repeated record gets one finding naming the earlier record it repeats.
+    What is compared is the question being asked, not the earlier turns of its chat: two
+    follow-ups after the same long first exchange are not duplicates because that exchange is
+    shared, and the same follow-up after different first questions is one. Each repeated
+    record gets one finding naming the earlier record it repeats; when the two were asked
+    after different earlier turns, the message quotes both, so a context-dependent question
+    ("Why?") can be told from a real repeat.
     """
-    keys = [normalise(prompt_text(r)) for r in records]
+    keys = [normalise(r.question) for r in records]
     first: dict[str, int] = {}
     findings: list[Finding] = []
     for i, key in enumerate(keys):
         if key in first:
-            other = records[first[key]].id
-            findings.append(_finding("duplicate_question", f"same question as {other!r}", records[i].id))
+            other = records[first[key]]
+            message = f"same question as {other.id!r}" + _context_note(records[i], other)
+            findings.append(_finding("duplicate_question", message, records[i].id))
         else:
             first.setdefault(key, i)
-    for j, i, score in near_duplicate_pairs([prompt_text(r) for r in records], threshold):
+    for j, i, score in near_duplicate_pairs([r.question for r in records], threshold):
         if keys[i] != keys[j]:
-            message = f"near-duplicate of {records[i].id!r} (TF-IDF cosine {score:.2f})"
-            findings.append(_finding("near_duplicate_question", message, records[j].id))
+            other = records[i]
+            message = f"near-duplicate of {other.id!r} (TF-IDF cosine {score:.2f})"
+            findings.append(
+                _finding("near_duplicate_question", message + _context_note(records[j], other), records[j].id)
+            )
     return findings
+
+
+def _context_note(record: QARecord, other: QARecord) -> str:
+    """What tells two repeated questions apart (or does not): earlier turns, answers."""
+    note = ""
+    here, there = _last_user_turn(record), _last_user_turn(other)
+    if normalise(here or "") != normalise(there or ""):
+        note += f"; asked {_asked(here)}, {other.id!r} {_asked(there)}"
+    if normalise(record.answer) == normalise(other.answer):
+        note += "; the answers are identical too"
+    return note
+
+
+def _last_user_turn(record: QARecord) -> str | None:
+    """The user turn before the question, i.e. the context that shapes it (None: first turn)."""
+    return next((t.content for t in reversed(record.context) if t.role == "user"), None)
+
+
+def _asked(earlier: str | None, limit: int = 80) -> str:
+    if earlier is None:
+        return "as the first question"
+    flat = " ".join(earlier.split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return f"after {flat!r}"
 
 
 def near_duplicate_pairs(

@@ -249,8 +249,21 @@ def _jsonl_rows(name: str, raw: bytes) -> Iterator[_Row]:
         try:
             yield _Row(number, location, json.loads(text))
         except json.JSONDecodeError as exc:
-            message = f"malformed JSON at column {exc.colno}: {exc.msg}"
+            message = f"malformed JSON: {_json_reason(exc)}"
             yield _Row(number, location, problem=Problem(name, location, None, message))
+
+
+def _json_reason(exc: json.JSONDecodeError) -> str:
+    """json's reason with its column, as one whole sentence.
+
+    json's own ``msg`` can end mid-phrase ("Unterminated string starting at"); the column
+    completes it, and a string still open at the end of the line means the line was cut.
+    """
+    msg = exc.msg.removesuffix(" at")
+    reason = f"{msg[:1].lower()}{msg[1:]} at column {exc.colno}"
+    if exc.msg.startswith("Unterminated string"):
+        reason += " (the line ends inside a string: it may have been cut off)"
+    return reason
 
 
 def _json_rows(name: str, text: str) -> list[_Row]:
@@ -261,7 +274,7 @@ def _json_rows(name: str, text: str) -> list[_Row]:
             # One object per line in a .json file: read it as JSONL.
             return list(_jsonl_rows(name, text.encode("utf-8")))
         raise DatasetError(
-            f"{name}, line {exc.lineno}: malformed JSON at column {exc.colno}: {exc.msg}"
+            f"{name}, line {exc.lineno}: malformed JSON: {_json_reason(exc)}"
         ) from exc
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
@@ -519,31 +532,32 @@ def _read_turns(value: Any, key: str) -> list[Turn]:
             raise _RecordError(where, f"must be an object, got {_type_name(item)}")
         if "from" in item:
             role = _SHAREGPT_ROLES.get(str(item["from"]).lower())
-            raw_role, content = item["from"], item.get("value")
+            raw_role, content, text_key = item["from"], item.get("value"), "value"
             if role is None:
                 raise _RecordError(
                     f"{where}.from", f"unknown speaker {raw_role!r} (expected {', '.join(_SHAREGPT_ROLES)})"
                 )
         elif "role" in item:
-            role, content = item["role"], item.get("content")
+            role, content, text_key = item["role"], item.get("content"), "content"
             if role not in _OPENAI_ROLES:
                 raise _RecordError(
                     f"{where}.role", f"unknown role {role!r} (expected {', '.join(_OPENAI_ROLES)})"
                 )
         else:
             raise _RecordError(where, 'needs "role" and "content" (or "from" and "value")')
-        turns.append(Turn(role=role, content=_turn_text(content, where)))
+        turns.append(Turn(role=role, content=_turn_text(content, f"{where}.{text_key}")))
     return turns
 
 
 def _turn_text(content: Any, where: str) -> str:
+    """The turn's text; ``where`` names its field as the file spells it (``….value`` in ShareGPT)."""
     if isinstance(content, list):  # OpenAI content parts: keep the text parts
         parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
         content = "\n".join(p for p in parts if isinstance(p, str)) if parts else None
     if not isinstance(content, str):
-        raise _RecordError(f"{where}.content", f"must be text, got {_type_name(content)}")
+        raise _RecordError(where, f"must be text, got {_type_name(content)}")
     if not content.strip():
-        raise _RecordError(f"{where}.content", "is empty")
+        raise _RecordError(where, "is empty")
     return content
 
 

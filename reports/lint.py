@@ -23,17 +23,25 @@ def render_lint(report: LintReport, console: Console, *, max_findings: int = 20)
     console.print(lint_summary(report))
     if report.findings:
         console.print(lint_findings(report, max_findings))
+    if report.status == "skipped_invalid":
+        console.print(Text(skipped_line(report), "yellow"))
     console.print(Panel(Text(report.statement), title="lint is not a fact check", border_style="yellow"))
 
 
 def lint_summary(report: LintReport) -> Table:
-    status = Text("passed", "green") if report.passed else Text("errors found", "bold red")
+    status = {
+        "passed": Text("passed", "green"),
+        "skipped_invalid": Text("invalid records skipped", "yellow"),
+        "errors": Text("errors found", "bold red"),
+    }[report.status]
     table = Table(title=Text(f"Lint: {report.dataset_path}"), show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
     table.add_row("status", status)
     table.add_row("records", f"{report.n_records} ({report.n_skipped} skipped as invalid)")
-    table.add_row("sha256", report.dataset_sha256[:16])
+    table.add_row("content hash (as audit runs store it)", report.dataset_sha256[:16])
+    if report.file_sha256:
+        table.add_row("file sha256", report.file_sha256[:16])
     for check, count in report.counts.items():
         table.add_row(check.replace("_", " "), Text(str(count), "yellow" if count else ""))
     table.add_row("distinct-1 / distinct-2", f"{report.distinct_1:.3f} / {report.distinct_2:.3f}")
@@ -41,6 +49,15 @@ def lint_summary(report: LintReport) -> Table:
     spread = f"{words.min} / {words.median:g} / {words.mean:.1f} / {words.p95:g} / {words.max}"
     table.add_row("answer words (min/median/mean/p95/max)", spread)
     return table
+
+
+def skipped_line(report: LintReport) -> str:
+    """The line that says invalid records were left out, so a 0 exit is never silent."""
+    n, left = report.n_skipped, report.n_records
+    return (
+        f"skipped {n} invalid record{'s' if n != 1 else ''} (--skip-invalid); the checks ran "
+        f"on the {left} record{'s' if left != 1 else ''} left"
+    )
 
 
 def lint_findings(report: LintReport, max_findings: int) -> Group:

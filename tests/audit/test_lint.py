@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -135,8 +136,8 @@ def test_exact_duplicates_after_normalisation() -> None:
         )
     )
     assert _by_check(report, "duplicate_question") == [
-        ("b", "same question as 'a'"),
-        ("d", "same question as 'a'"),
+        ("b", "same question as 'a'; the answers are identical too"),
+        ("d", "same question as 'a'; the answers are identical too"),
     ]
     assert _by_check(report, "near_duplicate_question") == []  # not reported twice
 
@@ -155,7 +156,7 @@ def test_near_duplicate_pair_is_found_and_unrelated_is_not() -> None:
     )
     ((rid, message),) = _by_check(report, "near_duplicate_question")
     assert rid == "near" and "near-duplicate of 'orig'" in message
-    cosine = float(message.rsplit(" ", 1)[1].rstrip(")"))
+    cosine = float(message.split("cosine ", 1)[1].split(")", 1)[0])
     assert 0.9 <= cosine < 1.0
 
 
@@ -176,13 +177,52 @@ def test_scipy_tfidf_matches_scikit_learn() -> None:
     assert tfidf_matrix(["a", "?"], use_sklearn=True) is None
 
 
-def test_chat_followups_are_compared_with_their_context() -> None:
+def test_chat_followups_are_compared_by_the_question_asked() -> None:
     report = lint_dataset(load_dataset(DATA / "good" / "chat_openai.jsonl"))
     assert report.findings == []
+    # The study's pattern: the same follow-up, word for word, after different first questions.
+    report = lint_dataset(load_dataset(DATA / "study_shaped" / "dataset.jsonl"))
+    assert _by_check(report, "near_duplicate_question") == []
+    found = dict(_by_check(report, "duplicate_question"))
+    assert set(found) == {"2:3", "4:3"}
+    assert found["2:3"] == (
+        "same question as '1:3'; asked after 'What GMAT score do I need for Oxford?', "
+        "'1:3' after 'What are the GMAT requirements for Oxford?'; the answers are identical too"
+    )
+    assert "'3:3' after 'How competitive is the Dhaka University admission test?'" in found["4:3"]
+
+
+def test_shared_earlier_turns_do_not_make_followups_near_duplicates() -> None:
+    first = (
+        "What are the full admission requirements for an international student applying to a "
+        "master's programme in computer science at the University of Toronto?"
+    )
+    answer = "You need a four-year bachelor's degree, a B+ average, IELTS 7.0 and two references."
+    shared = [Turn(role="user", content=first), Turn(role="assistant", content=answer)]
+    report = lint_dataset(
+        _dataset(
+            _qa("a:1", first, answer),
+            _qa("a:3", "Are there scholarships?", context=shared),
+            _qa("b:1", first, answer),
+            _qa("b:3", "How long does the visa take?", context=shared),
+        )
+    )
+    assert _by_check(report, "near_duplicate_question") == []
+    # The repeated first exchange is a duplicate; the different follow-ups after it are not.
+    assert _by_check(report, "duplicate_question") == [
+        ("b:1", "same question as 'a:1'; the answers are identical too")
+    ]
+
+
+def test_a_repeated_first_question_after_different_turns_shows_both_contexts() -> None:
     context = [Turn(role="user", content="Can I defer?"), Turn(role="assistant", content="Yes.")]
     other = [Turn(role="user", content="Is the gym open?"), Turn(role="assistant", content="No.")]
-    report = lint_dataset(_dataset(_qa("x", "Why?", context=context), _qa("y", "Why?", context=other)))
-    assert _by_check(report, "duplicate_question") == []
+    report = lint_dataset(
+        _dataset(_qa("x", "Why?", "Rules.", context=context), _qa("y", "Why?", "Staff.", context=other))
+    )
+    assert _by_check(report, "duplicate_question") == [
+        ("y", "same question as 'x'; asked after 'Is the gym open?', 'x' after 'Can I defer?'")
+    ]
 
 
 # -- roles and schema -----------------------------------------------------------------------
@@ -201,6 +241,56 @@ def test_schema_problems_from_loading_are_findings() -> None:
     ((rid, message),) = _by_check(report, "schema")
     assert rid is None and "line 3" in message and "duplicate id 'd1'" in message
     assert report.n_skipped == 1 and report.passed is False
+
+
+def test_chat_file_problems_name_the_field_as_spelled_and_skipping_is_said() -> None:
+    path = DATA / "bad" / "sharegpt_bad_lines.jsonl"
+    report = lint_dataset(load_dataset(path, skip_invalid=True))
+    messages = [m for _, m in _by_check(report, "schema")]
+    assert messages[0].endswith('line 1, field "conversations[3].value": is empty')
+    assert messages[1].endswith(
+        "line 3: malformed JSON: unterminated string starting at column 110 "
+        "(the line ends inside a string: it may have been cut off)"
+    )
+    assert (report.n_records, report.n_skipped, report.passed) == (1, 2, False)
+    assert (report.status, report.exit_code) == ("skipped_invalid", 0)
+    out = _render(report, 100)
+    assert "skipped 2 invalid records (--skip-invalid); the checks ran on the 1 record left" in out
+    assert "errors found" not in out
+
+
+def test_an_error_in_a_checked_record_exits_non_zero() -> None:
+    report = lint_dataset(_dataset(_qa("dots", "What is the deadline?", "...")))
+    assert (report.status, report.exit_code) == ("errors", 1)
+    assert "errors found" in _render(report, 100)
+
+
+def test_the_hash_shown_is_the_stores_content_hash_and_says_so() -> None:
+    path = DATA / "study_shaped" / "dataset.jsonl"
+    dataset = load_dataset(path)
+    report = lint_dataset(dataset)
+    assert report.dataset_sha256 == dataset.sha256  # what audit runs store and the gate compares
+    assert report.file_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert report.file_sha256 != report.dataset_sha256
+    out = _render(report, 120)
+    rows = [" ".join(line.strip("│ ").split()) for line in out.splitlines()]
+    assert f"content hash (as audit runs store it) │ {dataset.sha256[:16]}" in rows
+    assert f"file sha256 │ {report.file_sha256[:16]}" in rows
+
+
+def test_lint_command_exit_codes(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from audit.cli import cli
+
+    bad = str(DATA / "bad" / "sharegpt_bad_lines.jsonl")
+    refused = CliRunner().invoke(cli, ["lint", bad], standalone_mode=False)
+    assert "2 problems" in str(refused.exception)
+    skipped = CliRunner().invoke(cli, ["lint", bad, "--skip-invalid", "--json"])
+    assert skipped.exit_code == 0 and json.loads(skipped.output)["status"] == "skipped_invalid"
+    empty = tmp_path / "empty_answer.jsonl"
+    empty.write_text(json.dumps({"question": "When?", "answer": "..."}) + "\n")
+    assert CliRunner().invoke(cli, ["lint", str(empty)]).exit_code == 1
 
 
 # -- diversity, lengths and the report ------------------------------------------------------
@@ -227,9 +317,8 @@ def test_report_numbers_and_json() -> None:
     data = json.loads(report.model_dump_json())
     assert data["passed"] is True and data["counts"]["truncated_answer"] == 0
     assert data["statement"] == FACTS_STATEMENT
-    assert (
-        LintReport.model_validate({k: v for k, v in data.items() if k not in ("passed", "counts")}) == report
-    )
+    stored = {k: v for k, v in data.items() if k not in ("passed", "counts", "status")}
+    assert LintReport.model_validate(stored) == report
 
 
 def test_statement_says_lint_is_not_a_fact_check() -> None:

@@ -206,6 +206,22 @@ def test_bad_chat_turns(tmp_path: Path, turns: list, field: str, text: str) -> N
     assert text in problem.message
 
 
+def test_sharegpt_empty_turn_names_the_value_field(tmp_path: Path) -> None:
+    row = {"conversations": [{"from": "human", "value": "Hi?"}, {"from": "gpt", "value": " "}]}
+    (problem,) = _load_error(_jsonl(tmp_path / "sg.jsonl", [row])).problems
+    assert (problem.field, problem.message) == ("conversations[1].value", "is empty")
+
+
+def test_cut_off_line_is_reported_in_a_whole_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "cut.jsonl"
+    path.write_text('{"question": "Fine?", "answer": "Yes."}\n{"question": "Cut?", "answer": "The li\n')
+    (problem,) = _load_error(path).problems
+    assert problem.message == (
+        "malformed JSON: unterminated string starting at column 32 "
+        "(the line ends inside a string: it may have been cut off)"
+    )
+
+
 def test_sharegpt_unknown_speaker(tmp_path: Path) -> None:
     row = {"conversations": [{"from": "bot", "value": "Hi."}]}
     error = _load_error(_jsonl(tmp_path / "sg.jsonl", [row]))
@@ -256,13 +272,13 @@ def test_halueval_with_mapped_answer_field() -> None:
 def test_malformed_jsonl_names_file_and_line() -> None:
     error = _load_error(BAD / "malformed.jsonl")
     message = str(error)
-    assert "malformed.jsonl, line 2: malformed JSON at column" in message
+    assert "malformed.jsonl, line 2: malformed JSON: " in message and " at column " in message
     assert error.problems[0].location == "line 2" and error.problems[0].field is None
 
 
 def test_malformed_json_names_line_and_column() -> None:
     message = str(_load_error(BAD / "malformed.json"))
-    assert "malformed.json, line 3: malformed JSON at column 33: Expecting ',' delimiter" in (message)
+    assert "malformed.json, line 3: malformed JSON: expecting ',' delimiter at column 33" in message
 
 
 def test_missing_field_lists_present_fields_and_the_option() -> None:
