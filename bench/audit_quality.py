@@ -33,7 +33,7 @@ from audit import quality  # noqa: E402
 from bench import common  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-REFERENCE_AUC = {  # /work/shared/data/README.md: other HaluEval items, Gemma 3 270M
+REFERENCE_AUC = {  # ../shared/data/README.md: other HaluEval items, Gemma 3 270M
     "yes_no_logits": 0.48,
     "logprob_with_minus_without_knowledge": 0.68,
     "content_words_absent_from_knowledge": 0.85,
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    common.write_json(out, payload)
     print(f"saved {out}")
     return 0
 

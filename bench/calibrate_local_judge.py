@@ -1,6 +1,6 @@
 """Fit the local judge's logistic calibration on HaluEval and measure it on held-out items.
 
-Data: /work/shared/data/halueval/qa_300.jsonl (or --data). Each item gives two records (its
+Data: ../shared/data/halueval/qa_300.jsonl (or --data). Each item gives two records (its
 right and its hallucinated answer) judged against one passage, the item's ``knowledge``.
 Split, fixed: DEVELOPMENT = the first 60 items (file order) whose id number is even;
 HELD-OUT = the first 60 items whose id number is odd (--max-dev/--max-heldout widen them).
@@ -31,11 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from audit.judges import local as local_judge  # noqa: E402
+from bench import common  # noqa: E402
 from core.local_model import cache_dir  # noqa: E402
 from core.models import JudgeSpec, Passage, QARecord, sha256_text  # noqa: E402
 from core.store import Store  # noqa: E402
 
-DATA = Path("/work/shared/data/halueval/qa_300.jsonl")
+DATA = ROOT.parent / "shared" / "data" / "halueval" / "qa_300.jsonl"
 OUT = ROOT / "bench" / "results" / "local_judge_calibration.json"
 CANDIDATES = ["novelty", "gain", "gain_p10", "best_sentence_gain", "mean_with"]
 
@@ -200,7 +201,7 @@ def main() -> None:
         "max_evidence_tokens": local_judge.MAX_EVIDENCE_TOKENS,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    common.write_json(args.out, result)
     print(json.dumps({k: v for k, v in result.items() if k != "dev_cv_auc_by_feature_subset"}, indent=2))
     print("top subsets (dev CV AUC):", list(result["dev_cv_auc_by_feature_subset"].items())[:8])
 

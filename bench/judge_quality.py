@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": notes,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    common.write_json(args.out, payload)
     print(f"saved {args.out}")
     return 0
 

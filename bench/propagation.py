@@ -398,7 +398,7 @@ def rescore(path: Path) -> None:
     first = result.get("rescored", {}).get("first_tally", before)
     result["rescored"] = {"command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
                           "first_tally": first}
-    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    common.write_json(path, result)
     print(f"before: {before}\nafter:  {summary_line(result)}")
 
 
@@ -471,7 +471,7 @@ def main(argv=None) -> int:
         targets.append(Path(os.environ["OUT"]) / name)
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        common.write_json(target, result)
     from rich.console import Console
 
     from reports.propagation import render_eval

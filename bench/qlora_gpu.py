@@ -319,13 +319,12 @@ def run_finetune(model_dir: Path, data: Path, out: Path, seq: int, steps: int, w
 
 
 def write_results(results: dict, tag: str) -> list[Path]:
-    text = json.dumps(results, indent=2) + "\n"
     paths = [ROOT / "bench" / "results" / f"qlora_{tag}.json"]
     if os.environ.get("OUT"):
         paths.append(Path(os.environ["OUT"]) / f"qlora_{tag}.json")
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        common.write_json(path, results)
     return paths
 
 

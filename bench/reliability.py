@@ -236,7 +236,7 @@ def main() -> None:
             "results": results,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(saved, indent=2, default=str) + "\n", encoding="utf-8")
+        common.write_json(args.out, saved)
         if done:
             print(rendered)
             print(f"saved {args.out}")

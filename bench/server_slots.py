@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    common.write_json(args.out, result)
     print(f"{args.concurrency} slots at concurrency {args.concurrency} vs 1 slot at 1: "
           f"x{speedup:.2f} requests/s -> {args.out}")
     return result

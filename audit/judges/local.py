@@ -45,7 +45,7 @@ FEATURE_VERSION = "local-likelihood-v1"
 
 # Logistic calibration: P(error) = sigmoid(INTERCEPT + sum(COEF[f] * feature f)).
 # Fitted by bench/calibrate_local_judge.py (logistic regression, 1e-4 ridge) on a fixed
-# DEVELOPMENT slice of /work/shared/data/halueval/qa_300.jsonl: the first 60 items (file
+# DEVELOPMENT slice of ../shared/data/halueval/qa_300.jsonl: the first 60 items (file
 # order) whose id number is even, each with its right and its hallucinated answer (120
 # records), the item's `knowledge` as the one evidence passage. The feature subset
 # (novelty + gain) had the best 5-fold CV AUC on development among 1-3 feature subsets but one

@@ -21,7 +21,6 @@ from core.models import JudgeSpec, Label, Passage, QARecord, sha256_text
 from core.providers.local import LocalProvider
 from core.store import Store
 
-HALUEVAL = Path("/work/shared/data/halueval/qa_300.jsonl")
 REPORTING_ITEMS = 12  # the first 12 held-out items (odd id numbers) in file order
 
 
@@ -137,8 +136,9 @@ def _auc(scores: list[float], labels: list[int]) -> float:
     return wins / (len(pos) * len(neg))
 
 
-def test_separates_halueval_errors_on_held_out_items(judge: LocalJudge) -> None:
-    items = [json.loads(line) for line in HALUEVAL.read_text().splitlines()]
+def test_separates_halueval_errors_on_held_out_items(judge: LocalJudge, shared_data: Path) -> None:
+    halueval = shared_data / "halueval" / "qa_300.jsonl"
+    items = [json.loads(line) for line in halueval.read_text().splitlines()]
     held_out = [it for it in items if int(it["id"].rsplit("-", 1)[1]) % 2 == 1]
     scores, labels = [], []
     for item in held_out[:REPORTING_ITEMS]:

@@ -1,4 +1,4 @@
-"""Published reference values (/work/shared/data/agreement) reproduced to the printed precision."""
+"""Published reference values (../shared/data/agreement) reproduced to the printed precision."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from audit.stats import (
     percent_agreement,
 )
 
-DATA = Path("/work/shared/data/agreement")
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "agreement"  # conftest.SHARED_DATA
 
 
 def load(name: str) -> dict:
