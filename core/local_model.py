@@ -221,7 +221,7 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, dtype: Any = 
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # the CLI has its own progress; keep stderr clean
-        torch.set_num_threads(_thread_count())
+        torch.set_num_threads(thread_count())
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
         # transformers' `to` is `@wraps(torch.nn.Module.to)`, which typeshed types without binding
@@ -235,7 +235,7 @@ def _device(torch: Any) -> str:
     return os.environ.get("ASSAY_LOCAL_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _thread_count() -> int:
+def thread_count() -> int:
     configured = os.environ.get("ASSAY_TORCH_THREADS")
     if configured:
         try:

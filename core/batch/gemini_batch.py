@@ -26,7 +26,7 @@ from core.batch.jobs import (
     MapErrors,
 )
 from core.errors import ProviderError
-from core.providers.gemini import GeminiProvider, _split_messages
+from core.providers.gemini import GeminiProvider, split_messages
 
 if TYPE_CHECKING:
     from google.genai import Client, types
@@ -71,7 +71,7 @@ class GeminiBatch:
         """The same contents and generation config an interactive call would send."""
         from google.genai import types
 
-        system, contents = _split_messages(item.request.messages)
+        system, contents = split_messages(item.request.messages)
         return types.InlinedRequest(
             contents=contents,
             config=self._chat._config(item.request, system),

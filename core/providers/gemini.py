@@ -61,7 +61,7 @@ class GeminiProvider:
         """One generateContent call; raises RateLimited, AuthError, Unavailable, ProviderError."""
         from google.genai import errors
 
-        system, contents = _split_messages(request.messages)
+        system, contents = split_messages(request.messages)
         try:
             response = await self._client.aio.models.generate_content(
                 model=self.model, contents=contents, config=self._config(request, system)
@@ -169,7 +169,7 @@ def _api_key(api_key_env: str, model: str) -> str:
     )
 
 
-def _split_messages(messages: list[dict[str, str]]) -> tuple[str | None, list[types.ContentDict]]:
+def split_messages(messages: list[dict[str, str]]) -> tuple[str | None, list[types.ContentDict]]:
     """System turns become the system instruction; assistant turns become ``model`` turns."""
     system = [m["content"] for m in messages if m["role"] == "system"]
     contents: list[types.ContentDict] = [
