@@ -1,0 +1,186 @@
+"""Cross-record consistency: answers that state different figures for the same thing.
+
+Synthetic datasets repeat questions; when two answers give different values for the same
+measure of the same named thing ("minimum GMAT score" of Oxford: 700 in one, 650 in another),
+at least one of them is wrong, and no source document is needed to see it.
+
+A value is compared only with a value of the same kind (``Quantity.kind``; counts only with
+counts of the same noun) whose sentence names the same things (the named bodies, tests and
+places of the sentence and of the question it answers: Jaccard >= ``SUBJECT_OVERLAP``) and
+whose nearby words say the same measure (at least ``MIN_SHARED_MEASURE`` shared content words
+besides the names; for dates, amounts, durations and percentages one, if it is most of them).
+Among the other record's candidates the best-matching value is taken; if that record also
+states the same value, there is no conflict. Years are never compared (they
+date a statement more often than they state one). Deterministic and offline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from audit.claims import Claim, ClaimList, NameBook, list_claims, subject_words
+from audit.judges.facts import Quantity, comparable, content_words
+from core.models import QARecord
+
+SUBJECT_OVERLAP = 0.5
+MIN_SHARED_MEASURE = 2
+HEDGED_TOLERANCE = 0.15  # "about 5 lakh" and "about 4.8 lakh" do not conflict
+
+
+@dataclass(frozen=True)
+class Fact:
+    record_id: str
+    claim: Claim
+    quantity: Quantity
+    subject: frozenset[str]
+    measure: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two records that state different values for the same measure of the same thing."""
+
+    a: Fact
+    b: Fact
+    subject: tuple[str, ...]  # the names both sentences share
+    measure: tuple[str, ...]  # the words that say what is measured
+
+    def row(self) -> dict:
+        return {
+            "record_a": self.a.record_id, "value_a": self.a.quantity.text,
+            "sentence_a": self.a.claim.sentence,
+            "record_b": self.b.record_id, "value_b": self.b.quantity.text,
+            "sentence_b": self.b.claim.sentence,
+            "kind": self.a.quantity.kind, "subject": list(self.subject),
+            "measure": list(self.measure),
+        }
+
+    def seen_from(self, record_id: str) -> tuple[Fact, Fact]:
+        """(this record's fact, the other record's fact)."""
+        return (self.a, self.b) if self.a.record_id == record_id else (self.b, self.a)
+
+
+def find_conflicts(records: Sequence[QARecord], claims: ClaimList | None = None,
+                   book: NameBook | None = None) -> list[Conflict]:
+    """Every pair of records stating conflicting values, in record order."""
+    book = book or NameBook(records)
+    claims = claims or list_claims(records, book)
+    by_id = {r.id: r for r in records}
+    facts = [f for c in claims.claims for f in _facts(c, by_id[c.record_id], book)]
+    buckets: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, fact in enumerate(facts):
+        for word in fact.subject:
+            buckets[(fact.quantity.kind, word)].append(i)
+    by_record: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for members in buckets.values():
+        for i in members:
+            for j in members:
+                if facts[i].record_id != facts[j].record_id:
+                    by_record[(i, facts[j].record_id)].append(j)
+    found: dict[tuple, Conflict] = {}
+    for (i, _other), candidates in sorted(by_record.items()):
+        conflict = _conflict(facts[i], [facts[j] for j in dict.fromkeys(candidates)])
+        if conflict is not None:
+            key = tuple(sorted([(conflict.a.record_id, conflict.a.quantity.start,
+                                 conflict.a.claim.start),
+                                (conflict.b.record_id, conflict.b.quantity.start,
+                                 conflict.b.claim.start)]))
+            found.setdefault(key, conflict)
+    order = {r.id: n for n, r in enumerate(records)}
+    return sorted(found.values(), key=lambda c: (order[c.a.record_id], order[c.b.record_id]))
+
+
+def conflicts_by_record(conflicts: Sequence[Conflict]) -> dict[str, list[Conflict]]:
+    """Each record's conflicts: a conflict shows on both of its records."""
+    out: dict[str, list[Conflict]] = defaultdict(list)
+    for conflict in conflicts:
+        out[conflict.a.record_id].append(conflict)
+        out[conflict.b.record_id].append(conflict)
+    return dict(out)
+
+
+def _conflict(fact: Fact, others: list[Fact]) -> Conflict | None:
+    scored = []
+    for other in others:
+        if not comparable(fact.quantity, other.quantity):
+            continue
+        shared = fact.subject & other.subject
+        if len(shared) / len(fact.subject | other.subject) < SUBJECT_OVERLAP:
+            continue
+        measure = fact.measure & other.measure
+        if _same_measure(fact, other, measure):
+            scored.append((len(measure), other, shared, measure))
+    if not scored:
+        return None
+    best = max(s[0] for s in scored)
+    top = [s for s in scored if s[0] == best]
+    if any(_same(fact.quantity, s[1].quantity) for s in top):
+        return None
+    _, other, shared, measure = top[0]
+    a, b = sorted([fact, other], key=lambda f: (f.record_id, f.quantity.start))
+    return Conflict(a, b, tuple(sorted(shared)), tuple(sorted(measure)))
+
+
+def _same_measure(a: Fact, b: Fact, shared: frozenset[str]) -> bool:
+    """Enough shared words; a typed value (a date, an amount, ...) needs fewer when the words
+    around both values are mostly the same ("deadline" / "deadline")."""
+    if len(shared) >= MIN_SHARED_MEASURE:
+        return True
+    typed = a.quantity.kind not in ("number", "count")
+    return typed and bool(shared) and len(shared) / len(a.measure | b.measure) >= 0.5
+
+
+def _same(a: Quantity, b: Quantity) -> bool:
+    if a.equals(b):
+        return True
+    if (a.hedged or b.hedged) and a.kind == b.kind and a.kind not in ("date", "weekday", "time"):
+        x, y = a.values[0], b.values[0]
+        return abs(x - y) <= HEDGED_TOLERANCE * max(abs(x), abs(y))
+    return False
+
+
+def _facts(claim: Claim, record: QARecord, book: NameBook) -> list[Fact]:
+    quantities = [q for q in claim.quantities if q.kind != "year"]
+    if not quantities:
+        return []
+    subject = subject_words(claim.entities) | _question_subject(record, book)
+    if not subject:
+        return []  # a figure about no named thing cannot be matched with another
+    names = {w for e in claim.entities for w in content_words(e)} | subject
+    out = []
+    for q, words in zip(quantities, _nearest_words(claim.sentence, quantities), strict=True):
+        measure = frozenset(w for w in words if w not in names)
+        out.append(Fact(record.id, claim, q, subject, measure))
+    return out
+
+
+def _question_subject(record: QARecord, book: NameBook) -> frozenset[str]:
+    """Names in the question, or else in the nearest earlier user turn that has some: a
+    follow-up ("How should I prepare?") is about what the conversation was about."""
+    turns = [record.question, *(t.content for t in reversed(record.context) if t.role == "user")]
+    for text in turns:
+        words = subject_words(book.entities(text))
+        if words:
+            return words
+    return frozenset()
+
+
+def _nearest_words(sentence: str, quantities: list[Quantity]) -> list[frozenset[str]]:
+    """Each content word of the sentence goes to its nearest value ("20 hours in term, 40
+    hours in breaks": "breaks" belongs to the 40); the values' own words are left out."""
+    own: list[set[str]] = [set() for _ in quantities]
+    for m in re.finditer(r"[A-Za-z][\w'’-]*", sentence):
+        if any(q.start <= m.start() < q.end for q in quantities):
+            continue
+        words = [w for w in content_words(m.group(0)) if not w[0].isdigit()]
+        if not words:
+            continue
+        distances = [min(abs(m.start() - q.start), abs(m.start() - q.end)) for q in quantities]
+        own[distances.index(min(distances))].update(words)
+    return [frozenset(words) for words in own]
+
+
+__all__ = ["Conflict", "Fact", "conflicts_by_record", "find_conflicts"]

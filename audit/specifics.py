@@ -1,0 +1,109 @@
+"""The checks that need no sources, together: claims, unverified specifics, conflicts.
+
+``check_specifics`` runs them over a dataset's records; ``write_claims`` exports the claim
+list (CSV or JSONL, by the file's suffix) with each claim's markers and conflicts, so that a
+person or a judge with access to the web can check them. None of this counts as a judge's
+error: a conflict proves that one of two answers is wrong, not which; an unverified specific
+is only where to look first.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from audit.claims import Claim, ClaimList, NameBook, list_claims
+from audit.consistency import Conflict, conflicts_by_record, find_conflicts
+from core.errors import ConfigError
+from core.models import QARecord
+
+EXPORT_FIELDS = ["record_id", "sentence", "kinds", "values", "entities", "named", "hedged",
+                 "unverified", "conflicts"]
+
+
+@dataclass
+class SpecificsReport:
+    """What the source-free checks found in ``n_records`` records."""
+
+    n_records: int
+    claims: ClaimList
+    conflicts: list[Conflict]
+
+    @property
+    def unverified(self) -> list[Claim]:
+        return self.claims.unverified
+
+    def for_record(self, record_id: str) -> tuple[list[Claim], list[Conflict]]:
+        """The record's claims and the conflicts it is part of."""
+        claims = self.claims.per_record().get(record_id, [])
+        return claims, conflicts_by_record(self.conflicts).get(record_id, [])
+
+    def summary(self) -> dict:
+        """The headline figures (JSON-ready)."""
+        per_record = self.claims.per_record()
+        flagged = {r for c in self.conflicts for r in (c.a.record_id, c.b.record_id)}
+        return {
+            "records": self.n_records,
+            "claims": len(self.claims.claims),
+            "claims_per_record": round(len(self.claims.claims) / self.n_records, 2)
+            if self.n_records else 0.0,
+            "records_with_claims": len(per_record),
+            "unverified_specifics": len(self.unverified),
+            "records_with_unverified_specifics": len({c.record_id for c in self.unverified}),
+            "conflicts": len(self.conflicts),
+            "records_in_conflicts": len(flagged),
+        }
+
+
+def check_specifics(records: Sequence[QARecord]) -> SpecificsReport:
+    """Claims, unverified specifics and cross-record conflicts of ``records`` (offline)."""
+    book = NameBook(records)
+    claims = list_claims(records, book)
+    return SpecificsReport(len(records), claims, find_conflicts(records, claims, book))
+
+
+def claim_rows(report: SpecificsReport) -> list[dict]:
+    """One export row per claim; ``conflicts`` quotes the other record of each conflict."""
+    by_record = conflicts_by_record(report.conflicts)
+    rows = []
+    for claim in report.claims.claims:
+        row = claim.row()
+        row["conflicts"] = [
+            f"{theirs.record_id} says {theirs.quantity.text!r}: {theirs.claim.sentence}"
+            for conflict in by_record.get(claim.record_id, [])
+            for mine, theirs in [conflict.seen_from(claim.record_id)]
+            if mine.claim.start == claim.start
+        ]
+        rows.append(row)
+    return rows
+
+
+def write_claims(report: SpecificsReport, path: str | Path) -> Path:
+    """Write the claim list to ``path``: ``.csv`` (lists joined by " | ") or ``.jsonl``."""
+    path = Path(path)
+    rows = claim_rows(report)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        raise ConfigError(f"{path}: the claim list is written as .csv or .jsonl, "
+                          f"got {suffix or 'no suffix'!r}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="") as out:
+            if suffix == ".jsonl":
+                for row in rows:
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            else:
+                writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+                writer.writeheader()
+                for row in rows:
+                    writer.writerow({k: " | ".join(v) if isinstance(v, list) else v
+                                     for k, v in row.items()})
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the claim list ({exc.strerror or exc})") from exc
+    return path
+
+
+__all__ = ["EXPORT_FIELDS", "SpecificsReport", "check_specifics", "claim_rows", "write_claims"]

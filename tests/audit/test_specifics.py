@@ -1,0 +1,148 @@
+"""Checks that need no sources, on the study-shaped fixture: cross-record conflicts, the claim
+list and its export, unverified specifics."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from audit.claims import list_claims
+from audit.consistency import find_conflicts
+from audit.specifics import check_specifics, write_claims
+from core.datasets import load_dataset
+from core.errors import ConfigError
+from core.models import QARecord
+
+STUDY = Path(__file__).parents[1] / "data" / "study_shaped" / "dataset.jsonl"
+
+
+@pytest.fixture(scope="module")
+def report():
+    return check_specifics(load_dataset(STUDY).records)
+
+
+def pairs(conflicts):
+    return {(c.a.record_id, c.a.quantity.text, c.b.record_id, c.b.quantity.text)
+            for c in conflicts}
+
+
+def test_the_three_conflicting_repeats_are_found_and_nothing_else(report):
+    assert pairs(report.conflicts) == {
+        ("1:1", "700", "2:1", "650"),  # Oxford minimum GMAT
+        ("3:1", "5", "4:1", "3.5"),  # Dhaka University applicants, in lakh
+        ("6:1", "6.5", "7:1", "6.0"),  # UK overall IELTS band
+    }
+    oxford = next(c for c in report.conflicts if c.a.record_id == "1:1")
+    assert set(oxford.subject) == {"oxford", "gmat"}
+    assert {"minimum", "score"} <= set(oxford.measure)
+
+
+def test_a_conflict_shows_on_both_records_quoting_the_other(report):
+    _, mine = report.for_record("1:1")
+    _, theirs = report.for_record("2:1")
+    assert mine == theirs and len(mine) == 1
+    here, there = mine[0].seen_from("2:1")
+    assert here.record_id == "2:1" and "650" in here.claim.sentence
+    assert there.record_id == "1:1" and there.claim.sentence == (
+        "Oxford requires a minimum GMAT score of 700.")
+
+
+def rec(rid, question, answer):
+    return QARecord(id=rid, question=question, answer=answer)
+
+
+def test_no_conflict_between_numbers_about_different_things():
+    records = [
+        rec("a", "What GMAT score does Oxford require?",
+            "Oxford requires a minimum GMAT score of 700."),
+        rec("b", "What GMAT score does Harvard require?",  # another school
+            "Harvard requires a minimum GMAT score of 730."),
+        rec("c", "Does Oxford need the GRE?",  # another test, same school
+            "Oxford requires a minimum GRE score of 320."),
+        rec("d", "When does Oxford open applications?",  # a year vs a deadline
+            "Oxford opened applications in 2023; the deadline is January 15, 2026."),
+        rec("e", "What GMAT score do Oxford students have?",  # another measure
+            "Admitted Oxford students average 690 on the GMAT, with a class of 330."),
+        rec("f", "What GMAT score does Oxford require?",  # says both values: no conflict
+            "Oxford asks for a minimum GMAT score of 700; older guides said 650."),
+    ]
+    assert find_conflicts(records) == []
+
+
+def test_same_value_written_differently_is_no_conflict_and_hedges_allow_slack():
+    records = [
+        rec("a", "How many students apply to Dhaka University?",
+            "About 5 lakh students applied to Dhaka University in 2023."),
+        rec("b", "How many students apply to Dhaka University?",
+            "Roughly 4.8 lakh students applied to Dhaka University in 2023."),
+        rec("c", "When is the Oxford GMAT deadline?", "Oxford's GMAT deadline is March 1."),
+        rec("d", "When is the Oxford GMAT deadline?", "Oxford's GMAT deadline is 1st of March."),
+    ]
+    assert find_conflicts(records) == []
+    records.append(rec("e", "When is the Oxford GMAT deadline?",
+                       "Oxford's GMAT deadline is April 1."))
+    assert pairs(find_conflicts(records)) == {("c", "March 1", "e", "April 1"),
+                                              ("d", "1st of March", "e", "April 1")}
+
+
+def test_claims_per_record_and_unverified_specifics(report):
+    per_record = report.claims.per_record()
+    assert "10:3" not in per_record  # no such record
+    assert "1:3" not in per_record  # a list of documents: nothing specific to check
+    gre = per_record["5:1"][0]
+    assert gre.kinds == ("figure", "requirement")
+    assert [q.text for q in gre.quantities] == ["320", "December 15, 2022"]
+    assert "Dhaka University" in gre.entities and not gre.hedged
+    assert any("without a hedge" in u and "dhaka" in u for u in gre.unverified)
+    unverified = {c.record_id: c.unverified for c in report.unverified}
+    assert any("OUCAS" in u and "no other conversation" in u for u in unverified["1:1"])
+    assert any("IMM-5709-B" in u for u in unverified["9:1"])
+    # Hedged general statements are claims, but not flagged.
+    assert "6:1" in per_record and "6:1" not in unverified
+    assert set(unverified) == {"1:1", "2:1", "5:1", "9:1"}
+    assert report.summary() == {
+        "records": 15, "claims": len(report.claims.claims),
+        "claims_per_record": round(len(report.claims.claims) / 15, 2),
+        "records_with_claims": len(per_record),
+        "unverified_specifics": len(report.unverified),
+        "records_with_unverified_specifics": 4,
+        "conflicts": 3, "records_in_conflicts": 6,
+    }
+
+
+def test_a_name_another_conversation_mentions_is_not_flagged():
+    records = [
+        rec("1:1", "Can I work in Canada?", "According to IRCC Form IMM-5709-B, you may work."),
+        rec("2:1", "Which form extends a study permit?", "Use Form IMM-5709-B from IRCC."),
+    ]
+    claims = list_claims(records)
+    assert not any("no other conversation" in u for c in claims.claims for u in c.unverified)
+    # The same conversation repeating a name does not corroborate it.
+    records[1] = rec("1:3", "Which form again?", "Use Form IMM-5709-B from IRCC.")
+    flagged = [c.record_id for c in list_claims(records).unverified]
+    assert flagged == ["1:1", "1:3"]
+
+
+def test_claim_list_export_csv_and_jsonl(report, tmp_path):
+    write_claims(report, tmp_path / "claims.jsonl")
+    rows = [json.loads(line) for line in (tmp_path / "claims.jsonl").read_text().splitlines()]
+    assert len(rows) == len(report.claims.claims)
+    oxford = next(r for r in rows if r["record_id"] == "1:1" and "700" in r["sentence"])
+    assert oxford["sentence"] == "Oxford requires a minimum GMAT score of 700."
+    assert oxford["values"] == ["700 (number)"]
+    assert oxford["conflicts"] == [
+        "2:1 says '650': Oxford's Said Business School asks for a minimum GMAT score of 650."]
+    assert any("without a hedge" in u for u in oxford["unverified"])
+
+    write_claims(report, tmp_path / "claims.csv")
+    with (tmp_path / "claims.csv").open(newline="", encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    assert [r["record_id"] for r in table] == [r["record_id"] for r in rows]
+    form = next(r for r in table if r["record_id"] == "9:1")
+    assert "IRCC Form IMM-5709-B" in form["sentence"] and form["kinds"] == "figure | named"
+    assert form["hedged"] == "True" and "IMM-5709-B" in form["unverified"]
+    with pytest.raises(ConfigError, match=r"\.csv or \.jsonl"):
+        write_claims(report, tmp_path / "claims.txt")
