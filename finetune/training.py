@@ -382,9 +382,9 @@ def run_session(spec: SessionSpec) -> SessionResult:
                             "trains on the first; to train on all, run under accelerate launch "
                             "--multi_gpu --num_processes N[/dim]")
     if device.kind == "cpu":
-        from core.local_model import _thread_count
+        from core.local_model import thread_count
 
-        torch.set_num_threads(_thread_count())
+        torch.set_num_threads(thread_count())
     tokenizer = AutoTokenizer.from_pretrained(str(spec.model_dir))
     template = template_info(tokenizer)
     if spec.resume is not None and template.sha256 != spec.resume[1].chat_template.sha256:
