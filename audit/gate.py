@@ -19,6 +19,7 @@ from core.errors import ConfigError
 from core.models import GateDecision
 
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
+UNREADABLE = "unreadable"  # GateEvidence.current_dataset_sha256 of a file that fails to load
 
 
 class GatePolicy(BaseModel):
@@ -35,7 +36,13 @@ class GatePolicy(BaseModel):
     critical_topics: list[str] = Field(
         default_factory=lambda: ["healthcare", "admissions", "scholarships", "immigration", "work"]
     )
-    """Topics where any consensus error is critical (matched as a substring of the topic)."""
+    """Topics where any consensus error is critical. A record's topic matches when it is one of
+    them or has one as a word (case-insensitive, split at _ - / and spaces; never a substring:
+    "work" matches "work_authorisation", not "network")."""
+    topic_keywords: dict[str, list[str]] | None = None
+    """Keywords that give a record without a topic field its topic (whole words, matched in
+    the question and the user turns before it); None: the built-in keywords of the default
+    critical topics (``audit topics`` shows them and what they assign)."""
     critical_categories: list[str] = Field(default_factory=list)
     """Error categories that are critical wherever they occur."""
     max_critical_errors: int = Field(0, ge=0)
@@ -109,12 +116,23 @@ class GateEvidence:
     basis: str = ""  # what the estimate rests on, when not errors / decided
 
 
+def judged_sha256(ev: GateEvidence) -> str:
+    """The dataset a decision is about: the file checked, when it could be read, else the
+    audited one. Another file checked against a run is judged as itself, so its decision is
+    stored under its own hash and never joins the audited run's report."""
+    current = ev.current_dataset_sha256
+    return current if current not in (None, UNREADABLE) else ev.audit_dataset_sha256
+
+
 def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) -> GateDecision:
     """Apply ``policy`` to ``ev``; reasons name the numbers that decided it."""
     now = now or datetime.now(UTC)
     failures, doubts = [], []
     if ev.current_dataset_sha256 is None:
         failures.append("the audited dataset file cannot be found, so its hash cannot be checked")
+    elif ev.current_dataset_sha256 == UNREADABLE:
+        failures.append("the audited dataset file cannot be read any more, so its hash cannot be"
+                        " checked")
     elif ev.current_dataset_sha256 != ev.audit_dataset_sha256:
         failures.append(
             f"the dataset changed after the audit (sha256 {ev.current_dataset_sha256[:12]} now,"
@@ -157,7 +175,7 @@ def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) ->
     return GateDecision(
         status=status,
         reasons=reasons,
-        dataset_sha256=ev.audit_dataset_sha256,
+        dataset_sha256=judged_sha256(ev),
         audit_run_id=ev.audit_run_id,
         policy=policy.model_dump(),
     )

@@ -6,24 +6,27 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
-from audit.gate import GateEvidence, GatePolicy, decide
+from audit.gate import UNREADABLE, GateEvidence, GatePolicy, decide
+from audit.topics import assign_topics, topic_matches
 from core.errors import ConfigError, DatasetError
 from core.models import GateDecision, JudgmentStatus, QARecord
 from core.store import Store
 
 
 def resolve_audit_run(store: Store, run_id: str | None) -> dict:
-    """The named audit run, or the latest one; a clear error if there is none."""
-    run_id = run_id or store.latest_run_id("audit")
-    run = store.get_run(run_id) if run_id else None
+    """The audit run ``run_id`` names (an id or a unique prefix), or the latest one; a clear
+    error if there is none."""
+    from audit.report_data import resolve_run_id
+
+    run = store.get_run(resolve_run_id(store, run_id))
     if run is None or run["kind"] != "audit":
-        where = f"run {run_id!r}" if run_id else "any audit run"
-        raise ConfigError(f"cannot find {where} in {store.path}: run `audit sample` first")
+        raise ConfigError(f"{run_id!r} is not an audit run; see `audit runs` for the run ids")
     return run
 
 
 def current_sha256(path: str | Path | None) -> str | None:
-    """The dataset's content hash now, or None if the file is gone or unreadable."""
+    """The dataset's content hash now: None if the file is gone, ``UNREADABLE`` if it no
+    longer loads."""
     from core.datasets import load_dataset
 
     if path is None or not Path(path).exists():
@@ -31,7 +34,21 @@ def current_sha256(path: str | Path | None) -> str | None:
     try:
         return load_dataset(path).sha256
     except DatasetError:
-        return "unreadable"
+        return UNREADABLE
+
+
+def checked_sha256(dataset_path: str | Path | None, audited_path: str | None) -> str | None:
+    """The content hash of the file a gate check is about.
+
+    Without ``dataset_path`` it is the audited file (which may since have gone or changed);
+    a file named explicitly (``finetune train --data``, ``audit gate --dataset``) must load,
+    so that its decision can be stored under its own hash.
+    """
+    from core.datasets import load_dataset
+
+    if dataset_path is None:
+        return current_sha256(audited_path)
+    return load_dataset(dataset_path).sha256
 
 
 def ppi_bounds(store: Store, run: dict, policy: GatePolicy,
@@ -64,7 +81,8 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
     consensus = summary.consensus
     estimate = consensus.hard if policy.rate == "hard" else consensus.inclusive
     errors = consensus.hard_errors if policy.rate == "hard" else consensus.errors
-    topics = {r.id: (r.topic or "") for r in records}
+    topics = {a.record_id: a for a in assign_topics(records, policy.critical_topics,
+                                                     policy.topic_keywords)}
     categories: dict[str, Counter] = {}
     for j in judgments:
         if j.decided and j.verdict is not None and j.verdict.is_error:
@@ -73,12 +91,12 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
     for record_id, state in sorted(summary.records.items()):
         if state != "error":
             continue
-        topic = topics.get(record_id, "")
+        assigned = topics.get(record_id)
+        topic = assigned.topic if assigned else None
         category = categories.get(record_id, Counter({"other": 1})).most_common(1)[0][0]
-        if any(t.lower() in topic.lower() for t in policy.critical_topics) or (
-            category in policy.critical_categories
-        ):
-            critical.append(f"{record_id} ({topic or 'no topic'}, {category})")
+        if topic_matches(topic, policy.critical_topics) or category in policy.critical_categories:
+            critical.append(f"{record_id} ({assigned.words() if assigned else 'no topic'}, "
+                            f"{category})")
     unusable = sum(j.status in (JudgmentStatus.failed, JudgmentStatus.invalid_citation)
                    for j in judgments)
     alpha = summary.agreement.krippendorff_alpha_nominal.value if summary.agreement else None
@@ -90,7 +108,7 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
     return GateEvidence(
         audit_run_id=run["id"],
         audit_dataset_sha256=config["dataset_sha256"],
-        current_dataset_sha256=current_sha256(dataset_path or config.get("dataset_path")),
+        current_dataset_sha256=checked_sha256(dataset_path, config.get("dataset_path")),
         audit_created=datetime.fromisoformat(run["created"]),
         n=len(rows),
         errors=errors,
@@ -113,6 +131,10 @@ def evaluate_gate(
     cheap_run_id: str | None = None,
 ) -> GateDecision:
     """Decide pass / fail / inconclusive for an audit run and store the decision.
+
+    The decision is stored under the dataset it judged: ``dataset_path`` when given (another
+    file checked against the run keeps its decision under its own content hash, out of the
+    run's report), else the run's own dataset.
 
     ``cheap_run_id`` (rate_source = "ppi" only): the run over every record whose judges
     predict; default: the latest such run of the same dataset.

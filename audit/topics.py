@@ -1,0 +1,115 @@
+"""Topics for records that have no topic field, so the gate's critical-topic rule can work.
+
+A record's own ``topic`` always wins. Otherwise the question (and the user turns before it)
+is matched against each topic's keywords (the policy's ``topic_keywords``; a topic with no
+list is its own keyword): whole words or phrases, case-insensitive, never inside another word
+("work" does not match "network" or "homework"). The topic with most matched keywords wins;
+ties go to the topic listed first. Answers are not read: an answer about GMAT scores that
+mentions "work experience" is not about the right to work.
+
+Topic names match critical topics word by word, never by substring: the critical topic "work"
+matches the topics "work" and "work_authorisation", not "network".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from core.models import QARecord
+
+# Keywords of the default policy's critical topics (English; a policy file can replace them).
+DEFAULT_TOPIC_KEYWORDS: dict[str, list[str]] = {
+    "healthcare": ["health", "healthcare", "health insurance", "medical", "hospital", "doctor",
+                   "clinic", "NHS", "vaccination", "vaccine", "mental health", "GP"],
+    "admissions": ["admission", "admissions", "admitted", "apply", "applying", "application",
+                   "get into", "getting into", "acceptance", "accepted",
+                   "entrance exam", "admission test", "GRE", "GMAT", "SAT", "IELTS", "TOEFL",
+                   "Duolingo English Test", "PTE", "offer letter", "statement of purpose",
+                   "letter of recommendation", "transcript", "UCAS", "minimum score"],
+    "scholarships": ["scholarship", "scholarships", "bursary", "bursaries", "funding",
+                     "stipend", "fellowship", "grant", "tuition waiver", "financial aid"],
+    "immigration": ["visa", "visas", "immigration", "study permit", "residence permit",
+                    "passport", "IRCC", "UKVI", "biometrics", "CAS", "I-20", "SEVIS",
+                    "embassy", "consulate", "post-study", "PR", "permanent residence"],
+    "work": ["work", "working", "job", "jobs", "part-time", "full-time", "employment",
+             "employer", "internship", "work permit", "work hours", "earn"],
+}
+
+
+@dataclass(frozen=True)
+class TopicAssignment:
+    """The topic a record is read under, and how: ``field`` (its own), ``rule`` (keywords)
+    or None (no topic)."""
+
+    record_id: str
+    topic: str | None
+    how: str | None
+    matched: tuple[str, ...] = ()
+
+    def words(self) -> str:
+        """``"admissions (by keyword: GMAT, Oxford)"``, ``"admissions"`` or ``"no topic"``."""
+        if self.topic is None:
+            return "no topic"
+        if self.how == "rule":
+            return f"{self.topic} (by keyword: {', '.join(self.matched)})"
+        return self.topic
+
+
+class TopicRules:
+    """Keyword rules for ``topics`` (their keywords from ``keywords``; else the name)."""
+
+    def __init__(self, topics: Iterable[str], keywords: Mapping[str, Sequence[str]] | None = None):
+        keywords = DEFAULT_TOPIC_KEYWORDS if keywords is None else keywords
+        self.patterns: list[tuple[str, list[tuple[str, re.Pattern[str]]]]] = []
+        for topic in topics:
+            words = list(keywords.get(topic, ())) or [topic.replace("_", " ")]
+            self.patterns.append((topic, [(w, _phrase(w)) for w in words]))
+
+    def assign(self, record: QARecord) -> TopicAssignment:
+        if record.topic and record.topic.strip():
+            return TopicAssignment(record.id, record.topic, "field")
+        text = "\n".join([*(t.content for t in record.context if t.role == "user"),
+                          record.question])
+        best: tuple[str, tuple[str, ...]] | None = None
+        for topic, patterns in self.patterns:
+            matched = tuple(word for word, pattern in patterns if pattern.search(text))
+            if matched and (best is None or len(matched) > len(best[1])):
+                best = (topic, matched)
+        if best is None:
+            return TopicAssignment(record.id, None, None)
+        return TopicAssignment(record.id, best[0], "rule", best[1])
+
+
+def _phrase(keyword: str) -> re.Pattern[str]:
+    """Whole words, any spacing or hyphen between them; acronyms keep their case."""
+    parts = [re.escape(p) for p in re.split(r"[\s_-]+", keyword.strip()) if p]
+    body = r"[\s-]+".join(parts)
+    flags = 0 if keyword.isupper() and len(keyword) <= 5 else re.IGNORECASE
+    return re.compile(rf"(?<![\w-]){body}(?![\w-])", flags)
+
+
+def assign_topics(records: Sequence[QARecord], topics: Iterable[str],
+                  keywords: Mapping[str, Sequence[str]] | None = None) -> list[TopicAssignment]:
+    """One assignment per record, in order."""
+    rules = TopicRules(topics, keywords)
+    return [rules.assign(r) for r in records]
+
+
+def topic_matches(topic: str | None, critical: Iterable[str]) -> str | None:
+    """The critical topic that ``topic`` is, or has as one of its words (split at ``_ - /``
+    and spaces); case-insensitive, never a substring. None when none matches."""
+    if not topic:
+        return None
+    words = {w for w in re.split(r"[\s_/-]+", topic.casefold()) if w}
+    whole = topic.strip().casefold()
+    for name in critical:
+        key = name.strip().casefold()
+        if key == whole or key in words:
+            return name
+    return None
+
+
+__all__ = ["DEFAULT_TOPIC_KEYWORDS", "TopicAssignment", "TopicRules", "assign_topics",
+           "topic_matches"]

@@ -1,0 +1,96 @@
+"""Topics for records without a topic field: keyword rules, whole words only, and the gate's
+critical-topic rule firing on data that has no topic field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audit.gate import GatePolicy, load_policy
+from audit.gatekeeper import evaluate_gate
+from audit.topics import assign_topics, topic_matches
+from core.datasets import load_dataset
+from core.models import Judgment, JudgmentStatus, Label, QARecord, Severity, Verdict
+from core.store import Store
+
+STUDY = Path(__file__).parents[1] / "data" / "study_shaped" / "dataset.jsonl"
+CRITICAL = GatePolicy().critical_topics
+
+
+def test_study_records_get_topics_from_their_questions_and_say_how():
+    records = load_dataset(STUDY).records
+    assigned = {a.record_id: a for a in assign_topics(records, CRITICAL)}
+    assert assigned["1:1"].topic == "admissions" and assigned["1:1"].how == "rule"
+    assert assigned["1:1"].matched == ("GMAT",)
+    assert assigned["1:1"].words() == "admissions (by keyword: GMAT)"
+    assert assigned["9:1"].topic == "work"  # "Can I work while studying in Canada?"
+    # A follow-up is read with the user turns before it.
+    assert assigned["9:3"].topic == "work"  # "What about during breaks?"
+    assert assigned["3:3"].topic == "admissions"  # "How should I prepare?" after the test
+    assert sum(a.topic is not None for a in assigned.values()) == len(records)
+
+
+def test_keywords_match_whole_words_never_inside_another_word():
+    records = [
+        QARecord(id="a", question="Which network do I join on campus?", answer="Eduroam."),
+        QARecord(id="b", question="Is the homework graded?", answer="Yes."),
+        QARecord(id="c", question="Can I do part-time work?", answer="Yes, 20 hours."),
+        QARecord(id="d", question="Can I drop a course?", answer="Yes.", topic="course_load"),
+    ]
+    assigned = assign_topics(records, CRITICAL)
+    assert [a.topic for a in assigned] == [None, None, "work", "course_load"]
+    assert assigned[2].matched == ("work", "part-time")
+    assert assigned[3].how == "field"
+
+
+def test_topic_names_match_critical_topics_word_by_word():
+    assert topic_matches("work", CRITICAL) == "work"
+    assert topic_matches("Work", CRITICAL) == "work"
+    assert topic_matches("work_authorisation", CRITICAL) == "work"
+    assert topic_matches("network", CRITICAL) is None
+    assert topic_matches("networking events", CRITICAL) is None
+    assert topic_matches("Admissions", CRITICAL) == "admissions"
+    assert topic_matches(None, CRITICAL) is None
+
+
+def test_policy_keywords_replace_the_built_in_ones(tmp_path):
+    path = tmp_path / "policy.toml"
+    path.write_text('[gate]\ncritical_topics = ["visas"]\n'
+                    '[gate.topic_keywords]\nvisas = ["study permit", "IRCC"]\n')
+    policy = load_policy(path)
+    records = [QARecord(id="a", question="How do I renew my study permit?", answer="Online."),
+               QARecord(id="b", question="Can I work in Canada?", answer="Yes.")]
+    assigned = assign_topics(records, policy.critical_topics, policy.topic_keywords)
+    assert [(a.topic, a.matched) for a in assigned] == [("visas", ("study permit",)), (None, ())]
+
+
+def judgment(run_id, record_id, judge, error):
+    verdict = Verdict(label=Label.contradicted if error else Label.supported,
+                      category="wrong_number" if error else "none",
+                      severity=Severity.major if error else Severity.none)
+    return Judgment(run_id=run_id, record_id=record_id, judge=judge, status=JudgmentStatus.ok,
+                    verdict=verdict)
+
+
+def test_critical_rule_fires_on_data_without_a_topic_field(tmp_path):
+    dataset = load_dataset(STUDY)
+    store = Store(tmp_path / "assay.db")
+    store.create_run("audit-study", "audit", dataset.sha256,
+                     {"dataset_path": str(STUDY), "dataset_sha256": dataset.sha256, "seed": 0})
+    records = dataset.records
+    store.set_run_records("audit-study", [r.model_dump(mode="json") for r in records])
+    wrong = {"5:1", "10:1"}  # the invented GRE rule; a statement-of-purpose answer
+    store.save_judgments([judgment("audit-study", r.id, judge, r.id in wrong)
+                          for r in records for judge in ("rules", "rules-2")])
+    assert all(r.topic is None for r in records)
+
+    decision = evaluate_gate(store, "audit-study", STUDY, GatePolicy(max_error_rate=1.0))
+    critical = next(r for r in decision.reasons if "critical error(s)" in r)
+    assert critical.startswith("2 critical error(s)")
+    assert "5:1 (admissions (by keyword: GRE), wrong_number)" in critical
+    assert "10:1 (admissions (by keyword: statement of purpose), wrong_number)" in critical
+    assert decision.status == "fail"
+
+    # Without keywords for its topics the same data has no critical error.
+    unmatched = GatePolicy(max_error_rate=1.0, critical_topics=["housing"])
+    decision = evaluate_gate(store, "audit-study", STUDY, unmatched)
+    assert not any("critical" in r for r in decision.reasons)
