@@ -368,9 +368,21 @@ class Store:
                 ),
             )
 
-    def decisions(self, audit_run_id: str) -> list[GateDecision]:
+    def decisions(self, audit_run_id: str, *, dataset_sha256: str | None = None) -> list[GateDecision]:
+        """Decisions made against a run, oldest first; with ``dataset_sha256`` only those about
+        that dataset (a run's report shows the ones about its own dataset)."""
+        sql = "SELECT body FROM gate_decisions WHERE audit_run_id = ?"
+        params: tuple[str, ...] = (audit_run_id,)
+        if dataset_sha256 is not None:
+            sql, params = sql + " AND dataset_sha256 = ?", (*params, dataset_sha256)
+        rows = self.query(sql + " ORDER BY id", params)
+        return [GateDecision.model_validate_json(row["body"]) for row in rows]
+
+    def decisions_for_dataset(self, dataset_sha256: str) -> list[GateDecision]:
+        """Every decision about one dataset (by content hash), whichever run it was checked
+        against, oldest first."""
         rows = self.query(
-            "SELECT body FROM gate_decisions WHERE audit_run_id = ? ORDER BY id", (audit_run_id,)
+            "SELECT body FROM gate_decisions WHERE dataset_sha256 = ? ORDER BY id", (dataset_sha256,)
         )
         return [GateDecision.model_validate_json(row["body"]) for row in rows]
 

@@ -32,6 +32,7 @@ def test_clean_audit_passes_and_names_its_interval():
         ({"critical": ["adv-7 (healthcare, wrong_number)"]}, "fail", "1 critical error(s)"),
         ({"current_dataset_sha256": "b" * 64}, "fail", "the dataset changed after the audit"),
         ({"current_dataset_sha256": None}, "fail", "cannot be found"),
+        ({"current_dataset_sha256": "unreadable"}, "fail", "cannot be read any more"),
         ({"audit_created": NOW - timedelta(days=45)}, "fail", "45 days old"),
         ({"n": 12}, "inconclusive", "only 12 records audited"),
         ({"alpha": 0.05}, "inconclusive", "alpha 0.05"),
@@ -122,3 +123,78 @@ def test_filter_removes_consensus_errors(rules_audit, tmp_path):
     removed = [line.strip()[2:] for line in done.stdout.splitlines() if line.strip().startswith("- ")]
     assert removed and not set(removed) & set(kept)
     assert len(kept) + len(removed) == len(rules_audit.read_text().splitlines())
+
+
+def _stored_audit(folder, records):
+    """A database with one audit run of ``records`` (written to data.jsonl), half errors."""
+    from core.datasets import load_dataset, write_jsonl
+    from core.models import Judgment, JudgmentStatus, Label, Verdict
+    from core.store import Store
+
+    data = write_jsonl(records, folder / "data.jsonl")
+    dataset = load_dataset(data)
+    store = Store(folder / "assay.db")
+    store.create_run("audit-1", "audit", dataset.sha256,
+                     {"dataset_sha256": dataset.sha256, "dataset_path": str(data)})
+    store.set_run_records("audit-1", [r.model_dump(mode="json") for r in dataset.records])
+    for i, record in enumerate(dataset.records):
+        label = Label.contradicted if i % 2 == 0 else Label.supported
+        for judge in ("rules", "local"):
+            store.save_judgment(Judgment(run_id="audit-1", record_id=record.id, judge=judge,
+                                         status=JudgmentStatus.ok,
+                                         verdict=Verdict(label=label, confidence=0.9)))
+    return store, dataset
+
+
+def test_a_decision_about_another_file_is_stored_under_that_file(tmp_path, example_dir):
+    from audit.gatekeeper import evaluate_gate
+    from audit.report_data import build_report
+    from core.datasets import load_dataset
+
+    example = load_dataset(example_dir / "dataset.jsonl")
+    store, audited = _stored_audit(tmp_path, example.records[:6])
+    own = evaluate_gate(store, "audit-1")
+    assert own.dataset_sha256 == audited.sha256
+    assert not any("changed" in r for r in own.reasons)
+
+    other = evaluate_gate(store, "audit-1", dataset_path=example_dir / "dataset.jsonl")
+    assert other.status == "fail" and other.dataset_sha256 == example.sha256
+    assert any("the dataset changed after the audit" in r for r in other.reasons)
+    assert store.decisions_for_dataset(example.sha256) == [other]
+    # The audited run's report shows only the decision about its own dataset.
+    report = build_report(store, "audit-1", passages={}, bootstrap=0)
+    assert report.decisions == [own]
+    assert store.decisions("audit-1") == [own, other]
+
+
+def test_checking_a_file_that_is_not_there_is_an_error_not_a_decision(tmp_path, example_dir):
+    from audit.gatekeeper import evaluate_gate
+    from core.datasets import load_dataset
+    from core.errors import DatasetError
+
+    store, _ = _stored_audit(tmp_path, load_dataset(example_dir / "dataset.jsonl").records[:4])
+    with pytest.raises(DatasetError, match="no such file"):
+        evaluate_gate(store, "audit-1", dataset_path=tmp_path / "missing.jsonl")
+    assert store.decisions("audit-1") == []
+
+
+def test_gate_and_filter_open_a_run_by_unique_prefix(rules_audit, tmp_path, example_dir):
+    from core.store import Store
+
+    run_id = Store(None).latest_run_id("audit")
+    prefix = run_id[: len("audit-") + 4]
+    by_prefix = run_cli("gate", prefix, "--json", cwd=tmp_path)
+    assert json.loads(by_prefix.stdout)["audit_run_id"] == run_id
+    assert by_prefix.returncode == 1
+    out = tmp_path / "clean.jsonl"
+    assert run_cli("filter", prefix, "--out", str(out), cwd=tmp_path).returncode == 0
+    assert out.read_text().strip()
+
+    # a second run whose id shares the prefix "audit-": the bare prefix is ambiguous
+    assert run_cli("sample", "--n", "5", "--seed", "1", "--dataset", str(rules_audit),
+                   "--sources", str(example_dir / "sources"), "--judges",
+                   str(tmp_path / "judges.toml"), cwd=tmp_path).returncode == 0
+    ambiguous = run_cli("gate", "audit-", cwd=tmp_path)
+    assert ambiguous.returncode == 2
+    assert "matches 2 runs" in ambiguous.stderr and run_id in ambiguous.stderr
+    assert "Traceback" not in ambiguous.stderr

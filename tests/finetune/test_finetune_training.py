@@ -83,6 +83,21 @@ def test_a_failed_gate_refuses_before_torch_is_imported(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_training_another_file_keeps_its_decision_out_of_the_audited_runs_report(tmp_path):
+    from audit.report_data import build_report
+
+    data, db = audited_dataset(tmp_path)
+    done = finetune(["train", "--model", "gemma-3-270m", "--data", str(EXAMPLE_DATA),
+                     "--out", str(tmp_path / "run")], db)
+    assert done.returncode == 1, done.stderr
+    assert "training refused by the audit gate" in done.stderr
+    assert "the dataset changed after the audit" in done.stderr
+    store = Store(db)
+    (decision,) = store.decisions_for_dataset(load_dataset(EXAMPLE_DATA).sha256)
+    assert decision.status == "fail" and decision.audit_run_id == "audit-1"
+    assert build_report(store, "audit-1", passages={}, bootstrap=0).decisions == []
+
+
 def test_an_override_needs_a_reason(tmp_path):
     data, db = audited_dataset(tmp_path)
     done = finetune(["train", "--model", "gemma-3-270m", "--data", str(data), "--out",
