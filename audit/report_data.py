@@ -389,7 +389,7 @@ def build_report(
         invalid_citations=_problems(rows, JudgmentStatus.invalid_citation),
         failures=_problems(rows, JudgmentStatus.failed),
         suspicious=[r.id for r in rows if r.suspicious],
-        decisions=store.decisions(run_id),
+        decisions=store.decisions(run_id, dataset_sha256=header.dataset_sha256),
         health=run_health(summary, [j.name for j in header.judges], max_unusable_share),
         gold=_gold(run, judgments, [r["id"] for r in records], gold_judge, summary, bootstrap),
     )
