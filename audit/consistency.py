@@ -38,6 +38,15 @@ class Fact:
     subject: frozenset[str]
     measure: frozenset[str]
 
+    @property
+    def value(self) -> str:
+        """The value as written, with the noun a count counts: ``"5 lakh"``, ``"125 seats"``."""
+        q = self.quantity
+        if q.kind != "count":
+            return q.text
+        noun = re.match(r"\s*[\w-]+", self.claim.sentence[q.end:])
+        return q.text + (noun.group(0) if noun else "")
+
 
 @dataclass(frozen=True)
 class Conflict:
@@ -50,9 +59,9 @@ class Conflict:
 
     def row(self) -> dict:
         return {
-            "record_a": self.a.record_id, "value_a": self.a.quantity.text,
+            "record_a": self.a.record_id, "value_a": self.a.value,
             "sentence_a": self.a.claim.sentence,
-            "record_b": self.b.record_id, "value_b": self.b.quantity.text,
+            "record_b": self.b.record_id, "value_b": self.b.value,
             "sentence_b": self.b.claim.sentence,
             "kind": self.a.quantity.kind, "subject": list(self.subject),
             "measure": list(self.measure),

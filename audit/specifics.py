@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from audit.claims import Claim, ClaimList, NameBook, list_claims
 from audit.consistency import Conflict, conflicts_by_record, find_conflicts
-from core.errors import ConfigError
+from core.errors import AssayError, ConfigError
 from core.models import QARecord
 
 EXPORT_FIELDS = ["record_id", "sentence", "kinds", "values", "entities", "named", "hedged",
@@ -72,7 +74,7 @@ def claim_rows(report: SpecificsReport) -> list[dict]:
     for claim in report.claims.claims:
         row = claim.row()
         row["conflicts"] = [
-            f"{theirs.record_id} says {theirs.quantity.text!r}: {theirs.claim.sentence}"
+            f"{theirs.record_id} says {theirs.value!r}: {theirs.claim.sentence}"
             for conflict in by_record.get(claim.record_id, [])
             for mine, theirs in [conflict.seen_from(claim.record_id)]
             if mine.claim.start == claim.start
@@ -106,4 +108,88 @@ def write_claims(report: SpecificsReport, path: str | Path) -> Path:
     return path
 
 
-__all__ = ["EXPORT_FIELDS", "SpecificsReport", "check_specifics", "claim_rows", "write_claims"]
+# -- the section of an audit run's report ---------------------------------------------------
+
+NOT_ERRORS = ("Not judge errors and not counted in any rate: a conflict shows that at least one "
+              "of two answers is wrong (not which); an unverified specific is where to check "
+              "first. Export every claim with `audit claims DATASET --out claims.csv`.")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConflictRow(_Model):
+    value: str
+    sentence: str
+    other_record: str
+    other_value: str
+    other_sentence: str
+
+
+class RecordSpecifics(_Model):
+    record_id: str
+    unverified: list[str] = Field(description="'reason: sentence' per unverified specific")
+    conflicts: list[ConflictRow]
+
+
+class SpecificsSection(_Model):
+    """Source-free checks of the whole dataset, shown for the run's sampled records."""
+
+    available: bool
+    note: str = Field(description="why the section is empty, or what it covers")
+    dataset_records: int = 0
+    dataset_claims: int = 0
+    dataset_unverified: int = 0
+    dataset_conflicts: int = 0
+    records: list[RecordSpecifics] = Field(
+        default_factory=list, description="sampled records with a conflict or unverified specific")
+    statement: str = NOT_ERRORS
+
+
+def run_specifics(config: dict) -> SpecificsReport | None:
+    """The checks over a run's dataset, read again from its path; None when the file is gone
+    or has changed since the audit (the figures must be those of the data that was audited)."""
+    from core.datasets import load_dataset
+
+    path = config.get("dataset_path")
+    try:
+        dataset = load_dataset(path) if path else None
+    except AssayError:
+        return None
+    if dataset is None or dataset.sha256 != config.get("dataset_sha256"):
+        return None
+    return check_specifics(dataset.records)
+
+
+def sample_specifics(config: dict, sampled_ids: Sequence[str]) -> SpecificsSection:
+    """The section for a run: the whole audited dataset is checked; records shown are the
+    sampled ones."""
+    report = run_specifics(config)
+    if report is None:
+        return SpecificsSection(available=False, note="the audited dataset file is gone or has "
+                                "changed since the audit; run `audit claims` on it instead")
+    rows = []
+    for record_id in sampled_ids:
+        claims, conflicts = report.for_record(record_id)
+        unverified = [f"{reason}: {c.sentence}" for c in claims for reason in c.unverified]
+        shown = []
+        for conflict in conflicts:
+            mine, theirs = conflict.seen_from(record_id)
+            shown.append(ConflictRow(value=mine.value, sentence=mine.claim.sentence,
+                                     other_record=theirs.record_id, other_value=theirs.value,
+                                     other_sentence=theirs.claim.sentence))
+        if unverified or shown:
+            rows.append(RecordSpecifics(record_id=record_id, unverified=unverified, conflicts=shown))
+    figures = report.summary()
+    return SpecificsSection(
+        available=True,
+        note=f"checked all {figures['records']} records of the dataset; shown: the sampled ones",
+        dataset_records=figures["records"], dataset_claims=figures["claims"],
+        dataset_unverified=figures["unverified_specifics"],
+        dataset_conflicts=figures["conflicts"], records=rows,
+    )
+
+
+__all__ = ["EXPORT_FIELDS", "NOT_ERRORS", "SpecificsReport", "SpecificsSection", "check_specifics",
+           "claim_rows", "run_specifics", "sample_specifics", "write_claims"]
