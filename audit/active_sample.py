@@ -68,31 +68,31 @@ def audit_active_sample(
 ) -> RunOutcome:
     """Draw (or resume) the active sample and judge it with the panel of ``options``."""
     from core.datasets import load_dataset
-    from core.retrieval import evidence_for, load_index
-
     if options.stratify or options.until_margin:
         raise ConfigError("--active cannot be combined with --stratify or --until-margin")
-    dataset = load_dataset(options.dataset, question_field=options.question_field,
+    sources = options.run_sources()
+    dataset = load_dataset(options.dataset_path, question_field=options.question_field,
                            answer_field=options.answer_field, id_field=options.id_field,
                            skip_invalid=options.skip_invalid)
     cheap = cheap_run_for(store, dataset.sha256, cheap_run_id)
     ids = [r.id for r in dataset.records]
     p_error = panel_predictions(store.judgments(cheap["id"]), ids, panel_names(cheap)).inclusive
-    store.record_dataset(dataset.sha256, str(options.dataset), len(ids))
-    index = load_index(options.sources, hybrid=options.hybrid)
+    store.record_dataset(dataset.sha256, str(options.dataset_path), len(ids))
     design = {"design": "active", "cheap_run": cheap["id"], "floor": floor,
               "score": "sqrt(p (1 - p)) of the cheap panel's mean P(error)"}
     plan = ActivePlan(
         dataset_sha256=dataset.sha256,
-        dataset_path=str(options.dataset),
-        sources_sha256=content_hash(sorted(p.sha256 for p in index.passages.values())),
+        dataset_path=str(options.dataset_path),
+        sources_sha256=sources.sha256,
         n=min(options.n, len(ids)),
         seed=options.seed,
         judges=panel_specs(options.judges_file),
         evidence_k=options.evidence_k,
         population=len(ids),
-        extra={"sources_path": str(options.sources), "confidence": options.confidence,
-               "scope": "sample", "sampling": design},
+        closed_book=sources.closed_book,
+        sources_complete=sources.complete,
+        extra=sources.config() | {"confidence": options.confidence, "scope": "sample",
+                                  "sampling": design},
         design=design,
     )
     stored = store.run_records(plan.run_id)
@@ -102,7 +102,6 @@ def audit_active_sample(
         sample, inclusion = sample_active(dataset.records, list(p_error), plan.n, plan.seed, floor)
         store.set_inclusion(plan.run_id, inclusion)  # before the records: a resume needs both
         store.set_run_records(plan.run_id, [r.model_dump(mode="json") for r in sample])
-    k = options.evidence_k
-    return asyncio.run(run_panel(store, plan, sample, lambda r: evidence_for(r, index, k=k),
-                                 index.passages, progress=progress,
+    return asyncio.run(run_panel(store, plan, sample, sources.evidence_of,
+                                 sources.passages, progress=progress,
                                  concurrency=options.concurrency, warn=warn))

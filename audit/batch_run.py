@@ -26,7 +26,7 @@ from typing import Any
 
 from audit.judges.base import JudgeOutcome
 from audit.judges.llm import _prices, parse_verdict
-from audit.judges.prompts import build_messages, load_template, repair_message, verdict_schema
+from audit.judges.prompts import build_messages, judge_template, repair_message, verdict_schema
 from audit.pipeline import SampleOptions, panel_specs
 from audit.runner import AuditPlan, judge_one, run_panel
 from core.batch.jobs import (
@@ -105,17 +105,16 @@ def prepare(options: SampleOptions, *, every_record: bool, store: Store | None =
     from audit.runner import choose_sample
     from audit.sampling import sample_records
     from core.datasets import load_dataset
-    from core.retrieval import evidence_for, load_index
 
-    dataset = load_dataset(options.dataset, question_field=options.question_field,
+    sources = options.run_sources()  # before the dataset: a missing choice costs nothing
+    dataset = load_dataset(options.dataset_path, question_field=options.question_field,
                            answer_field=options.answer_field, id_field=options.id_field,
                            skip_invalid=options.skip_invalid)
-    index = load_index(options.sources, hybrid=options.hybrid)
     population = len(dataset.records)
     plan = AuditPlan(
         dataset_sha256=dataset.sha256,
-        dataset_path=str(options.dataset),
-        sources_sha256=content_hash(sorted(p.sha256 for p in index.passages.values())),
+        dataset_path=str(options.dataset_path),
+        sources_sha256=sources.sha256,
         n=population if every_record else min(options.n, population),
         seed=options.seed,
         judges=panel_specs(options.judges_file),
@@ -123,22 +122,25 @@ def prepare(options: SampleOptions, *, every_record: bool, store: Store | None =
         evidence_k=options.evidence_k,
         population=population,
         until_margin=None if every_record else options.until_margin,
-        extra={"sources_path": str(options.sources), "confidence": options.confidence,
-               "scope": "all" if every_record else "sample"},
+        closed_book=sources.closed_book,
+        sources_complete=sources.complete,
+        extra=sources.config() | {"confidence": options.confidence,
+                                  "scope": "all" if every_record else "sample"},
     )
     if store is not None:
-        store.record_dataset(dataset.sha256, str(options.dataset), population)
+        store.record_dataset(dataset.sha256, str(options.dataset_path), population)
         records = choose_sample(store, plan, dataset.records)
     else:
         records = sample_records(dataset.records, plan.n, plan.seed, plan.stratify)
-    k = options.evidence_k
-    return Prepared(plan, records, lambda r: evidence_for(r, index, k=k), index.passages)
+    return Prepared(plan, records, sources.evidence_of, sources.passages)
 
 
-def judge_request(spec: JudgeSpec, record: QARecord, evidence: list[Passage]) -> ChatRequest:
+def judge_request(spec: JudgeSpec, record: QARecord, evidence: list[Passage],
+                  closed_book: bool = False) -> ChatRequest:
     """The request an ``LLMJudge`` for ``spec`` sends first (same messages, schema, params)."""
     params = spec.params
-    messages = build_messages(record, evidence, load_template(params.get("template")))
+    messages = build_messages(record, evidence, judge_template(params.get("template"), closed_book),
+                              closed_book)
     return ChatRequest(
         messages=messages,
         json_schema=verdict_schema(),
@@ -172,7 +174,8 @@ def estimate_run(prepared: Prepared, *, batch: bool, store: Store | None = None,
         for record in prepared.records:
             if (record.id, spec.name) in done:
                 continue
-            request = judge_request(spec, record, prepared.evidence_of(record))
+            request = judge_request(spec, record, prepared.evidence_of(record),
+                                    prepared.plan.closed_book)
             if store is not None and store.cached_call(call_key(spec, request)):
                 continue
             estimate.add(spec.name, spec.model, request, batch=batch, prices=_prices(spec))
@@ -205,7 +208,8 @@ async def submit_run(store: Store, prepared: Prepared, *, backend_for: BackendFa
         for record in prepared.records:
             if (record.id, spec.name) in done or (record.id, spec.name) in in_flight:
                 continue
-            request = judge_request(spec, record, prepared.evidence_of(record))
+            request = judge_request(spec, record, prepared.evidence_of(record),
+                                    prepared.plan.closed_book)
             if (hit := store.cached_call(call_key(spec, request))) is not None:
                 completion = Completion.model_validate(hit["response"])
                 judgment = await _judgment(spec, record, prepared.passages, plan.run_id,
@@ -361,8 +365,11 @@ async def _judgment(spec: JudgeSpec, record: QARecord, passages: dict[str, Passa
 
 
 def _run_passages(config: dict[str, Any]) -> dict[str, Passage]:
+    from audit.run_sources import is_closed_book
     from core.retrieval import load_index
 
+    if is_closed_book(config):
+        return {}
     return load_index(Path(config["sources_path"])).passages
 
 

@@ -22,6 +22,23 @@ policy_option = click.option(
     help="Gate policy (TOML) whose max_unusable_share decides exit 4; default: built-in.")
 
 
+def sources_options(fn):
+    """--sources / --no-sources / --sources-complete (see ``audit.run_sources``)."""
+    for option in reversed([
+        click.option("--sources", type=click.Path(path_type=Path), default=None,
+                     help="Folder of source documents to check answers against (required with "
+                          "--dataset, unless --no-sources; default: the bundled example's)."),
+        click.option("--no-sources", is_flag=True,
+                     help="Closed-book: no sources, no retrieval; what cannot be checked is "
+                          "unverifiable, never an error."),
+        click.option("--sources-complete", is_flag=True,
+                     help="The sources are the whole truth: a claim they do not state counts as "
+                          "an error (closed world; set for the bundled example's sources)."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
 def with_dataset_fields(fn):
     for option in reversed(dataset_fields):
         fn = option(fn)
@@ -45,8 +62,7 @@ def cli() -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--dataset", type=click.Path(path_type=Path), default=None,
               help="Dataset file or folder (default: the bundled advising example).")
-@click.option("--sources", type=click.Path(path_type=Path), default=None,
-              help="Folder of source documents (default: the bundled example's).")
+@sources_options
 @click.option("--judges", "judges_file", type=click.Path(path_type=Path), default=None,
               help="Judges file (TOML); default: the embedded offline panel (local + rules).")
 @click.option("--stratify", type=click.Choice(["topic"]), default=None)
@@ -164,6 +180,66 @@ def lint(ctx, dataset, as_json, question_field, answer_field, id_field, skip_inv
 
 
 @cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write every claim (.csv or .jsonl) with its record id, sentence, markers "
+                   "and conflicts.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures and findings as JSON.")
+@with_dataset_fields
+def claims(dataset, out, as_json, question_field, answer_field, id_field, skip_invalid) -> None:
+    """Checks without sources: checkable claims, conflicts between records, unverified
+    specifics. None of them is a judge's error (no model is called)."""
+    import json
+
+    from audit.specifics import check_specifics, claim_rows, write_claims
+    from core.datasets import load_dataset
+    from reports.claims import render_specifics
+
+    loaded = load_dataset(dataset, question_field=question_field, answer_field=answer_field,
+                          id_field=id_field, skip_invalid=skip_invalid)
+    report = check_specifics(loaded.records)
+    if out is not None:
+        write_claims(report, out)
+    if as_json:
+        click.echo(json.dumps({"dataset": str(dataset), **report.summary(),
+                               "conflict_list": [c.row() for c in report.conflicts],
+                               "unverified": [r for r in claim_rows(report) if r["unverified"]]},
+                              indent=2, ensure_ascii=False))
+        return
+    render_specifics(report, out_console(), dataset=str(dataset))
+    if out is not None:
+        out_console().print(f"wrote {len(report.claims.claims)} claims to {out}", markup=False)
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None,
+              help="Gate policy (TOML) with critical_topics and topic_keywords.")
+@click.option("--json", "as_json", is_flag=True, help="Print one assignment per record as JSON.")
+@with_dataset_fields
+def topics(dataset, policy_file, as_json, question_field, answer_field, id_field,
+           skip_invalid) -> None:
+    """The topic each record is read under by the gate: its own, or one given by the policy's
+    keywords (whole words of the question), and how."""
+    import json
+
+    from audit.gate import load_policy
+    from audit.topics import assign_topics
+    from core.datasets import load_dataset
+    from reports.claims import render_topics
+
+    policy = load_policy(policy_file)
+    loaded = load_dataset(dataset, question_field=question_field, answer_field=answer_field,
+                          id_field=id_field, skip_invalid=skip_invalid)
+    assigned = assign_topics(loaded.records, policy.critical_topics, policy.topic_keywords)
+    if as_json:
+        click.echo(json.dumps([{"record_id": a.record_id, "topic": a.topic, "how": a.how,
+                                "matched": list(a.matched)} for a in assigned], indent=2))
+        return
+    render_topics(assigned, out_console(), critical=policy.critical_topics)
+
+
+@cli.command()
 @click.option("--margin", type=float, required=True, help="Wanted interval half-width, e.g. 0.05.")
 @click.option("--expected", type=float, default=0.3, show_default=True,
               help="Expected error rate.")
@@ -192,6 +268,7 @@ def review(run_id, judge, db_path) -> None:
     from audit.pipeline import run_evidence
     from audit.report_data import resolve_run_id
     from audit.review import pending_items, review_loop
+    from audit.specifics import run_specifics
     from reports.review import show_item
 
     store = open_store(db_path)
@@ -201,9 +278,11 @@ def review(run_id, judge, db_path) -> None:
     if not items:
         console.print(f"nothing left to review in {run_id} for {judge!r}")
         return
+    specifics = run_specifics(store.get_run(run_id)["config"])
     try:
         saved = review_loop(store, run_id, judge, items, ask=lambda q: Prompt.ask(q, default=""),
-                            show=lambda item: show_item(item, console), say=console.print)
+                            show=lambda item: show_item(item, console, specifics),
+                            say=console.print)
     except EOFError:
         saved = None
     console.print(f"review saved in {run_id}; re-run `audit review {run_id}` to continue"
@@ -347,8 +426,7 @@ def show_dry_run(db_path, options, *, every_record: bool, batch: bool) -> None:
 @click.option("--max-per-job", type=int, default=None, help="Requests per batch job.")
 @click.option("--dataset", type=click.Path(path_type=Path), default=None,
               help="Dataset file or folder (default: the bundled advising example).")
-@click.option("--sources", type=click.Path(path_type=Path), default=None,
-              help="Folder of source documents (default: the bundled example's).")
+@sources_options
 @click.option("--judges", "judges_file", type=click.Path(path_type=Path), default=None,
               help="Judges file (TOML); default: the embedded offline panel (local + rules).")
 @click.option("--k", "evidence_k", default=4, show_default=True, help="Evidence passages per record.")

@@ -65,20 +65,24 @@ def load_judges_file(path: str | Path) -> list[JudgeSpec]:
     return specs
 
 
-def build_judge(spec: JudgeSpec, store: Store) -> Judge:
-    """Instantiate the judge for ``spec`` (heavy modules are imported only here)."""
+def build_judge(spec: JudgeSpec, store: Store, *, closed_book: bool = False) -> Judge:
+    """Instantiate the judge for ``spec`` (heavy modules are imported only here).
+
+    ``closed_book``: the run has no sources; LLM judges get the closed-book prompt and the
+    offline judges, which can only compare an answer with evidence, say unverifiable.
+    """
     if spec.provider in ("openai", "gemini"):
         from audit.judges.llm import LLMJudge
 
-        return LLMJudge(spec, store)
+        return LLMJudge(spec, store, closed_book=closed_book)
     if spec.provider == "local":
         from audit.judges.local import LocalJudge
 
-        return LocalJudge(spec, store)
+        return LocalJudge(spec, store, closed_book=closed_book)
     if spec.provider == "rules":
         from audit.judges.rules import RulesJudge
 
-        return RulesJudge(spec, store)
+        return RulesJudge(spec, store, closed_book=closed_book)
     raise ConfigError(
         f"judge {spec.name!r}: provider {spec.provider!r} cannot run unattended;"
         " human judges use `audit review RUN_ID`"

@@ -23,14 +23,15 @@ from audit.citations import normalise, quote_in_passage
 from audit.gate import GatePolicy
 from audit.gold import GoldComparison, compare_with_gold, resolve_gold_judge
 from audit.health import RunHealth, run_health
+from audit.run_sources import is_closed_book, is_closed_world
 from audit.summary import AuditSummary, summarize
 from core.errors import ConfigError, SourceError
-from core.models import GateDecision, Judgment, JudgmentStatus, Label, Passage
+from core.models import GateDecision, Judgment, JudgmentStatus, Label, Outcome, Passage
 from core.store import Store
 
 SCHEMA_VERSION: Final = "1"
 SNIPPET_CHARS = 320
-ConsensusState = Literal["error", "ok", "disputed", "undecided"]
+ConsensusState = Literal["error", "unverifiable", "ok", "disputed", "undecided"]
 
 
 class _Model(BaseModel):
@@ -50,7 +51,14 @@ class RunHeader(_Model):
     updated: str
     dataset_path: str | None
     dataset_sha256: str | None
-    sources_path: str | None
+    sources_path: str | None = Field(description="null: closed-book (no sources)")
+    sources_sha256: str | None = Field(
+        default=None, description="corpus hash of the sources' passages; 'none': closed-book")
+    closed_book: bool = Field(default=False, description="no sources, no retrieval")
+    sources_complete: bool = Field(
+        default=True, description="closed world: a claim the sources do not state is an error")
+    evidence: str = Field(default="", description="one sentence: what the run checked answers "
+                          "against and what that lets it tell")
     sources_available: bool = Field(description="passage texts could be read for snippets")
     n_sampled: int
     n_judged: int = Field(description="sampled records with at least one judgment")
@@ -93,10 +101,17 @@ class VerdictRow(_Model):
     cost_usd: float = 0.0
     latency_s: float = 0.0
     cache_hit: bool = False
+    outcome: Outcome | None = Field(
+        default=None, description="error, unverifiable or ok under the run's sources (decided "
+        "verdicts only)")
 
     @property
     def is_error(self) -> bool:
-        return self.status is JudgmentStatus.ok and self.label not in (None, Label.supported)
+        if self.status is not JudgmentStatus.ok:
+            return False
+        if self.outcome is None:  # built without a run: the closed-world reading
+            return self.label not in (None, Label.supported)
+        return self.outcome is Outcome.error
 
 
 class RecordRow(_Model):
@@ -106,7 +121,7 @@ class RecordRow(_Model):
     question: str
     answer: str
     consensus: ConsensusState
-    disagreement: bool = Field(description="deciding judges differ on error vs not")
+    disagreement: bool = Field(description="deciding judges give different outcomes")
     verdicts: list[VerdictRow]
     wrong_spans: list[Span]
     suspicious: list[str] = Field(description="why the text looks like a prompt injection")
@@ -369,12 +384,14 @@ def build_report(
     sampled = store.run_records(run_id)
     judged_ids = {j.record_id for j in judgments}
     records = [r for r in sampled if r["id"] in judged_ids]
+    closed_world = is_closed_world(config)
     summary = summarize(
         judgments, records, population=config.get("population") or None,
         confidence=config.get("confidence", 0.95), bootstrap=bootstrap,
-        seed=config.get("seed") or 0, hard_severity=hard_severity,
+        seed=config.get("seed") or 0, hard_severity=hard_severity, closed_world=closed_world,
     )
-    rows = _record_rows(records, judgments, summary, passages or {}, passages is not None)
+    rows = _record_rows(records, judgments, summary, passages or {}, passages is not None,
+                        closed_world)
     readings, reading = _readings(summary)
     header = _header(run, len(sampled), len(records), passages is not None)
     if max_unusable_share is None:
@@ -403,8 +420,31 @@ def _gold(run, judgments, record_ids, gold_judge, summary, bootstrap) -> GoldCom
                              bootstrap=bootstrap, seed=summary.seed)
 
 
+_OFFLINE = ("local", "rules")  # judges that can only compare an answer with evidence
+
+
+def evidence_words(config: dict) -> str:
+    """What the run checked answers against, and so what its figures can tell."""
+    if is_closed_book(config):
+        llm = [j["name"] for j in config.get("judges", []) if j.get("provider") not in _OFFLINE]
+        if not llm:
+            return ("closed-book (no sources): the offline judges only compare answers with "
+                    "evidence, so every answer they decide is unverifiable; this run cannot "
+                    "tell a wrong answer from a right one. Add --sources DIR, or an LLM judge "
+                    "that judges from its own knowledge")
+        return (f"closed-book (no sources): only {', '.join(llm)} judge(s) from their own "
+                "knowledge; every verdict is uncited, and what they cannot tell is "
+                "unverifiable, never an error")
+    if is_closed_world(config):
+        return ("sources declared complete (closed world): a claim they do not state counts "
+                "as an error")
+    return ("sources not declared complete (open world): a claim they neither support nor "
+            "contradict is unverifiable, not an error")
+
+
 def _header(run: dict, n_sampled: int, n_judged: int, sources_available: bool) -> RunHeader:
     config = run["config"]
+    closed_book = is_closed_book(config)
     return RunHeader(
         run_id=run["id"],
         status=run["status"],
@@ -413,7 +453,11 @@ def _header(run: dict, n_sampled: int, n_judged: int, sources_available: bool) -
         dataset_path=config.get("dataset_path"),
         dataset_sha256=config.get("dataset_sha256") or run.get("dataset_sha256"),
         sources_path=config.get("sources_path"),
-        sources_available=sources_available,
+        sources_sha256=config.get("sources_sha256"),
+        closed_book=closed_book,
+        sources_complete=is_closed_world(config),
+        evidence=evidence_words(config),
+        sources_available=sources_available and not closed_book,
         n_sampled=n_sampled,
         n_judged=n_judged,
         population=config.get("population") or None,
@@ -426,7 +470,7 @@ def _header(run: dict, n_sampled: int, n_judged: int, sources_available: bool) -
     )
 
 
-def _record_rows(records, judgments, summary, passages, known) -> list[RecordRow]:
+def _record_rows(records, judgments, summary, passages, known, closed_world) -> list[RecordRow]:
     by_record: dict[str, dict[str, Judgment]] = {}
     for judgment in judgments:  # the same choice as summarize: a decided one wins
         mine = by_record.setdefault(judgment.record_id, {})
@@ -436,8 +480,9 @@ def _record_rows(records, judgments, summary, passages, known) -> list[RecordRow
     rows = []
     for position, record in enumerate(records):
         chosen = by_record.get(record["id"], {})
-        verdicts = [_verdict_row(chosen[name], passages, known) for name in sorted(chosen)]
-        labels = {v.is_error for v in verdicts if v.status is JudgmentStatus.ok and v.label}
+        verdicts = [_verdict_row(chosen[name], passages, known, closed_world)
+                    for name in sorted(chosen)]
+        labels = {v.outcome for v in verdicts if v.status is JudgmentStatus.ok and v.outcome}
         evidence = _evidence_text(record, verdicts, passages)
         context = " ".join(turn.get("content", "") for turn in record.get("context", []))
         rows.append(RecordRow(
@@ -456,7 +501,8 @@ def _record_rows(records, judgments, summary, passages, known) -> list[RecordRow
     return rows
 
 
-def _verdict_row(judgment: Judgment, passages: dict[str, Passage], known: bool) -> VerdictRow:
+def _verdict_row(judgment: Judgment, passages: dict[str, Passage], known: bool,
+                 closed_world: bool = True) -> VerdictRow:
     usage = {
         "judge": judgment.judge, "status": judgment.status, "error": judgment.error,
         "tokens_in": judgment.tokens_in, "tokens_out": judgment.tokens_out,
@@ -473,6 +519,7 @@ def _verdict_row(judgment: Judgment, passages: dict[str, Passage], known: bool) 
         severity=verdict.severity.value,
         confidence=verdict.confidence,
         rationale=verdict.rationale,
+        outcome=verdict.outcome(closed_world),
         citations=[_citation_row(c.passage_id, c.quote, passages, known)
                    for c in verdict.citations],
     )

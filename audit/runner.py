@@ -39,6 +39,8 @@ class AuditPlan:
     evidence_k: int = 4
     population: int = 0
     until_margin: float | None = None
+    closed_book: bool = False  # no sources: no retrieval, judges told so (audit.run_sources)
+    sources_complete: bool = True  # closed world: not_in_sources counts as an error
     extra: dict = field(default_factory=dict)
 
     @property
@@ -53,6 +55,11 @@ class AuditPlan:
             "judges": [spec.model_dump(mode="json") for spec in self.judges],
             "until_margin": self.until_margin,
         }
+        # Only when set, so the ids of sourced closed-world runs stay what they were.
+        if self.closed_book:
+            key["closed_book"] = True
+        if not self.sources_complete:
+            key["open_world"] = True
         return "audit-" + content_hash(key)[:12]
 
     def config(self) -> dict:
@@ -67,6 +74,8 @@ class AuditPlan:
             "population": self.population,
             "until_margin": self.until_margin,
             "judges": [spec.model_dump(mode="json") for spec in self.judges],
+            "closed_book": self.closed_book,
+            "sources_complete": self.sources_complete and not self.closed_book,
         } | self.extra
 
 
@@ -121,6 +130,9 @@ async def judge_one(
     }
     if outcome.verdict is None:
         return Judgment(**base, status=JudgmentStatus.abstain, **usage)
+    if not passages and outcome.verdict.citations:
+        # A closed-book run has no passage to quote: its verdicts are uncited by design.
+        outcome.verdict = outcome.verdict.model_copy(update={"citations": []})
     check = verify_citations(outcome.verdict, passages)
     status = JudgmentStatus.ok if check.valid else JudgmentStatus.invalid_citation
     error = None if check.valid else "; ".join(check.problems)
@@ -149,14 +161,16 @@ class PanelGuard:
         return {name: str(exc) for name, exc in self.errors.items()}
 
     @classmethod
-    def build(cls, specs: list[JudgeSpec], store: Store, warn: Warn | None = None) -> PanelGuard:
+    def build(cls, specs: list[JudgeSpec], store: Store, warn: Warn | None = None, *,
+              closed_book: bool = False) -> PanelGuard:
         """Build every judge. A judges-file mistake (ConfigError) is raised; a judge that
-        cannot be built for a reason outside the file (no key in the environment) is unusable."""
+        cannot be built for a reason outside the file (no key in the environment) is unusable.
+        ``closed_book``: the run has no sources (the judges are told so)."""
         judges: list[Judge] = []
         failed: dict[str, AssayError] = {}
         for spec in specs:
             try:
-                judges.append(build_judge(spec, store))
+                judges.append(build_judge(spec, store, closed_book=closed_book))
             except AssayError as exc:
                 if isinstance(exc, ConfigError) or not exc.persistent:
                     raise
@@ -250,7 +264,8 @@ async def run_panel(
     The judges are ``judges`` if given, else built from ``specs`` (default: the plan's).
     """
     guard = (PanelGuard(judges, warn) if judges is not None
-             else PanelGuard.build(specs if specs is not None else plan.judges, store, warn))
+             else PanelGuard.build(specs if specs is not None else plan.judges, store, warn,
+                                   closed_book=plan.closed_book))
     judges = guard.judges
     store.create_run(plan.run_id, "audit", plan.dataset_sha256, plan.config())
     store.set_run_status(plan.run_id, "running")

@@ -2,12 +2,17 @@
 
 Pure computation over stored judgments: it never calls a model. Conventions:
 
-- A judgment *decides* when ``status == ok`` and it carries a verdict. Error (inclusive) means
-  ``verdict.label != supported``; a *hard* error is an error whose severity rank is at least
-  ``hard_severity``. Abstained, failed and invalid-citation judgments are missing values for
-  that judge: counted per judge, never counted as agreement.
-- Consensus is the majority over the judges that decided a record; a tie is ``disputed`` and
-  a record no judge decided is ``undecided``. Consensus rates use the records with a majority.
+- A judgment *decides* when ``status == ok`` and it carries a verdict. Each verdict has one of
+  three outcomes (``Verdict.outcome``): error, unverifiable or ok. In a *closed-world* run
+  (sources declared complete) ``not_in_sources`` is an error, as every non-supported label
+  always was; otherwise it is *unverifiable*, never an error. A *hard* error is an error
+  whose severity rank is at least ``hard_severity``. Abstained, failed and invalid-citation
+  judgments are missing values for that judge: counted per judge, never counted as agreement.
+- Consensus is the outcome most of the judges that decided a record gave; a tie is
+  ``disputed`` and a record no judge decided is ``undecided``. Consensus rates use the
+  records with a majority: the error rate and the unverifiable share have the same
+  denominator, so the true error rate lies between the error rate and the two summed.
+- Agreement coefficients compare error vs not error.
 - Severity for the ordinal α is the verdict's severity rank, with supported verdicts as
   ``none`` (an answer that is not an error has no error severity).
 - Fleiss' κ uses Gwet's (2014) generalisation for unequal numbers of raters per record
@@ -28,10 +33,12 @@ from audit.stats.consensus import dawid_skene, majority_vote
 from audit.stats.rates import error_rate, rate_range
 from audit.stats.results import AgreementResult, RateEstimate, RateRange
 from core.errors import ConfigError, DatasetError
-from core.models import Category, Judgment, JudgmentStatus, Label, Severity
+from core.models import Category, Judgment, JudgmentStatus, Outcome, Severity
 
-RecordState = Literal["error", "ok", "disputed", "undecided"]
+RecordState = Literal["error", "unverifiable", "ok", "disputed", "undecided"]
 _BINARY = [0.0, 1.0]
+_OUTCOME_CODES = {Outcome.ok: 0.0, Outcome.error: 1.0, Outcome.unverifiable: 2.0}
+_OUTCOMES = [0.0, 1.0, 2.0]
 _SEVERITY_RANKS = [float(s.rank) for s in Severity]
 
 
@@ -48,6 +55,8 @@ class JudgeSummary(_Model):
     missing: int = Field(description="sampled records with no judgment from this judge")
     inclusive: RateEstimate | None
     hard: RateEstimate | None
+    unverifiable: RateEstimate | None = Field(
+        default=None, description="share of this judge's verdicts that are unverifiable")
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
@@ -58,7 +67,11 @@ class JudgeSummary(_Model):
 class ConsensusSummary(_Model):
     inclusive: RateEstimate | None
     hard: RateEstimate | None
+    unverifiable_share: RateEstimate | None = Field(
+        default=None, description="records whose consensus is unverifiable, over the same "
+        "records as the error rate (always 0 in a closed-world run)")
     errors: int
+    unverifiable: int = 0
     ok: int
     disputed: int
     undecided: int
@@ -96,6 +109,7 @@ class AgreementSummary(_Model):
 class TopicSummary(_Model):
     n: int
     errors: int
+    unverifiable: int = 0
     ok: int
     disputed: int
     undecided: int
@@ -112,6 +126,9 @@ class Totals(_Model):
 
 class AuditSummary(_Model):
     n: int
+    closed_world: bool = Field(
+        default=True, description="not_in_sources counted as an error (sources declared "
+        "complete); false: it is unverifiable")
     population: int | None
     confidence: float
     hard_severity: str
@@ -174,8 +191,12 @@ def summarize(
     bootstrap: int = 1000,
     seed: int = 0,
     hard_severity: str = "major",
+    closed_world: bool = True,
 ) -> AuditSummary:
-    """Everything the reports need about one audit run, computed from its judgments."""
+    """Everything the reports need about one audit run, computed from its judgments.
+
+    ``closed_world``: the run's sources are complete (``audit.run_sources.is_closed_world``).
+    """
     hard_rank = _hard_rank(hard_severity)
     if population is not None and population < len(records):
         raise ConfigError(
@@ -185,22 +206,22 @@ def summarize(
     index = _index_records(records)
     chosen = _latest(judgments, index)
     judges = sorted({judgment.judge for judgment in judgments})
-    matrices = _label_matrices(chosen, index, judges, hard_rank)
-    err, hard, severity = matrices
+    err, hard, severity, outcomes = _label_matrices(chosen, index, judges, hard_rank, closed_world)
     rate = {"confidence": confidence, "population": population}
 
     per_judge = {
-        name: _judge_summary(name, j, chosen, judgments, err, hard, len(index), rate)
+        name: _judge_summary(name, j, chosen, judgments, (err, hard, outcomes), len(index), rate)
         for j, name in enumerate(judges)
     }
-    vote = majority_vote(err, _BINARY)
+    vote = majority_vote(outcomes, _OUTCOMES)
     hard_vote = majority_vote(hard, _BINARY)
-    states = vote.states({0.0: "ok", 1.0: "error"})
+    states = vote.states({0.0: "ok", 1.0: "error", 2.0: "unverifiable"})
     consensus = _consensus_summary(vote, hard_vote, rate)
     disagreements = _disagreements(err)
 
     return AuditSummary(
         n=len(index),
+        closed_world=closed_world,
         population=population,
         confidence=confidence,
         hard_severity=Severity(hard_severity).value,
@@ -219,14 +240,14 @@ def summarize(
             disagreements=_disagreements(hard),
         ),
         agreement=_agreement(err, severity, judges, bootstrap, confidence, seed, disagreements),
-        categories=_categories(chosen, index, judges, states),
+        categories=_categories(chosen, index, states, closed_world),
         topics=_topics(records, states),
         records=dict(zip(index, states, strict=True)),
         totals=_totals(judgments),
     )
 
 
-def consensus_counts(judgments: list[Judgment]) -> tuple[int, int]:
+def consensus_counts(judgments: list[Judgment], closed_world: bool = True) -> tuple[int, int]:
     """(consensus errors, records with a consensus) over the records these judgments cover.
 
     For the sampler's early stop: disputed and undecided records are not counted as decided.
@@ -235,29 +256,39 @@ def consensus_counts(judgments: list[Judgment]) -> tuple[int, int]:
     index = {rid: i for i, rid in enumerate(record_ids)}
     chosen = _latest(judgments, index)
     judges = sorted({judgment.judge for judgment in judgments})
-    err, _, _ = _label_matrices(chosen, index, judges, Severity.critical.rank)
-    labels = majority_vote(err, _BINARY).labels
+    outcomes = _label_matrices(chosen, index, judges, Severity.critical.rank, closed_world)[3]
+    labels = majority_vote(outcomes, _OUTCOMES).labels
     return int((labels == 1).sum()), int((~np.isnan(labels)).sum())
 
 
-def _label_matrices(chosen, index, judges, hard_rank) -> tuple[np.ndarray, ...]:
+def _label_matrices(chosen, index, judges, hard_rank, closed_world=True) -> tuple[np.ndarray, ...]:
+    """(error 0/1, hard error 0/1, severity rank, outcome code) per record and judge."""
     shape = (len(index), len(judges))
     err, hard, severity = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    outcomes = np.full(shape, np.nan)
     column = {name: j for j, name in enumerate(judges)}
     for (record_id, judge), judgment in chosen.items():
         if not judgment.decided:
             continue
         verdict = judgment.verdict
         i, j = index[record_id], column[judge]
-        is_error = verdict.label is not Label.supported
+        outcome = verdict.outcome(closed_world)
+        is_error = outcome is Outcome.error
         rank = verdict.severity.rank if is_error else 0
         err[i, j] = float(is_error)
         hard[i, j] = float(is_error and rank >= hard_rank)
         severity[i, j] = float(rank)
-    return err, hard, severity
+        outcomes[i, j] = _OUTCOME_CODES[outcome]
+    return err, hard, severity, outcomes
 
 
-def _judge_summary(name, j, chosen, judgments, err, hard, n_records, rate) -> JudgeSummary:
+def _share_of(labels: np.ndarray, code: float) -> np.ndarray:
+    """1.0 where ``labels`` is ``code``, 0.0 elsewhere, NaN kept (missing stays missing)."""
+    return np.where(np.isnan(labels), np.nan, (labels == code).astype(float))
+
+
+def _judge_summary(name, j, chosen, judgments, matrices, n_records, rate) -> JudgeSummary:
+    err, hard, outcomes = matrices
     statuses = Counter(
         judgment.status
         for (_, judge), judgment in chosen.items()
@@ -276,6 +307,7 @@ def _judge_summary(name, j, chosen, judgments, err, hard, n_records, rate) -> Ju
         missing=n_records - seen,
         inclusive=_rate(err[:, j], rate),
         hard=_rate(hard[:, j], rate),
+        unverifiable=_rate(_share_of(outcomes[:, j], 2.0), rate),
         tokens_in=sum(x.tokens_in for x in own),
         tokens_out=sum(x.tokens_out for x in own),
         cost_usd=sum(x.cost_usd for x in own),
@@ -293,9 +325,11 @@ def _rate(column: np.ndarray, rate: dict) -> RateEstimate | None:
 
 def _consensus_summary(vote, hard_vote, rate) -> ConsensusSummary:
     return ConsensusSummary(
-        inclusive=_rate(vote.labels, rate),
+        inclusive=_rate(_share_of(vote.labels, 1.0), rate),
         hard=_rate(hard_vote.labels, rate),
+        unverifiable_share=_rate(_share_of(vote.labels, 2.0), rate),
         errors=int((vote.labels == 1).sum()),
+        unverifiable=int((vote.labels == 2).sum()),
         ok=int((vote.labels == 0).sum()),
         disputed=vote.n_disputed,
         undecided=vote.n_undecided,
@@ -354,12 +388,12 @@ def _agreement(err, severity, judges, bootstrap, confidence, seed, disagreements
     )
 
 
-def _categories(chosen, index, judges, states) -> dict[str, int]:
+def _categories(chosen, index, states, closed_world) -> dict[str, int]:
     """Consensus errors by the category most error-voting judges gave (ties: enum order)."""
     order = {category: i for i, category in enumerate(Category)}
     by_record: dict[str, list[Category]] = {}
     for (record_id, _), judgment in chosen.items():
-        if judgment.decided and judgment.verdict.label is not Label.supported:
+        if judgment.decided and judgment.verdict.outcome(closed_world) is Outcome.error:
             by_record.setdefault(record_id, []).append(judgment.verdict.category)
     counts: Counter[str] = Counter()
     for record_id, state in zip(index, states, strict=True):
@@ -381,6 +415,7 @@ def _topics(records: list[dict], states: list[str]) -> dict[str, TopicSummary]:
         topic: TopicSummary(
             n=sum(c.values()),
             errors=c["error"],
+            unverifiable=c["unverifiable"],
             ok=c["ok"],
             disputed=c["disputed"],
             undecided=c["undecided"],

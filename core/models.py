@@ -34,7 +34,20 @@ def utcnow() -> str:
 class Label(str, Enum):
     supported = "supported"
     contradicted = "contradicted"
-    not_in_sources = "not_in_sources"
+    not_in_sources = "not_in_sources"  # the evidence neither supports nor contradicts
+
+
+class Outcome(str, Enum):
+    """What a verdict means for the data: the three outcomes reports keep apart.
+
+    ``error``: the answer is wrong. ``unverifiable``: the evidence neither supports nor
+    contradicts it. ``ok``: supported. ``not_in_sources`` is an error only in a *closed-world*
+    audit (sources declared complete, as the bundled example's are); otherwise unverifiable.
+    """
+
+    error = "error"
+    unverifiable = "unverifiable"
+    ok = "ok"
 
 
 class Severity(str, Enum):
@@ -149,7 +162,18 @@ class Verdict(_Model):
 
     @property
     def is_error(self) -> bool:
+        """The closed-world reading: anything not supported is an error (``outcome`` reads a
+        verdict for either kind of audit)."""
         return self.label is not Label.supported
+
+    def outcome(self, closed_world: bool) -> Outcome:
+        """Error, unverifiable or ok; ``closed_world``: the sources are declared complete, so
+        what they do not state counts as an error."""
+        if self.label is Label.supported:
+            return Outcome.ok
+        if self.label is Label.contradicted or closed_world:
+            return Outcome.error
+        return Outcome.unverifiable
 
 
 class JudgmentStatus(str, Enum):

@@ -17,11 +17,14 @@ from reports.terminal import (
     gold_header,
     gold_rows,
     gold_title,
+    lower_bound_note,
     num,
     pct,
     rate_text,
     short_verdict,
+    sources_text,
     split_spans,
+    unverifiable_text,
     verdict_text,
 )
 
@@ -46,6 +49,7 @@ th{background:#f0f2f5}td.n{text-align:right;white-space:nowrap}
 mark{background:#ffd7d3;color:#8c1d18;font-weight:600;padding:0 2px;border-radius:3px}
 .error{color:#b3261e;font-weight:600}.ok{color:#1e7d32}.disputed{color:#a15c00}
 .undecided{color:#5f6b7a}.contradicted{color:#b3261e}.not_in_sources{color:#7b1fa2}
+.unverifiable{color:#7b1fa2}
 .supported{color:#1e7d32}.status{color:#a15c00}
 ul{margin:0;padding-left:18px}blockquote{margin:4px 0;padding:2px 8px;border-left:3px solid #9aa5b1;
  color:#333}
@@ -117,7 +121,8 @@ def _header(report: AuditReport) -> str:
     items = [("dataset", run.dataset_path or "-"), ("sha256", run.dataset_sha256 or "-"),
              ("sample", f"{run.n_sampled} of {run.population or '?'} records, {run.n_judged} "
                         f"judged, seed {run.seed}"),
-             ("judges", judges), ("created", f"{run.created} (status: {run.status})")]
+             ("judges", judges), ("created", f"{run.created} (status: {run.status})"),
+             ("sources", sources_text(report)), ("evidence", run.evidence)]
     rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)
     return (f'<section id="run"><h1>Audit report {esc(run.run_id)}</h1><dl>{rows}</dl>'
             "</section>")
@@ -129,9 +134,13 @@ def _headline(report: AuditReport) -> str:
                 if report.health.degraded else "")
     parts = [degraded, f'<p class="headline">Consensus error rate <span class="big">'
              f"{esc(rate_text(c.inclusive))}</span> "
-             f'<span class="muted">({esc(f"{s.confidence:.0%}")} Wilson interval)</span></p>',
+             f'<span class="muted">({esc(f"{s.confidence:.0%}")} Wilson interval'
+             f"{esc(lower_bound_note(report))})</span></p>",
+             f'<p class="unverifiable-share">{esc(unverifiable_text(report))}</p>',
              f"<p>Hard errors ({esc(s.hard_severity)} or worse): {esc(rate_text(c.hard))}. "
-             f"{c.errors} error, {c.ok} ok, {c.disputed} disputed, {c.undecided} undecided.</p>"]
+             f"{c.errors} error, "
+             + ("" if s.closed_world else f"{c.unverifiable} unverifiable, ")
+             + f"{c.ok} ok, {c.disputed} disputed, {c.undecided} undecided.</p>"]
     if s.range_inclusive:
         r = s.range_inclusive
         parts.append(f"<p>Across judges: {esc(pct(r.low))} ({esc(', '.join(r.low_judges))}) to "
@@ -241,9 +250,10 @@ def _breakdowns(report: AuditReport) -> str:
     s = report.summary
     categories = _table(["category", "errors"],
                         [[esc(c), str(n)] for c, n in s.categories.items()], "categories-table")
-    topics = _table(["topic", "n", "error", "ok", "disputed", "undecided"],
-                    [[esc(t), str(x.n), str(x.errors), str(x.ok), str(x.disputed),
-                      str(x.undecided)] for t, x in s.topics.items()], "topics-table")
+    topics = _table(["topic", "n", "error", "unverifiable", "ok", "disputed", "undecided"],
+                    [[esc(t), str(x.n), str(x.errors), str(x.unverifiable), str(x.ok),
+                      str(x.disputed), str(x.undecided)] for t, x in s.topics.items()],
+                    "topics-table")
     return _section("breakdown", "Breakdown by category and topic", categories + "<br>" + topics)
 
 

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from audit.stats.results import AgreementResult, RateEstimate
 
 MARK_OPEN, MARK_CLOSE = ">>", "<<"
-_STATE_STYLE = {"error": "bold red", "ok": "green", "disputed": "yellow", "undecided": "dim"}
+_STATE_STYLE = {"error": "bold red", "unverifiable": "magenta", "ok": "green",
+                "disputed": "yellow", "undecided": "dim"}
 _LABEL_STYLE = {"supported": "green", "contradicted": "bold red", "not_in_sources": "magenta"}
 
 
@@ -48,6 +49,36 @@ def rate_text(estimate: RateEstimate | None) -> str:
 
 def ci_text(result: AgreementResult) -> str:
     return "n/a" if result.ci is None else f"[{num(result.ci.low)}, {num(result.ci.high)}]"
+
+
+def sources_text(report: AuditReport) -> str:
+    """``DIR (corpus sha256 …)`` or ``none (closed-book)``: what the run checked against."""
+    run = report.run
+    if run.closed_book:
+        return "none (closed-book)"
+    corpus = f" (corpus sha256 {run.sources_sha256})" if run.sources_sha256 else ""
+    return f"{run.sources_path or '-'}{corpus}"
+
+
+def lower_bound_note(report: AuditReport) -> str:
+    """Why an open-world error rate is only a floor (empty when nothing is unverifiable)."""
+    consensus = report.summary.consensus
+    if report.summary.closed_world or not consensus.unverifiable:
+        return ""
+    if consensus.unverifiable == consensus.errors + consensus.unverifiable + consensus.ok:
+        return ("; NOT MEASURED: every decided record is unverifiable, so 0 errors says "
+                "nothing")
+    return "; a lower bound: the unverifiable records may hold errors too"
+
+
+def unverifiable_text(report: AuditReport) -> str:
+    """The headline's second rate: the unverifiable share, or why there is none."""
+    summary = report.summary
+    if summary.closed_world:
+        return "Unverifiable: none by definition (sources declared complete: what they do " \
+               "not state counts as an error)"
+    return (f"Unverifiable share {rate_text(summary.consensus.unverifiable_share)}: the "
+            "evidence neither supports nor contradicts these; not counted as errors")
 
 
 def verdict_text(verdict: VerdictRow) -> str:
@@ -216,10 +247,12 @@ def header_panel(report: AuditReport, plain: bool = False) -> Panel:
         ("sample", Text(sample + (f", stratified by {run.stratify}" if run.stratify else ""))),
         ("judges", Text(judges)),
         ("created", Text(f"{run.created} (status: {run.status})")),
+        ("sources", Text.assemble(sources_text(report), (f"\n{run.evidence}" if run.evidence
+                                  else "", "yellow" if run.closed_book else "dim"))),
     ]
-    if not run.sources_available:
-        rows.append(("sources", Text(f"{run.sources_path or '-'} unreadable now: no snippets",
-                                     style="yellow")))
+    if not run.sources_available and not run.closed_book:
+        rows.append(("", Text(f"{run.sources_path or '-'} unreadable now: no snippets",
+                              style="yellow")))
     return _panel(_grid(rows), f"Audit run {run.run_id}", plain)
 
 
@@ -231,10 +264,14 @@ def headline_panel(report: AuditReport, plain: bool = False) -> Panel:
     lines += [
         Text.assemble(("Consensus error rate ", "bold"),
                       (rate_text(consensus.inclusive), "bold red"),
-                      f"  ({conf} Wilson interval, records with a majority)"),
+                      f"  ({conf} Wilson interval, records with a majority)"
+                      + lower_bound_note(report)),
+        Text(unverifiable_text(report), style="" if summary.closed_world else "magenta"),
         Text(f"Hard errors ({summary.hard_severity} or worse): {rate_text(consensus.hard)}"),
-        Text(f"{consensus.errors} error, {consensus.ok} ok, {consensus.disputed} disputed "
-             f"(tie), {consensus.undecided} undecided"),
+        Text(f"{consensus.errors} error, "
+             + ("" if summary.closed_world else f"{consensus.unverifiable} unverifiable, ")
+             + f"{consensus.ok} ok, {consensus.disputed} disputed (tie), "
+               f"{consensus.undecided} undecided"),
     ]
     spread = summary.range_inclusive
     if spread is not None:
@@ -270,10 +307,13 @@ def agreement_table(report: AuditReport, plain: bool = False) -> RenderableType:
 
 def judges_table(report: AuditReport, plain: bool = False) -> Table:
     table = _table("Judges", plain)
-    for column in ("judge", "error rate", "hard", "abstain / fail / bad cite"):
+    open_world = not report.summary.closed_world
+    columns = ["judge", "error rate", "hard"] + (["unverifiable"] if open_world else [])
+    for column in [*columns, "abstain / fail / bad cite"]:
         table.add_column(column)
     for name, judge in report.summary.per_judge.items():
-        table.add_row(Text(name), rate_text(judge.inclusive), rate_text(judge.hard),
+        extra = [rate_text(judge.unverifiable)] if open_world else []
+        table.add_row(Text(name), rate_text(judge.inclusive), rate_text(judge.hard), *extra,
                       f"{judge.abstained} / {judge.failed} / {judge.invalid_citation}")
     return table
 
@@ -408,10 +448,14 @@ def categories_table(report: AuditReport, plain: bool = False) -> RenderableType
 def topics_table(report: AuditReport, plain: bool = False) -> Table:
     table = _table("By topic", plain)
     table.add_column("topic", overflow="fold")
-    for column in ("n", "error", "ok", "disputed", "undecided"):
+    open_world = not report.summary.closed_world
+    columns = ["n", "error"] + (["unverifiable"] if open_world else []) + ["ok", "disputed",
+                                                                            "undecided"]
+    for column in columns:
         table.add_column(column, justify="right")
     for topic, t in report.summary.topics.items():
-        table.add_row(Text(topic), str(t.n), str(t.errors), str(t.ok), str(t.disputed),
+        extra = [str(t.unverifiable)] if open_world else []
+        table.add_row(Text(topic), str(t.n), str(t.errors), *extra, str(t.ok), str(t.disputed),
                       str(t.undecided))
     return table
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.models import JudgeSpec, Passage, QARecord, Verdict
+from core.models import Category, JudgeSpec, Label, Passage, QARecord, Severity, Verdict
 
 
 @dataclass
@@ -32,3 +32,17 @@ class Judge(Protocol):
     spec: JudgeSpec
 
     async def judge(self, record: QARecord, evidence: list[Passage]) -> JudgeOutcome: ...
+
+
+def closed_book_verdict(judge_kind: str) -> Verdict:
+    """What an evidence-only judge honestly says in a closed-book run: it cannot tell a true
+    claim from an invented one without sources, so the answer is unverifiable to it (never an
+    error, never supported)."""
+    return Verdict(
+        label=Label.not_in_sources,
+        category=Category.none,
+        severity=Severity.none,
+        confidence=1.0,
+        rationale=f"closed-book run (no sources): the {judge_kind} judge only compares an "
+        "answer with evidence, so it cannot check this answer: unverifiable",
+    )

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from audit.judges.base import JudgeOutcome
-from audit.judges.prompts import build_messages, load_template, repair_message, verdict_schema
+from audit.judges.prompts import build_messages, judge_template, repair_message, verdict_schema
 from core.calls import CallResult, CallRunner
 from core.errors import ConfigError, JudgeOutputError
 from core.models import Category, JudgeSpec, Label, Passage, QARecord, Severity, Verdict
@@ -44,7 +44,8 @@ MAX_ATTEMPTS = 2  # the first answer and one repair round-trip
 class LLMJudge:
     """Judge one record by asking ``spec.provider`` (openai or gemini) for a Verdict."""
 
-    def __init__(self, spec: JudgeSpec, store: Store, provider: Provider | None = None) -> None:
+    def __init__(self, spec: JudgeSpec, store: Store, provider: Provider | None = None, *,
+                 closed_book: bool = False) -> None:
         unknown = sorted(set(spec.params) - set(KNOWN_PARAMS))
         if unknown:
             raise ConfigError(
@@ -61,7 +62,8 @@ class LLMJudge:
                 )
         self.spec = spec
         self.provider = provider or build_provider(spec)
-        self.template = load_template(spec.params.get("template"))
+        self.closed_book = closed_book  # no sources: the closed-book prompt, uncited verdicts
+        self.template = judge_template(spec.params.get("template"), closed_book)
         params = spec.params
         self.temperature = float(params.get("temperature", 0.0))
         self.max_tokens = int(params.get("max_tokens", 1024))
@@ -86,7 +88,7 @@ class LLMJudge:
 
     async def judge(self, record: QARecord, evidence: list[Passage]) -> JudgeOutcome:
         """A Verdict for ``record``; raises ProviderError or JudgeOutputError."""
-        messages = build_messages(record, evidence, self.template)
+        messages = build_messages(record, evidence, self.template, self.closed_book)
         results: list[CallResult] = []
         errors: list[str] = []
         for attempt in range(1, MAX_ATTEMPTS + 1):

@@ -25,7 +25,7 @@ import re
 import time
 from dataclasses import asdict, dataclass
 
-from audit.judges.base import JudgeOutcome
+from audit.judges.base import JudgeOutcome, closed_book_verdict
 from core.models import (
     Category,
     Citation,
@@ -169,10 +169,16 @@ def _percentile(values: list[float], q: float) -> float:
 
 class LocalJudge:
     """Judge protocol over a ``LocalProvider``; ``spec.params`` may set
-    ``max_evidence_tokens`` and ``candidate_sentences``."""
+    ``max_evidence_tokens`` and ``candidate_sentences``.
 
-    def __init__(self, spec: JudgeSpec, store: Store, provider: LocalProvider | None = None) -> None:
+    In a closed-book run (no sources) there is nothing to score the answer against: a 270M
+    model's own likelihood says nothing about a fact being true, so every answer is
+    unverifiable to it and the model is not even loaded."""
+
+    def __init__(self, spec: JudgeSpec, store: Store, provider: LocalProvider | None = None,
+                 *, closed_book: bool = False) -> None:
         self.spec = spec
+        self.closed_book = closed_book
         self.store = store
         self.provider = provider or LocalProvider(spec.model or "gemma-3-270m")
         self.max_evidence_tokens = int(spec.params.get("max_evidence_tokens", MAX_EVIDENCE_TOKENS))
@@ -180,7 +186,8 @@ class LocalJudge:
 
     async def prepare(self) -> None:
         """Before the run: packages and model folder (the first-use conversion happens here)."""
-        await asyncio.to_thread(self.provider.prepare)
+        if not self.closed_book:
+            await asyncio.to_thread(self.provider.prepare)
 
     def cache_key(self, record: QARecord, evidence: list[Passage]) -> str:
         return content_hash(
@@ -196,7 +203,10 @@ class LocalJudge:
         )
 
     async def judge(self, record: QARecord, evidence: list[Passage]) -> JudgeOutcome:
-        """A Verdict from the cached or freshly computed features; abstains with no evidence."""
+        """A Verdict from the cached or freshly computed features; abstains with no evidence
+        (unverifiable in a closed-book run, where there is none by design)."""
+        if self.closed_book:
+            return JudgeOutcome(verdict=closed_book_verdict("local likelihood"))
         if not any(p.text.strip() for p in evidence):
             return JudgeOutcome(verdict=None, raw="no evidence to score against")
         key = self.cache_key(record, evidence)

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from audit.judges.base import JudgeOutcome
+from audit.judges.base import JudgeOutcome, closed_book_verdict
 from audit.judges.facts import (
     CONFLICTS,
     MODAL_WORDS,
@@ -125,12 +125,18 @@ class _Conflict:
 class RulesJudge:
     """Deterministic judge; ``spec.params`` may override the thresholds in ``DEFAULTS``."""
 
-    def __init__(self, spec: JudgeSpec, store: Store | None = None) -> None:
+    def __init__(self, spec: JudgeSpec, store: Store | None = None, *,
+                 closed_book: bool = False) -> None:
         self.spec = spec
         self.store = store  # unused: nothing here is worth caching
         self.params = {**DEFAULTS, **spec.params}
+        self.closed_book = closed_book  # no sources: nothing to compare with (unverifiable)
 
     async def judge(self, record: QARecord, evidence: list[Passage]) -> JudgeOutcome:
+        if self.closed_book:
+            if _REFUSAL.search(strip_injection(record.answer)):
+                return JudgeOutcome(verdict=None)  # declines to answer: nothing to check
+            return JudgeOutcome(verdict=closed_book_verdict("rules"))
         return JudgeOutcome(verdict=self.decide(record, evidence))
 
     def decide(self, record: QARecord, evidence: list[Passage]) -> Verdict | None:

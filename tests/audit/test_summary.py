@@ -126,9 +126,10 @@ def test_range_categories_topics(summary):
     assert spread.low_judges == ["a", "b"] and spread.high_judges == ["c"]
     assert "2 record" in spread.why  # r3 and r4 are the disagreements
     assert summary.categories == {"outdated_rule": 1, "wrong_number": 1}  # r4 tie -> enum order
-    assert summary.topics["fees"].model_dump() == dict(n=3, errors=1, ok=2, disputed=0, undecided=0)
+    assert summary.topics["fees"].model_dump() == dict(n=3, errors=1, unverifiable=0, ok=2,
+                                                      disputed=0, undecided=0)
     assert summary.topics["leave"].model_dump() == dict(
-        n=2, errors=1, ok=0, disputed=1, undecided=0
+        n=2, errors=1, unverifiable=0, ok=0, disputed=1, undecided=0
     )
     assert summary.topics["(none)"].undecided == 1
 

@@ -142,7 +142,10 @@ USAGE = {
 
 
 def build_sample_run(root: Path) -> tuple[Store, str]:
-    """Write the sources and the run into ``root``; returns the store and the run id."""
+    """Write the sources and the run into ``root``; returns the store and the run id.
+
+    The run names its sources folder relative to ``root`` (the snapshots must not hold a
+    machine path): build its report with ``root`` as the working directory."""
     sources = root / "sources"
     sources.mkdir(parents=True, exist_ok=True)
     for name, text in SOURCES.items():
@@ -150,7 +153,8 @@ def build_sample_run(root: Path) -> tuple[Store, str]:
     store = Store(root / "report.db")
     config = {
         "dataset_path": "data/advising.jsonl", "dataset_sha256": "ab" * 32,
-        "sources_path": str(sources), "n": len(RECORDS), "seed": 7, "population": 120,
+        "sources_path": "sources", "sources_sha256": "cd" * 32, "sources_complete": True,
+        "closed_book": False, "n": len(RECORDS), "seed": 7, "population": 120,
         "confidence": 0.95, "stratify": None, "evidence_k": 4,
         "judges": [{"name": "gemini", "provider": "gemini", "model": "gemini-2.5-flash",
                     "params": {}},
@@ -174,7 +178,8 @@ def build_sample_run(root: Path) -> tuple[Store, str]:
 
 
 @pytest.fixture
-def sample_run(tmp_path) -> tuple[Store, str]:
+def sample_run(tmp_path, monkeypatch) -> tuple[Store, str]:
+    monkeypatch.chdir(tmp_path)  # the run's sources folder is relative to it
     return build_sample_run(tmp_path)
 
 
