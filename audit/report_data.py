@@ -24,6 +24,7 @@ from audit.gate import GatePolicy
 from audit.gold import GoldComparison, compare_with_gold, resolve_gold_judge
 from audit.health import RunHealth, run_health
 from audit.run_sources import is_closed_book, is_closed_world
+from audit.specifics import SpecificsSection, sample_specifics
 from audit.summary import AuditSummary, summarize
 from core.errors import ConfigError, SourceError
 from core.models import GateDecision, Judgment, JudgmentStatus, Label, Outcome, Passage
@@ -159,6 +160,9 @@ class AuditReport(_Model):
     health: RunHealth = Field(description="whether this is a real panel result, and why not")
     gold: GoldComparison | None = Field(
         default=None, description="every judge against the run's gold labels, when it has some")
+    specifics: SpecificsSection | None = Field(
+        default=None, description="checks that need no sources (cross-record conflicts, "
+        "unverified specifics) for the sampled records; never counted as judge errors")
 
     def record(self, record_id: str) -> RecordRow:
         return next(row for row in self.records if row.id == record_id)
@@ -367,12 +371,14 @@ def build_report(
     hard_severity: str = "major",
     max_unusable_share: float | None = None,
     gold_judge: str | None = None,
+    with_specifics: bool = True,
 ) -> AuditReport:
     """The report of a stored audit run; ``passages`` default to the run's sources folder.
 
     ``max_unusable_share`` (default: the default gate policy's) decides ``health.degraded``.
     ``gold_judge`` names the judge whose labels are gold (default: the run's one reviewer or
     imported judge, if any); every other judge is then scored against it.
+    ``with_specifics`` adds the checks that need no sources (they read the whole dataset).
     """
     run = store.get_run(run_id)
     if run is None:
@@ -409,6 +415,7 @@ def build_report(
         decisions=store.decisions(run_id, dataset_sha256=header.dataset_sha256),
         health=run_health(summary, [j.name for j in header.judges], max_unusable_share),
         gold=_gold(run, judgments, [r["id"] for r in records], gold_judge, summary, bootstrap),
+        specifics=sample_specifics(config, [r["id"] for r in sampled]) if with_specifics else None,
     )
 
 

@@ -82,7 +82,8 @@ def to_html(report: AuditReport) -> str:
             [(t, s.errors) for t, s in report.summary.topics.items()]), "plot-topics"),
         "</div></section>",
         _agreement(report), _judges(report), _gold(report), _errors(report), _disagreements(report),
-        _breakdowns(report), _problems(report), _suspicious(report), _cost(report),
+        _breakdowns(report), _problems(report), _suspicious(report), _specifics(report),
+        _cost(report),
         f'<footer class="muted">Assay report schema v{esc(report.schema_version)}. '
         "Dataset text is quoted, never obeyed.</footer>",
     ])
@@ -275,6 +276,28 @@ def _suspicious(report: AuditReport) -> str:
             for r in map(report.record, report.suspicious)]
     return _section("suspicious", "Suspicious text (prompt-injection-like; quoted, never obeyed)",
                     _table(["record", "why", "answer"], rows, "suspicious-table"))
+
+
+def _specifics(report: AuditReport) -> str:
+    """Conflicts between records and unverified specifics: their own section, not errors."""
+    section = report.specifics
+    title = "Checks without sources (not judge errors)"
+    if section is None or not section.available:  # the JSON report says why
+        return ""
+    rows = []
+    for row in section.records:
+        items = [f"<li>conflict: says <strong>{esc(c.value)}</strong> ({esc(c.sentence)}); "
+                 f"<strong>{esc(c.other_record)}</strong> says <strong>{esc(c.other_value)}"
+                 f"</strong> ({esc(c.other_sentence)})</li>" for c in row.conflicts]
+        items += [f"<li>unverified: {esc(u)}</li>" for u in row.unverified]
+        rows.append([esc(row.record_id), f"<ul>{''.join(items)}</ul>"])
+    head = (f"<p>dataset: {section.dataset_conflicts} conflicts between records, "
+            f"{section.dataset_unverified} unverified specifics in {section.dataset_claims} "
+            f"claims of {section.dataset_records} records; sampled records with one: "
+            f"{len(section.records)}</p>")
+    table = _table(["record", "found"], rows, "specifics-table") if rows else ""
+    return _section("specifics", title,
+                    head + table + f'<p class="muted">{esc(section.statement)}</p>')
 
 
 def _cost(report: AuditReport) -> str:

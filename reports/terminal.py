@@ -178,6 +178,10 @@ def render_report(
         console.print(renderable)
     if report.suspicious:
         console.print(suspicious_table(report, plain))
+    if report.specifics is not None and report.specifics.available and not errors_only:
+        from reports.claims import specifics_panel
+
+        console.print(specifics_panel(report.specifics, plain))
     if not errors_only:
         console.print(cost_panel(report, plain, model_calls))
         if report.decisions:

@@ -146,3 +146,95 @@ def test_claim_list_export_csv_and_jsonl(report, tmp_path):
     assert form["hedged"] == "True" and "IMM-5709-B" in form["unverified"]
     with pytest.raises(ConfigError, match=r"\.csv or \.jsonl"):
         write_claims(report, tmp_path / "claims.txt")
+
+
+def test_cli_claims_prints_the_figures_and_exports(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "claims.jsonl"
+    done = subprocess.run([sys.executable, "-m", "audit", "claims", str(STUDY), "--out", str(out)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "conflicts between records │ 3 (6 records)" in done.stdout
+    assert "Not judge errors" in done.stdout
+    assert f"wrote 15 claims to {out}" in done.stdout.replace("\n", "")
+    assert len(out.read_text().splitlines()) == 15
+    as_json = subprocess.run([sys.executable, "-m", "audit", "claims", str(STUDY), "--json"],
+                             capture_output=True, text=True, cwd=tmp_path)
+    figures = json.loads(as_json.stdout)
+    assert (figures["conflicts"], figures["unverified_specifics"]) == (3, 5)
+    dhaka = next(c for c in figures["conflict_list"] if c["record_a"] == "3:1")
+    assert (dhaka["value_a"], dhaka["value_b"]) == ("5 lakh", "3.5 lakh")
+    bad = subprocess.run([sys.executable, "-m", "audit", "claims", str(STUDY), "--out", "x.txt"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert ".csv or .jsonl" in bad.stderr
+
+
+def test_run_report_shows_conflicts_on_both_sampled_records_not_as_errors(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from audit.report_data import build_report
+    from core.models import Judgment, JudgmentStatus, Label, Verdict
+    from core.store import Store
+    from reports.html import to_html
+    from reports.terminal import render_report
+
+    dataset = load_dataset(STUDY)
+    store = Store(tmp_path / "assay.db")
+    config = {"dataset_path": str(STUDY), "dataset_sha256": dataset.sha256, "seed": 0,
+              "judges": [{"name": "a", "provider": "rules"}, {"name": "b", "provider": "rules"}]}
+    store.create_run("audit-x", "audit", dataset.sha256, config)
+    sampled = [r for r in dataset.records if r.id in {"1:1", "2:1", "8:1"}]
+    store.set_run_records("audit-x", [r.model_dump(mode="json") for r in sampled])
+    store.save_judgments([
+        Judgment(run_id="audit-x", record_id=r.id, judge=j, status=JudgmentStatus.ok,
+                 verdict=Verdict(label=Label.supported)) for r in sampled for j in "ab"])
+
+    report = build_report(store, "audit-x", bootstrap=0)
+    section = report.specifics
+    assert section is not None and section.available
+    assert (section.dataset_records, section.dataset_conflicts) == (15, 3)
+    rows = {r.record_id: r for r in section.records}
+    assert set(rows) == {"1:1", "2:1"}  # 8:1 has neither
+    assert rows["1:1"].conflicts[0].other_record == "2:1"
+    assert rows["2:1"].conflicts[0].other_record == "1:1"
+    assert rows["2:1"].conflicts[0].other_sentence == "Oxford requires a minimum GMAT score of 700."
+    assert report.summary.consensus.errors == 0  # a conflict is not a judge's error
+
+    console = Console(file=io.StringIO(), width=120, record=True)
+    render_report(report, console)
+    text = console.export_text()
+    assert "Checks without sources (not judge errors)" in text
+    assert "but 1:1 says '700'" in text and "but 2:1 says '650'" in text
+    page = to_html(report)
+    assert 'id="specifics"' in page and "<strong>2:1</strong> says <strong>650</strong>" in page
+
+    # A changed dataset file: the section says so instead of showing other data's figures.
+    changed = tmp_path / "changed.jsonl"
+    changed.write_text(STUDY.read_text().splitlines()[0] + "\n")
+    store.create_run("audit-y", "audit", dataset.sha256, {**config, "dataset_path": str(changed)})
+    store.set_run_records("audit-y", [r.model_dump(mode="json") for r in sampled])
+    later = build_report(store, "audit-y", bootstrap=0).specifics
+    assert later is not None and not later.available and "changed" in later.note
+
+
+def test_review_shows_a_records_claims_markers_and_conflicts(report):
+    import io
+
+    from rich.console import Console
+
+    from audit.review import ReviewItem
+    from reports.review import show_item
+
+    record = next(r for r in load_dataset(STUDY).records if r.id == "2:1")
+    console = Console(file=io.StringIO(), width=160, record=True)
+    show_item(ReviewItem(record, [], 1, 1), console, report)
+    text = console.export_text()
+    assert "claims to check (2; not judge errors)" in text
+    assert "1. Oxford's Said Business School asks for a minimum GMAT score of 650." in text
+    assert "conflict: 1:1 says '700': Oxford requires a minimum GMAT score of 700." in text
+    assert "unverified: figure stated without a hedge for a named institution" in text
