@@ -25,7 +25,7 @@ from audit.gold import GoldComparison, compare_with_gold, resolve_gold_judge
 from audit.health import RunHealth, run_health
 from audit.run_sources import is_closed_book, is_closed_world
 from audit.specifics import SpecificsSection, sample_specifics
-from audit.summary import AuditSummary, summarize
+from audit.summary import AgreementSummary, AuditSummary, summarize
 from core.errors import ConfigError, SourceError
 from core.models import GateDecision, Judgment, JudgmentStatus, Label, Outcome, Passage
 from core.store import Store
@@ -180,11 +180,57 @@ AGREEMENT_BANDS: list[tuple[float, str]] = [
 ]
 
 
-def agreement_words(value: float | None) -> str:
-    """Plain words for a chance-corrected agreement value (Landis & Koch bands)."""
+def agreement_words(value: float | None, *, severity: bool = False) -> str:
+    """Plain words for a chance-corrected agreement value (Landis & Koch bands).
+
+    ``severity``: the value measures agreement on the severity of errors, so the words speak
+    of the hard rate, not of the error rate.
+    """
     if value is None:
         return "undefined (too few shared decisions, or one label only): agreement unknown"
-    return next(words for upper, words in AGREEMENT_BANDS if value < upper)
+    words = next(words for upper, words in AGREEMENT_BANDS if value < upper)
+    if severity:
+        words = words.replace(" agree", " agree on severity", 1).replace("the rate", "the hard rate")
+    return words
+
+
+PARADOX_GAP = 0.3  # AC1 this far above alpha (or alpha undefined): the coefficients disagree
+
+
+def dominant_label(agreement: AgreementSummary) -> tuple[str, float] | None:
+    """The commoner of error / ok among the verdicts the judges share, and its share.
+
+    Read from the pairwise confusion tables, i.e. the paired verdicts that the
+    chance-corrected coefficients are computed on (None when no verdict is shared).
+    """
+    errors = total = 0
+    for pair in agreement.pairs:
+        (ok_ok, ok_err), (err_ok, err_err) = pair.confusion
+        errors += 2 * err_err + ok_err + err_ok
+        total += 2 * (ok_ok + ok_err + err_ok + err_err)
+    if not total:
+        return None
+    share = errors / total
+    return ("error", share) if share >= 0.5 else ("ok", 1 - share)
+
+
+def _paradox(agreement: AgreementSummary, alpha: float | None, ac1: float | None) -> str | None:
+    """One line on why AC1 and alpha/kappa disagree, or None when they do not."""
+    if ac1 is None or (alpha is not None and ac1 - alpha < PARADOX_GAP):
+        return None
+    dominant = dominant_label(agreement)
+    if dominant is None:
+        return None
+    label, share = dominant
+    if share >= 1.0:
+        return (f"Every verdict the judges share says '{label}': they agree, but with one label "
+                "only agreement cannot show that they tell errors from correct answers (alpha "
+                "and kappa are undefined, AC1 is 1 by construction); read the rate from its "
+                "interval and the disputed records.")
+    return (f"The coefficients disagree because one label dominates: {share:.0%} of the shared "
+            f"verdicts say '{label}' (the prevalence paradox), which pulls alpha and kappa "
+            "down and AC1 up, so neither alone says how reliable the rate is; read the rate "
+            "from its interval and the disputed records.")
 
 
 def _readings(summary: AuditSummary) -> tuple[list[AgreementReading], str]:
@@ -198,13 +244,20 @@ def _readings(summary: AuditSummary) -> tuple[list[AgreementReading], str]:
         "Fleiss' kappa": agreement.fleiss_kappa.value,
         "Gwet's AC1": agreement.gwet_ac1.value,
     }
-    readings = [AgreementReading(coefficient=k, value=v, words=agreement_words(v))
-                for k, v in named.items()]
     alpha, ac1 = named["Krippendorff's alpha (nominal)"], named["Gwet's AC1"]
+    paradox = _paradox(agreement, alpha, ac1)
+    readings = []
+    for name, value in named.items():
+        words = agreement_words(value, severity="severity" in name)
+        if paradox and "severity" not in name:
+            words = ("pulled up by one dominant label: not a reading of reliability here"
+                     if name == "Gwet's AC1" else
+                     "pulled down (or undefined) by one dominant label: not a reading of "
+                     "reliability here")
+        readings.append(AgreementReading(coefficient=name, value=value, words=words))
+    if paradox:
+        return readings, paradox
     sentence = agreement_words(alpha)
-    if alpha is not None and ac1 is not None and ac1 - alpha >= 0.3:
-        sentence += (" (AC1 is much higher than alpha: one label dominates, which drags "
-                     "chance-corrected coefficients down)")
     return readings, sentence[0].upper() + sentence[1:] + "."
 
 
