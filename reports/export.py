@@ -23,6 +23,7 @@ from reports.terminal import (
     gold_header,
     gold_rows,
     gold_title,
+    hard_text,
     num,
     pct,
     rate_text,
@@ -167,8 +168,7 @@ def to_markdown(report: AuditReport) -> str:
              if report.health.degraded else []),
            f"- consensus error rate: **{rate_text(summary.consensus.inclusive)}** "
            f"({summary.confidence:.0%} Wilson interval)",
-           f"- hard errors ({summary.hard_severity} or worse): "
-           f"{rate_text(summary.consensus.hard)}"]
+           f"- {md(hard_text(summary))}"]
     if summary.range_inclusive:
         spread = summary.range_inclusive
         out.append(f"- across judges: {pct(spread.low)} to {pct(spread.high)}. {md(spread.why)}")

@@ -17,6 +17,7 @@ from reports.terminal import (
     gold_header,
     gold_rows,
     gold_title,
+    hard_text,
     lower_bound_note,
     num,
     pct,
@@ -138,7 +139,7 @@ def _headline(report: AuditReport) -> str:
              f'<span class="muted">({esc(f"{s.confidence:.0%}")} Wilson interval'
              f"{esc(lower_bound_note(report))})</span></p>",
              f'<p class="unverifiable-share">{esc(unverifiable_text(report))}</p>',
-             f"<p>Hard errors ({esc(s.hard_severity)} or worse): {esc(rate_text(c.hard))}. "
+             f"<p>{esc(hard_text(s))}. "
              f"{c.errors} error, "
              + ("" if s.closed_world else f"{c.unverifiable} unverifiable, ")
              + f"{c.ok} ok, {c.disputed} disputed, {c.undecided} undecided.</p>"]

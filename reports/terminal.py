@@ -20,6 +20,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from audit.report_data import AuditReport, RecordRow, Span, VerdictRow
     from audit.stats.results import AgreementResult, RateEstimate
+    from audit.summary import AuditSummary
 
 MARK_OPEN, MARK_CLOSE = ">>", "<<"
 _STATE_STYLE = {"error": "bold red", "unverifiable": "magenta", "ok": "green",
@@ -45,6 +46,21 @@ def rate_text(estimate: RateEstimate | None) -> str:
     ci = estimate.wilson
     interval = f" [{pct(ci.low)}–{pct(ci.high)}]" if ci else ""
     return f"{pct(estimate.rate)}{interval} ({estimate.k}/{estimate.n})"
+
+
+def hard_text(summary: AuditSummary) -> str:
+    """The hard-error line with the records it rests on: how many decided, how many disputed.
+
+    A hard rate of 1/1 with 19 records split on severity must say so, not read as 100%.
+    """
+    consensus = summary.consensus
+    decided, disputed = (consensus.hard.n if consensus.hard else 0), consensus.hard_disputed
+    head = f"Hard errors ({summary.hard_severity} or worse): {rate_text(consensus.hard)}"
+    counts = f"{decided} record{'s' if decided != 1 else ''} decided, {disputed} disputed"
+    if disputed > decided:
+        return (f"{head}: only {counts} (the judges split on whether the error is "
+                f"{summary.hard_severity} or worse; the rate rests on the decided records alone)")
+    return f"{head}: {counts}"
 
 
 def ci_text(result: AgreementResult) -> str:
@@ -271,7 +287,7 @@ def headline_panel(report: AuditReport, plain: bool = False) -> Panel:
                       f"  ({conf} Wilson interval, records with a majority)"
                       + lower_bound_note(report)),
         Text(unverifiable_text(report), style="" if summary.closed_world else "magenta"),
-        Text(f"Hard errors ({summary.hard_severity} or worse): {rate_text(consensus.hard)}"),
+        Text(hard_text(summary)),
         Text(f"{consensus.errors} error, "
              + ("" if summary.closed_world else f"{consensus.unverifiable} unverifiable, ")
              + f"{consensus.ok} ok, {consensus.disputed} disputed (tie), "

@@ -158,3 +158,74 @@ def test_resolve_run_id(tmp_path):
         resolve_run_id(store, "audit-zzzz")
     with pytest.raises(ConfigError, match="no run"):
         build_report(store, "audit-zzzz")
+
+
+def _two_judge_report(tmp_path, pairs: list[tuple[Verdict, Verdict]]):
+    """The report of a run whose record i got verdicts ``pairs[i]`` from judges a and b."""
+    store = Store(tmp_path / "pairs.db")
+    config = {"dataset_path": "d.jsonl", "dataset_sha256": "ef" * 32, "seed": 1,
+              "judges": [{"name": "a", "provider": "rules"}, {"name": "b", "provider": "rules"}]}
+    store.create_run("audit-pairs", "audit", "ef" * 32, config)
+    store.set_run_records("audit-pairs", [
+        {"id": f"r{i}", "question": f"What is rule {i}?", "answer": f"Rule {i} applies."}
+        for i in range(len(pairs))])
+    for i, verdicts in enumerate(pairs):
+        for judge, verdict in zip("ab", verdicts, strict=True):
+            store.save_judgment(Judgment(run_id="audit-pairs", record_id=f"r{i}", judge=judge,
+                                         status=JudgmentStatus.ok, verdict=verdict))
+    return build_report(store, "audit-pairs", passages={}, bootstrap=0)
+
+
+def _wrong(severity: Severity) -> Verdict:
+    return Verdict(label=Label.contradicted, category=Category.wrong_number, severity=severity)
+
+
+def test_one_label_everywhere_is_explained_not_called_reliable_and_untrustworthy(tmp_path):
+    # The study's case: every verdict 'error', the judges split on severity for 19 of 20.
+    pairs = [(_wrong(Severity.major), _wrong(Severity.minor))] * 19
+    report = _two_judge_report(tmp_path, [*pairs, (_wrong(Severity.major), _wrong(Severity.major))])
+    words = {r.coefficient: (r.value, r.words) for r in report.readings}
+    assert words["Gwet's AC1"][0] == pytest.approx(1.0)
+    assert words["Krippendorff's alpha (nominal)"][0] is None
+    nominal = [w for name, (_, w) in words.items() if "severity" not in name]
+    assert not any("reliable" in w or "trustworthy" in w for w in nominal)
+    assert report.reading.startswith("Every verdict the judges share says 'error': they agree")
+    assert "cannot show that they tell errors from correct answers" in report.reading
+    severity_value, severity_words = words["Krippendorff's alpha (ordinal severity)"]
+    assert severity_value is not None and severity_value < 0
+    assert severity_words == ("judges agree on severity less than chance would: the hard rate "
+                              "is not trustworthy")
+
+
+def test_a_dominant_label_is_named_as_the_reason_the_coefficients_disagree(tmp_path):
+    major = _wrong(Severity.major)
+    ok = Verdict(label=Label.supported)
+    report = _two_judge_report(tmp_path, [(major, major)] * 18 + [(major, ok)] * 2)
+    alpha = report.summary.agreement.krippendorff_alpha_nominal.value
+    ac1 = report.summary.agreement.gwet_ac1.value
+    assert alpha < 0.2 and ac1 > 0.8  # the same data: "untrustworthy" and "reliable" by bands
+    assert report.reading.startswith(
+        "The coefficients disagree because one label dominates: 95% of the shared verdicts say "
+        "'error' (the prevalence paradox)")
+    assert "pulled up by one dominant label" in report.readings[-1].words
+
+
+def test_balanced_labels_keep_the_band_reading(tmp_path):
+    major, ok = _wrong(Severity.major), Verdict(label=Label.supported)
+    report = _two_judge_report(tmp_path, [(major, major)] * 5 + [(ok, ok)] * 5)
+    assert report.reading == "Judges agree almost perfectly: the rate is reliable."
+    assert report.readings[0].words == "judges agree almost perfectly: the rate is reliable"
+
+
+def test_the_hard_line_says_how_many_records_it_rests_on(tmp_path):
+    from reports.terminal import hard_text
+
+    pairs = [(_wrong(Severity.major), _wrong(Severity.minor))] * 19
+    report = _two_judge_report(tmp_path, [*pairs, (_wrong(Severity.major), _wrong(Severity.major))])
+    assert hard_text(report.summary) == (
+        "Hard errors (major or worse): 100.0% [20.7%–100.0%] (1/1): only 1 record decided, "
+        "19 disputed (the judges split on whether the error is major or worse; the rate rests "
+        "on the decided records alone)")
+    agreed = _two_judge_report(tmp_path / "x", [(_wrong(Severity.major),) * 2] * 3
+                               + [(Verdict(label=Label.supported),) * 2] * 7)
+    assert hard_text(agreed.summary).endswith("(3/10): 10 records decided, 0 disputed")
