@@ -198,7 +198,8 @@ PARADOX_GAP = 0.3  # AC1 this far above alpha (or alpha undefined): the coeffici
 
 
 def dominant_label(agreement: AgreementSummary) -> tuple[str, float] | None:
-    """The commoner of error / ok among the verdicts the judges share, and its share.
+    """The commoner of "error" / "no error" (ok or unverifiable) among the verdicts the
+    judges share, and its share.
 
     Read from the pairwise confusion tables, i.e. the paired verdicts that the
     chance-corrected coefficients are computed on (None when no verdict is shared).
@@ -211,7 +212,7 @@ def dominant_label(agreement: AgreementSummary) -> tuple[str, float] | None:
     if not total:
         return None
     share = errors / total
-    return ("error", share) if share >= 0.5 else ("ok", 1 - share)
+    return ("error", share) if share >= 0.5 else ("no error", 1 - share)
 
 
 def _paradox(agreement: AgreementSummary, alpha: float | None, ac1: float | None) -> str | None:
@@ -223,12 +224,12 @@ def _paradox(agreement: AgreementSummary, alpha: float | None, ac1: float | None
         return None
     label, share = dominant
     if share >= 1.0:
-        return (f"Every verdict the judges share says '{label}': they agree, but with one label "
+        return (f"Every verdict the judges share is '{label}': they agree, but with one label "
                 "only agreement cannot show that they tell errors from correct answers (alpha "
                 "and kappa are undefined, AC1 is 1 by construction); read the rate from its "
                 "interval and the disputed records.")
     return (f"The coefficients disagree because one label dominates: {share:.0%} of the shared "
-            f"verdicts say '{label}' (the prevalence paradox), which pulls alpha and kappa "
+            f"verdicts are '{label}' (the prevalence paradox), which pulls alpha and kappa "
             "down and AC1 up, so neither alone says how reliable the rate is; read the rate "
             "from its interval and the disputed records.")
 
