@@ -189,7 +189,7 @@ def test_one_label_everywhere_is_explained_not_called_reliable_and_untrustworthy
     assert words["Krippendorff's alpha (nominal)"][0] is None
     nominal = [w for name, (_, w) in words.items() if "severity" not in name]
     assert not any("reliable" in w or "trustworthy" in w for w in nominal)
-    assert report.reading.startswith("Every verdict the judges share says 'error': they agree")
+    assert report.reading.startswith("Every verdict the judges share is 'error': they agree")
     assert "cannot show that they tell errors from correct answers" in report.reading
     severity_value, severity_words = words["Krippendorff's alpha (ordinal severity)"]
     assert severity_value is not None and severity_value < 0
@@ -205,7 +205,7 @@ def test_a_dominant_label_is_named_as_the_reason_the_coefficients_disagree(tmp_p
     ac1 = report.summary.agreement.gwet_ac1.value
     assert alpha < 0.2 and ac1 > 0.8  # the same data: "untrustworthy" and "reliable" by bands
     assert report.reading.startswith(
-        "The coefficients disagree because one label dominates: 95% of the shared verdicts say "
+        "The coefficients disagree because one label dominates: 95% of the shared verdicts are "
         "'error' (the prevalence paradox)")
     assert "pulled up by one dominant label" in report.readings[-1].words
 
