@@ -368,18 +368,28 @@ def estimate(run_id, cheap_run, gold_judge, by, prediction, confidence, as_json,
 @click.argument("run_id", required=False)
 @click.option("--out", type=click.Path(path_type=Path), required=True)
 @click.option("--dataset", type=click.Path(path_type=Path), default=None)
+@click.option("--drop", type=click.Choice(["errors", "unverifiable"]), multiple=True,
+              default=("errors",), show_default=True,
+              help="Consensus outcome to remove; repeat for both (--drop errors --drop "
+                   "unverifiable). Unverifiable: the evidence neither supports nor contradicts "
+                   "the answer (open-world runs only).")
 @db_option
-def filter_(run_id, out, dataset, db_path) -> None:
-    """Write the dataset minus the records judged erroneous by consensus."""
+def filter_(run_id, out, dataset, drop, db_path) -> None:
+    """Write the dataset minus the records whose consensus --drop names (default: errors)."""
     from audit.filtering import filter_dataset
 
-    result = filter_dataset(open_store(db_path), run_id, out, dataset)
+    result = filter_dataset(open_store(db_path), run_id, out, dataset, drop=tuple(drop))
     console = out_console()
-    console.print(f"wrote {result.kept} records to {result.out}; removed {len(result.removed)}:")
+    console.print(f"wrote {result.kept} records to {result.out}; removed {len(result.removed)} "
+                  f"({' and '.join(result.dropped)}):", markup=False)
     for record_id in result.removed:
         console.print(f"  - {record_id}", markup=False)
     if result.disputed:
         console.print(f"kept {len(result.disputed)} disputed records: {', '.join(result.disputed)}",
+                      markup=False)
+    if result.unverifiable_kept:
+        console.print(f"kept {len(result.unverifiable_kept)} unverifiable records (add --drop "
+                      f"unverifiable to remove them): {', '.join(result.unverifiable_kept)}",
                       markup=False)
     console.print("records outside the audited sample were not judged; re-audit the result.")
 

@@ -1,13 +1,21 @@
-"""``audit filter``: the dataset minus the records its audit judged erroneous by consensus."""
+"""``audit filter``: the dataset minus the records its audit judged erroneous by consensus.
+
+What to drop is explicit: ``errors`` (the default), ``unverifiable`` (records whose consensus is
+that the evidence neither supports nor contradicts them, in an open-world run), or both.
+Disputed and undecided records are always kept and listed.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from audit.gatekeeper import resolve_audit_run
-from core.errors import DatasetError
+from audit.run_sources import is_closed_world
+from core.errors import ConfigError, DatasetError
 from core.store import Store
+
+DROP_CHOICES = {"errors": "error", "unverifiable": "unverifiable"}  # option → consensus state
 
 
 @dataclass
@@ -16,10 +24,19 @@ class FilterResult:
     kept: int
     removed: list[str]  # record ids, in dataset order
     disputed: list[str]  # kept, but worth a look
+    unverifiable_kept: list[str] = field(default_factory=list)  # kept unverifiable records
+    dropped: tuple[str, ...] = ("errors",)
 
 
-def filter_dataset(store: Store, run_id: str | None, out: Path, dataset_path=None) -> FilterResult:
-    """Write the audited dataset without its consensus errors; refuses a changed dataset."""
+def filter_dataset(store: Store, run_id: str | None, out: Path, dataset_path=None,
+                   drop: tuple[str, ...] = ("errors",)) -> FilterResult:
+    """Write the audited dataset without the records whose consensus ``drop`` names
+    (``errors`` and/or ``unverifiable``); refuses a changed dataset."""
+    unknown = [d for d in drop if d not in DROP_CHOICES]
+    if unknown or not drop:
+        raise ConfigError(f"drop should be one or more of {', '.join(DROP_CHOICES)}, got "
+                          f"{', '.join(unknown) or 'nothing'}")
+    states_dropped = {DROP_CHOICES[d] for d in drop}
     from audit.summary import summarize
     from core.datasets import load_dataset, write_jsonl
 
@@ -35,9 +52,12 @@ def filter_dataset(store: Store, run_id: str | None, out: Path, dataset_path=Non
     judged = {j.record_id for j in judgments}
     rows = [{"id": r["id"], "topic": r.get("topic")} for r in store.run_records(run["id"])
             if r["id"] in judged]
-    states = summarize(judgments, rows, population=len(dataset.records), bootstrap=0).records
-    removed = [r.id for r in dataset.records if states.get(r.id) == "error"]
+    states = summarize(judgments, rows, population=len(dataset.records), bootstrap=0,
+                       closed_world=is_closed_world(config)).records
+    removed = [r.id for r in dataset.records if states.get(r.id) in states_dropped]
     disputed = [r.id for r in dataset.records if states.get(r.id) == "disputed"]
-    kept = [r for r in dataset.records if states.get(r.id) != "error"]
+    unverifiable = [r.id for r in dataset.records if states.get(r.id) == "unverifiable"
+                    and "unverifiable" not in states_dropped]
+    kept = [r for r in dataset.records if states.get(r.id) not in states_dropped]
     write_jsonl(kept, out)
-    return FilterResult(Path(out), len(kept), removed, disputed)
+    return FilterResult(Path(out), len(kept), removed, disputed, unverifiable, tuple(drop))

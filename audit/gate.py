@@ -53,6 +53,12 @@ class GatePolicy(BaseModel):
     """Krippendorff's alpha (nominal, error vs not) below which the audit is inconclusive."""
     max_unusable_share: float = Field(0.2, ge=0, le=1)
     """Largest share of judgments that failed or cited invalid evidence."""
+    max_unverifiable_share: float = Field(0.2, ge=0, le=1)
+    """Largest share of records whose consensus is unverifiable (the evidence neither supports
+    nor contradicts them) before the audit is inconclusive: the error rate is then only a lower
+    bound, so an upper bound above max_error_rate cannot fail the data either (a lower bound
+    above it still does). Unverifiable records are never counted as errors; in a closed-world
+    run (sources declared complete) there are none."""
     max_age_days: float = Field(30, gt=0)
     """Oldest audit (in days) that can still decide."""
     rate_source: str = "sample"
@@ -114,6 +120,8 @@ class GateEvidence:
     unusable_share: float
     estimate: float | None = None  # the point estimate when it is not errors / decided (PPI)
     basis: str = ""  # what the estimate rests on, when not errors / decided
+    unverifiable: int = 0  # records whose consensus is unverifiable (open-world runs only)
+    unverifiable_share: float = 0.0  # of the records with a consensus
 
 
 def judged_sha256(ev: GateEvidence) -> str:
@@ -143,11 +151,15 @@ def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) ->
         rate = ev.estimate
     basis = ev.basis or f"{ev.errors}/{ev.decided}"
     interval = f"{rate:.1%} [{ev.low_bound:.1%}, {ev.upper_bound:.1%}] at {policy.confidence:.0%}"
+    too_unverifiable = ev.unverifiable_share > policy.max_unverifiable_share
     if ev.upper_bound > policy.max_error_rate:
-        failures.append(
-            f"{policy.rate} error rate {basis} = {interval}: upper bound above"
-            f" the maximum {policy.max_error_rate:.1%}"
-        )
+        above = (f"{policy.rate} error rate {basis} = {interval}: upper bound above"
+                 f" the maximum {policy.max_error_rate:.1%}")
+        if too_unverifiable and ev.low_bound <= policy.max_error_rate:
+            doubts.append(f"{above}, but with this many unverifiable records that does not show "
+                          "the data is bad")
+        else:
+            failures.append(above)
     if len(ev.critical) > policy.max_critical_errors:
         shown = ", ".join(ev.critical[:8]) + (" …" if len(ev.critical) > 8 else "")
         failures.append(
@@ -168,6 +180,13 @@ def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) ->
         doubts.append(
             f"{ev.unusable_share:.0%} of judgments failed or cited invalid evidence"
             f" (maximum {policy.max_unusable_share:.0%})"
+        )
+    if too_unverifiable:
+        doubts.append(
+            f"{ev.unverifiable_share:.0%} of records are unverifiable ({ev.unverifiable}/"
+            f"{ev.decided}; maximum {policy.max_unverifiable_share:.0%}): the evidence neither "
+            "supports nor contradicts them, so the error rate is only a lower bound; add "
+            "sources, or a judge that can check them"
         )
     status = "fail" if failures else "inconclusive" if doubts else "pass"
     within = f"{policy.rate} error rate {ev.basis + ' = ' if ev.basis else ''}{interval}"

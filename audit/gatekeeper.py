@@ -7,9 +7,10 @@ from datetime import datetime
 from pathlib import Path
 
 from audit.gate import UNREADABLE, GateEvidence, GatePolicy, decide
+from audit.run_sources import is_closed_world
 from audit.topics import assign_topics, topic_matches
 from core.errors import ConfigError, DatasetError
-from core.models import GateDecision, JudgmentStatus, QARecord
+from core.models import GateDecision, JudgmentStatus, Outcome, QARecord
 from core.store import Store
 
 
@@ -76,8 +77,9 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
     judgments = store.judgments(run["id"])
     judged = {j.record_id for j in judgments}
     rows = [{"id": r.id, "topic": r.topic} for r in records if r.id in judged]
+    closed_world = is_closed_world(config)
     summary = summarize(judgments, rows, population=config.get("population") or None,
-                        confidence=policy.confidence, bootstrap=0)
+                        confidence=policy.confidence, bootstrap=0, closed_world=closed_world)
     consensus = summary.consensus
     estimate = consensus.hard if policy.rate == "hard" else consensus.inclusive
     errors = consensus.hard_errors if policy.rate == "hard" else consensus.errors
@@ -85,7 +87,7 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
                                                      policy.topic_keywords)}
     categories: dict[str, Counter] = {}
     for j in judgments:
-        if j.decided and j.verdict is not None and j.verdict.is_error:
+        if j.decided and j.verdict is not None and j.verdict.outcome(closed_world) is Outcome.error:
             categories.setdefault(j.record_id, Counter())[j.verdict.category.value] += 1
     critical = []
     for record_id, state in sorted(summary.records.items()):
@@ -120,6 +122,9 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
         unusable_share=unusable / len(judgments) if judgments else 1.0,
         estimate=point,
         basis=basis,
+        unverifiable=consensus.unverifiable,
+        unverifiable_share=(consensus.unverifiable_share.rate or 0.0
+                            if consensus.unverifiable_share else 0.0),
     )
 
 

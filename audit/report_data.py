@@ -105,6 +105,8 @@ class VerdictRow(_Model):
     outcome: Outcome | None = Field(
         default=None, description="error, unverifiable or ok under the run's sources (decided "
         "verdicts only)")
+    uncited: bool = Field(default=False, description="a verdict without any citation (every "
+                          "verdict of a closed-book run: there is nothing to quote)")
 
     @property
     def is_error(self) -> bool:
@@ -581,6 +583,7 @@ def _verdict_row(judgment: Judgment, passages: dict[str, Passage], known: bool,
         confidence=verdict.confidence,
         rationale=verdict.rationale,
         outcome=verdict.outcome(closed_world),
+        uncited=not verdict.citations,
         citations=[_citation_row(c.passage_id, c.quote, passages, known)
                    for c in verdict.citations],
     )

@@ -130,9 +130,9 @@ async def judge_one(
     }
     if outcome.verdict is None:
         return Judgment(**base, status=JudgmentStatus.abstain, **usage)
-    if not passages and outcome.verdict.citations:
-        # A closed-book run has no passage to quote: its verdicts are uncited by design.
-        outcome.verdict = outcome.verdict.model_copy(update={"citations": []})
+    if not passages:  # closed-book: no passage to quote or check; verdicts are uncited
+        verdict = outcome.verdict.model_copy(update={"citations": []})
+        return Judgment(**base, status=JudgmentStatus.ok, verdict=verdict, **usage)
     check = verify_citations(outcome.verdict, passages)
     status = JudgmentStatus.ok if check.valid else JudgmentStatus.invalid_citation
     error = None if check.valid else "; ".join(check.problems)
