@@ -53,14 +53,18 @@ def hard_text(summary: AuditSummary) -> str:
 
     A hard rate of 1/1 with 19 records split on severity must say so, not read as 100%.
     """
-    consensus = summary.consensus
+    consensus, severity = summary.consensus, summary.hard_severity
     decided, disputed = (consensus.hard.n if consensus.hard else 0), consensus.hard_disputed
-    head = f"Hard errors ({summary.hard_severity} or worse): {rate_text(consensus.hard)}"
-    counts = f"{decided} record{'s' if decided != 1 else ''} decided, {disputed} disputed"
+    if decided:
+        few = "only " if disputed > decided else ""
+        counts = f"{rate_text(consensus.hard)}: {few}{decided} record{'s' if decided != 1 else ''}"
+    else:
+        counts = "n/a: no record"
+    line = f"Hard errors ({severity} or worse): {counts} decided, {disputed} disputed"
     if disputed > decided:
-        return (f"{head}: only {counts} (the judges split on whether the error is "
-                f"{summary.hard_severity} or worse; the rate rests on the decided records alone)")
-    return f"{head}: {counts}"
+        line += f" (the judges split on whether the error is {severity} or worse"
+        line += "; the rate rests on the decided records alone)" if decided else ")"
+    return line
 
 
 def ci_text(result: AgreementResult) -> str:

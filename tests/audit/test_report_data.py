@@ -229,3 +229,12 @@ def test_the_hard_line_says_how_many_records_it_rests_on(tmp_path):
     agreed = _two_judge_report(tmp_path / "x", [(_wrong(Severity.major),) * 2] * 3
                                + [(Verdict(label=Label.supported),) * 2] * 7)
     assert hard_text(agreed.summary).endswith("(3/10): 10 records decided, 0 disputed")
+
+
+def test_the_hard_line_with_no_decided_record(tmp_path):
+    from reports.terminal import hard_text
+
+    report = _two_judge_report(tmp_path, [(_wrong(Severity.major), _wrong(Severity.minor))] * 4)
+    assert hard_text(report.summary) == (
+        "Hard errors (major or worse): n/a: no record decided, 4 disputed (the judges split on "
+        "whether the error is major or worse)")
