@@ -177,18 +177,36 @@ def _question_subject(record: QARecord, book: NameBook) -> frozenset[str]:
     return frozenset()
 
 
+_CLAUSE_BREAK = re.compile(r"[;:()]|,\s|\s(?:but|while|whereas|although|though|unless)\s")
+
+
+def _clauses(sentence: str, quantities: list[Quantity]) -> list[int]:
+    """Start offsets of the sentence's clauses (never inside a value: "November 1, 2023")."""
+    starts = [0]
+    for m in _CLAUSE_BREAK.finditer(sentence):
+        if not any(q.start <= m.start() < q.end for q in quantities):
+            starts.append(m.end())
+    return starts
+
+
 def _nearest_words(sentence: str, quantities: list[Quantity]) -> list[frozenset[str]]:
-    """Each content word of the sentence goes to its nearest value ("20 hours in term, 40
-    hours in breaks": "breaks" belongs to the 40); the values' own words are left out."""
+    """Each content word goes to the nearest value of its own clause ("20 hours in term, 40
+    hours in breaks": "breaks" belongs to the 40; in "If you miss the early deadline, apply by
+    the regular deadline of January 4" the date is the regular deadline's); the values' own
+    words are left out."""
+    starts = _clauses(sentence, quantities)
+    clause = lambda pos: sum(s <= pos for s in starts)  # noqa: E731
     own: list[set[str]] = [set() for _ in quantities]
     for m in re.finditer(r"[A-Za-z][\w'’-]*", sentence):
         if any(q.start <= m.start() < q.end for q in quantities):
             continue
         words = [w for w in content_words(m.group(0)) if not w[0].isdigit()]
-        if not words:
+        here = [i for i, q in enumerate(quantities) if clause(q.start) == clause(m.start())]
+        if not words or not here:
             continue
-        distances = [min(abs(m.start() - q.start), abs(m.start() - q.end)) for q in quantities]
-        own[distances.index(min(distances))].update(words)
+        distances = {i: min(abs(m.start() - quantities[i].start), abs(m.start() - quantities[i].end))
+                     for i in here}
+        own[min(distances, key=distances.__getitem__)].update(words)
     return [frozenset(words) for words in own]
 
 

@@ -68,6 +68,13 @@ def test_no_conflict_between_numbers_about_different_things():
             "Admitted Oxford students average 690 on the GMAT, with a class of 330."),
         rec("f", "What GMAT score does Oxford require?",  # says both values: no conflict
             "Oxford asks for a minimum GMAT score of 700; older guides said 650."),
+        # Another clause's deadline (seen in the study's data): the date is the regular one's.
+        rec("g:1", "What are the deadlines at Johns Hopkins?",
+            "If you miss the early action deadline, you can still apply by the regular "
+            "decision deadline of January 4, 2024."),
+        rec("h:1", "What are the deadlines at Johns Hopkins?",
+            "As discussed before, the early action deadline is November 1, 2023, for fall "
+            "2024 admission."),
     ]
     assert find_conflicts(records) == []
 
