@@ -236,6 +236,14 @@ def _paradox(agreement: AgreementSummary, alpha: float | None, ac1: float | None
             "from its interval and the disputed records.")
 
 
+def _paradox_words(name: str, value: float | None) -> str:
+    """A coefficient's words when one label dominates: what moved it, not a verdict."""
+    if value is None:
+        return "undefined with one label only: not a reading of reliability here"
+    way = "up" if name == "Gwet's AC1" else "down"
+    return f"pulled {way} by one dominant label: not a reading of reliability here"
+
+
 def _readings(summary: AuditSummary) -> tuple[list[AgreementReading], str]:
     agreement = summary.agreement
     if agreement is None:
@@ -253,10 +261,7 @@ def _readings(summary: AuditSummary) -> tuple[list[AgreementReading], str]:
     for name, value in named.items():
         words = agreement_words(value, severity="severity" in name)
         if paradox and "severity" not in name:
-            words = ("pulled up by one dominant label: not a reading of reliability here"
-                     if name == "Gwet's AC1" else
-                     "pulled down (or undefined) by one dominant label: not a reading of "
-                     "reliability here")
+            words = _paradox_words(name, value)
         readings.append(AgreementReading(coefficient=name, value=value, words=words))
     if paradox:
         return readings, paradox
