@@ -189,6 +189,7 @@ def test_one_label_everywhere_is_explained_not_called_reliable_and_untrustworthy
     assert words["Krippendorff's alpha (nominal)"][0] is None
     nominal = [w for name, (_, w) in words.items() if "severity" not in name]
     assert not any("reliable" in w or "trustworthy" in w for w in nominal)
+    assert words["Fleiss' kappa"][1] == "undefined with one label only: not a reading of reliability here"
     assert report.reading.startswith("Every verdict the judges share is 'error': they agree")
     assert "cannot show that they tell errors from correct answers" in report.reading
     severity_value, severity_words = words["Krippendorff's alpha (ordinal severity)"]
