@@ -225,6 +225,7 @@ class RulesJudge:
         scored = [
             (_score(fact, e), e, e.sentence) for e in candidates
             if e.sentence and len(fact.context & e.context) >= self.params["min_overlap"]
+            and not _year_within_bound(fact, e)
         ]
         if not scored:
             return None
@@ -324,6 +325,28 @@ def _window(text: str, q: Quantity, chars: int = 50) -> frozenset[str]:
     before = text[max(0, q.start - chars) : q.start]
     after = text[q.end : q.end + chars]
     return frozenset(_context_words(before) + _context_words(after))
+
+
+_BOUND = re.compile(
+    r"\b(?:before|after|until|till|since|by|from|prior to|no later than|no earlier than|"
+    r"earlier than|later than|as of|up to|through)\s+(?:the\s+)?(?:[A-Za-z]+\.?\s+)?$",
+    re.IGNORECASE,
+)
+
+
+def _is_bound(fact: _Fact) -> bool:
+    """True when the date opens or closes a period ("before January 2026", "since 2020")."""
+    q = fact.quantity
+    text = fact.sentence.text if fact.sentence is not None else fact.text
+    return q.kind in _DATE_KINDS and bool(_BOUND.search(text[max(0, q.start - 40):q.start]))
+
+
+def _year_within_bound(answer: _Fact, evidence: _Fact) -> bool:
+    """An event's year in the answer ("in 2023") against a period bound in the evidence
+    ("taken before January 2026"): a range is not a date, so it cannot contradict the year
+    (a wrong bound, "before 2024" against "before 2026", is still compared)."""
+    return (answer.quantity.kind == "year" and _is_bound(evidence)
+            and not _is_bound(answer))
 
 
 def _sentence_facts(sentence: _Sentence) -> list[_Fact]:

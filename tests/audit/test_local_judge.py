@@ -155,3 +155,18 @@ def test_separates_halueval_errors_on_held_out_items(judge: LocalJudge, shared_d
     auc = _auc(scores, labels)
     print(f"local judge AUC on {len(labels)} held-out HaluEval records: {auc:.3f}")
     assert auc > 0.6
+
+
+def test_closed_book_says_unverifiable_without_loading_the_model(tmp_path: Path) -> None:
+    """No sources: the likelihood judge has nothing to score against, so it never invents an
+    error (nor a support) and does not load its model."""
+    store = Store(tmp_path / "assay.db")
+    spec = JudgeSpec(name="local", provider="local", model="gemma-3-270m")
+    judge = LocalJudge(spec, store, closed_book=True)
+    asyncio.run(judge.prepare())
+    record = QARecord(id="r", question="Does Dhaka University require the GRE?",
+                      answer="Yes, a minimum GRE score of 320.")
+    verdict = asyncio.run(judge.judge(record, [])).verdict
+    assert verdict.label is Label.not_in_sources and verdict.outcome(False).value == "unverifiable"
+    assert "closed-book" in verdict.rationale
+    assert judge.provider.forward_passes == 0 and store.count_calls() == 0

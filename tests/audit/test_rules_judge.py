@@ -300,3 +300,32 @@ def test_no_more_than_is_not_a_bare_no():
     verdict = judge_record("Can students work off campus?",
                            "No more than 20 hours per week, and only on campus.")
     assert verdict is None or verdict.category is not Category.negated_rule
+
+
+GMAT = ("The GMAT Focus Edition replaced the classic GMAT. Scores from the classic GMAT taken "
+        "before January 2026 remain valid for five years.")
+
+
+def test_a_year_is_not_contradicted_by_a_period_bound():
+    """Issue 22: "2023" against "Before January 2026" is a range, not a conflicting date."""
+    evidence = [passage(GMAT, "gmat#0")]
+    verdict = judge_record("When was the classic GMAT retired?",
+                           "The classic GMAT was retired in 2023 and scores remain valid for "
+                           "five years.", evidence)
+    assert verdict is None or verdict.label is not Label.contradicted
+    wrong_bound = judge_record("How long do classic GMAT scores stay valid?",
+                               "Scores from the classic GMAT taken before January 2024 remain "
+                               "valid for five years.", evidence)
+    assert wrong_bound.label is Label.contradicted  # a different bound is still compared
+    assert "January 2024" in wrong_bound.rationale
+
+
+def test_closed_book_rules_judge_says_unverifiable_never_an_error():
+    judge = RulesJudge(JudgeSpec(name="rules", provider="rules"), closed_book=True)
+    record = QARecord(id="r1", question="What is the fee?", answer="The fee is $9,999.")
+    verdict = asyncio.run(judge.judge(record, [])).verdict
+    assert verdict.label is Label.not_in_sources and verdict.severity is Severity.none
+    assert verdict.outcome(closed_world=False).value == "unverifiable"
+    refusal = QARecord(id="r2", question="Can my F-2 spouse work?",
+                       answer="The guides don't cover F-2 work rights; please ask an advisor.")
+    assert asyncio.run(judge.judge(refusal, [])).verdict is None
