@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from reports.safe_markdown import render_markdown
 from reports.terminal import (
     ci_text,
     disagreement_records,
@@ -44,7 +45,10 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
 dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%;font-size:.92em}
 th,td{border-bottom:1px solid #e5e8eb;padding:6px 8px;text-align:left;vertical-align:top;
- overflow-wrap:anywhere}
+ overflow-wrap:break-word}
+table.fixed{table-layout:fixed}table.fixed td{overflow-wrap:anywhere}
+.md p{margin:0 0 6px}.md h4,.md h5,.md h6{font-size:1em;margin:8px 0 4px}
+.md ul,.md ol{margin:0 0 6px;padding-left:22px}.md>:last-child{margin-bottom:0}
 th{background:#f0f2f5}td.n{text-align:right;white-space:nowrap}
 .headline{font-size:1.25em}.big{font-weight:700;color:#b3261e}.muted{color:#5f6b7a}
 mark{background:#ffd7d3;color:#8c1d18;font-weight:600;padding:0 2px;border-radius:3px}
@@ -100,11 +104,21 @@ def to_html(report: AuditReport) -> str:
 # -- sections -----------------------------------------------------------------------------
 
 
-def _table(header: list[str], rows: list[list[str]], table_id: str) -> str:
-    """``header`` is escaped here; ``rows`` hold cells that are already HTML."""
+def _table(header: list[str], rows: list[list[str]], table_id: str,
+           widths: list[str] | None = None) -> str:
+    """``header`` is escaped here; ``rows`` hold cells that are already HTML.
+
+    ``widths`` (CSS widths, "" for the rest) fix the columns, so that long answers cannot
+    squeeze the record and question columns to a few letters.
+    """
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return (f'<table id="{esc(table_id)}"><thead><tr>{head}</tr></thead>'
+    cols, fixed = "", ""
+    if widths:
+        cols = "<colgroup>" + "".join(f'<col style="width:{esc(w)}">' if w else "<col>"
+                                      for w in widths) + "</colgroup>"
+        fixed = ' class="fixed"'
+    return (f'<table id="{esc(table_id)}"{fixed}>{cols}<thead><tr>{head}</tr></thead>'
             f"<tbody>{body}</tbody></table>")
 
 
@@ -191,8 +205,13 @@ def _gold(report: AuditReport) -> str:
 
 
 def _answer(row: RecordRow) -> str:
-    return "".join(f"<mark>{esc(piece)}</mark>" if marked else esc(piece)
-                   for piece, marked in split_spans(row.answer, row.wrong_spans))
+    """The answer's paragraphs, lists and headings kept (a safe Markdown subset), wrong
+    parts marked."""
+    return f'<div class="md">{render_markdown(split_spans(row.answer, row.wrong_spans))}</div>'
+
+
+def _question(row: RecordRow) -> str:
+    return f'<div class="md">{render_markdown(row.question)}</div>'
 
 
 def _record_cell(row: RecordRow) -> str:
@@ -229,10 +248,12 @@ def _evidence(row: RecordRow) -> str:
 
 
 def _errors(report: AuditReport) -> str:
-    rows = [[_record_cell(r), esc(r.question), _answer(r), _verdicts(r), _evidence(r)]
+    rows = [[_record_cell(r), _question(r), _answer(r), _verdicts(r), _evidence(r)]
             for r in error_records(report)]
     header = ["record", "question", "answer (wrong part marked)", "verdicts", "evidence"]
-    content = _table(header, rows, "errors-table") if rows else "<p>No consensus errors.</p>"
+    widths = ["9em", "16%", "34%", "", "18%"]
+    content = (_table(header, rows, "errors-table", widths) if rows
+               else "<p>No consensus errors.</p>")
     return _section("errors", f"Errors ({len(rows)})", content)
 
 
@@ -241,9 +262,10 @@ def _disagreements(report: AuditReport) -> str:
     rows = []
     for r in disagreement_records(report):
         by = {v.judge: v for v in r.verdicts}
-        rows.append([_record_cell(r), esc(r.question)]
+        rows.append([_record_cell(r), _question(r)]
                     + [esc(short_verdict(by[j])) if j in by else "-" for j in judges])
-    content = (_table(["record", "question", *judges], rows, "disagreements-table")
+    widths = ["9em", "40%", *[""] * len(judges)]
+    content = (_table(["record", "question", *judges], rows, "disagreements-table", widths)
                if rows else "<p>None.</p>")
     return _section("disagreements", f"Disagreements ({len(rows)})", content)
 
@@ -273,7 +295,8 @@ def _problems(report: AuditReport) -> str:
 def _suspicious(report: AuditReport) -> str:
     if not report.suspicious:
         return ""
-    rows = [[esc(r.id), esc(", ".join(r.suspicious)), esc(r.answer)]
+    rows = [[esc(r.id), esc(", ".join(r.suspicious)),
+             f'<div class="md">{render_markdown(r.answer)}</div>']
             for r in map(report.record, report.suspicious)]
     return _section("suspicious", "Suspicious text (prompt-injection-like; quoted, never obeyed)",
                     _table(["record", "why", "answer"], rows, "suspicious-table"))
