@@ -35,7 +35,9 @@ _OFFICE_WORDS = INSTITUTION_WORDS - {"university", "universities", "college", "s
 _GENERIC_NAME_WORDS = INSTITUTION_WORDS | frozenset(
     """the of and for in at on business graduate admission admissions application applications
     program programme programs programmes national international state government
-    official""".split()
+    official science sciences computer technology data management medical medicine
+    engineering arts law health research studies education evidence examples example
+    association score scores requirement requirements test tests exam entrance""".split()
 )
 _MONTH_DAY_NAMES = frozenset(
     """january february march april may june july august september october november december
@@ -56,12 +58,12 @@ _REQUIREMENT = re.compile(
 _MARKUP = re.compile(r"\*\*|__|`|^[ \t]*#+[ \t]|^[ \t]*(?:[-*+•>]|\d+[.)])[ \t]+", re.MULTILINE)
 _NAME_TOKEN = re.compile(r"[A-Z][\w’'&.-]*[\w]|[A-Z]")
 _RUN = re.compile(
-    r"(?<![\w’'-])(?:[A-Z][\w’'&-]*)(?:\s+(?:(?:of|and|for|the|de)\s+)?(?:[A-Z][\w’'&-]*))*"
+    r"(?<![\w’'-])(?:[A-Z][\w’'&-]*)(?:\s+(?:(?:of|and|the|de)\s+)?(?:[A-Z][\w’'&-]*))*"
 )
 _FORM = re.compile(r"\b(?:[Ff]orm\s+)?[A-Z]{1,5}-\d+[A-Z0-9]*(?:-[A-Z0-9]+)*\b|\b[Ff]orm\s+\d+[A-Z]?\b")
 _LAW = re.compile(
-    r"\b(?:[A-Z][\w’'-]*\s+){1,6}(?:Act|Regulations?|Ordinance|Code|Directive)\b"
-    r"(?:\s+(?:of\s+)?\d{4})?|\b(?:Section|Article|Rule|Clause)\s+\d+[A-Za-z]?\b"
+    r"\b(?:[A-Z][\w’'-]*\s+){1,6}(?:Act|Regulations?|Ordinance|Directive)\b"
+    r"(?:\s+(?:of\s+)?\d{4})?|\b(?:Section|Article)\s+\d+[A-Za-z]?\s+of\s+the\s+[A-Z][\w ]+"
 )
 _PAREN_ACRONYM = re.compile(r"\(([A-Z][A-Z0-9&]{1,9})\)")
 
@@ -105,6 +107,16 @@ def plain(text: str) -> str:
     return _MARKUP.sub(lambda m: " " * len(m.group(0)), text)
 
 
+def sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans of ``text`` line by line: in a chat answer every line (a heading, a list
+    item) ends what it says, so "Evidence & Examples" never runs into the next line."""
+    spans, pos = [], 0
+    for line in text.split("\n"):
+        spans += [(pos + a, pos + b) for a, b in sentence_spans(line)]
+        pos += len(line) + 1
+    return spans
+
+
 class NameBook:
     """What the dataset as a whole says about names (needed to read each sentence).
 
@@ -118,7 +130,7 @@ class NameBook:
         self.institutions: set[str] = set()
         for record in records:
             for text in _texts(record):
-                for start, end in sentence_spans(text):
+                for start, end in sentences(text):
                     for m in _NAME_TOKEN.finditer(text, start, end):
                         if m.start() > start:
                             self.names.add(_key(m.group(0)))
@@ -135,12 +147,21 @@ class NameBook:
             if m.start() == _first_word(sentence) and not self._is_name(words[0]):
                 words = words[1:]
             words = [w for w in words if _key(w) not in STOPWORDS | _MONTH_DAY_NAMES or _acronym(w)]
-            if words:
-                out.append(" ".join(words).rstrip(".’'"))
+            out += [" ".join(part).rstrip(".’'") for part in _split_possessive(words) if part]
         return out
 
     def _is_name(self, word: str) -> bool:
         return _acronym(word) or _key(word) in self.names
+
+
+def _split_possessive(words: list[str]) -> list[list[str]]:
+    """"Harvard Business School's MBA" names two things: the school, and its MBA."""
+    parts: list[list[str]] = [[]]
+    for word in words:
+        parts[-1].append(word)
+        if re.search(r"['’]s$", word):
+            parts.append([])
+    return parts
 
 
 def subject_words(entities: Iterable[str]) -> frozenset[str]:
@@ -151,8 +172,9 @@ def subject_words(entities: Iterable[str]) -> frozenset[str]:
     )
 
 
-def named_specifics(sentence: str) -> list[str]:
-    """Forms, laws, offices and parenthesised acronyms named in ``sentence``."""
+def named_specifics(sentence: str, book: NameBook) -> list[str]:
+    """Forms, laws and named offices (with their acronym, if one follows in brackets) in
+    ``sentence``; an office needs a name of its own ("the Admissions Office" has none)."""
     found: list[str] = []
     for m in _FORM.finditer(sentence):
         found.append(m.group(0))
@@ -160,12 +182,12 @@ def named_specifics(sentence: str) -> list[str]:
         found.append(m.group(0).strip())
     for m in _RUN.finditer(sentence):
         words = m.group(0).split()
-        if len(words) >= 2 and _key(words[-1]) in _OFFICE_WORDS | {"service"}:
+        if m.start() == _first_word(sentence) and not book._is_name(words[0]):
+            words = words[1:]
+        name = " ".join(_split_possessive(words)[-1])  # the office ends the run
+        if name and _key(name.split()[-1]) in _OFFICE_WORDS and subject_words([name]):
             acronym = _PAREN_ACRONYM.match(sentence, m.end() + 1)
-            found.append(m.group(0) + (f" {acronym.group(0)}" if acronym else ""))
-    for m in _PAREN_ACRONYM.finditer(sentence):
-        if not any(m.group(0) in f for f in found):
-            found.append(m.group(1))
+            found.append(name + (f" {acronym.group(0)}" if acronym else ""))
     return list(dict.fromkeys(found))
 
 
@@ -173,14 +195,14 @@ def extract_claims(record: QARecord, book: NameBook) -> list[Claim]:
     """The checkable sentences of ``record``'s answer, in order (markers not yet set)."""
     text = plain(record.answer)
     claims = []
-    for start, end in sentence_spans(text):
+    for start, end in sentences(text):
         sentence = " ".join(text[start:end].split())
         if sentence.endswith("?"):
             continue
         found = extract_quantities(sentence)
         quantities = tuple(q for q in found if not _trivial(q, found))
         entities = tuple(book.entities(sentence))
-        named = tuple(named_specifics(sentence))
+        named = tuple(named_specifics(sentence, book))
         kinds = []
         if quantities:
             kinds.append("figure")

@@ -10,8 +10,9 @@ places of the sentence and of the question it answers: Jaccard >= ``SUBJECT_OVER
 whose nearby words say the same measure (at least ``MIN_SHARED_MEASURE`` shared content words
 besides the names; for dates, amounts, durations and percentages one, if it is most of them).
 Among the other record's candidates the best-matching value is taken; if that record also
-states the same value, there is no conflict. Years are never compared (they
-date a statement more often than they state one). Deterministic and offline.
+states the same value, there is no conflict. Years are never compared (they date a statement
+more often than they state one), and figures of sentences dated by different years are not
+compared either ("in 2022 ..." and "in 2023 ..." may both be true). Deterministic and offline.
 """
 
 from __future__ import annotations
@@ -99,7 +100,9 @@ def find_conflicts(records: Sequence[QARecord], claims: ClaimList | None = None,
                                  conflict.b.claim.start)]))
             found.setdefault(key, conflict)
     order = {r.id: n for n, r in enumerate(records)}
-    return sorted(found.values(), key=lambda c: (order[c.a.record_id], order[c.b.record_id]))
+    ordered = [c if order[c.a.record_id] <= order[c.b.record_id] else
+               Conflict(c.b, c.a, c.subject, c.measure) for c in found.values()]
+    return sorted(ordered, key=lambda c: (order[c.a.record_id], order[c.b.record_id]))
 
 
 def conflicts_by_record(conflicts: Sequence[Conflict]) -> dict[str, list[Conflict]]:
@@ -119,6 +122,8 @@ def _conflict(fact: Fact, others: list[Fact]) -> Conflict | None:
         shared = fact.subject & other.subject
         if len(shared) / len(fact.subject | other.subject) < SUBJECT_OVERLAP:
             continue
+        if _different_years(fact, other):
+            continue  # "in 2022 ... 3.5 lakh" and "in 2023 ... 5 lakh" may both be true
         measure = fact.measure & other.measure
         if _same_measure(fact, other, measure):
             scored.append((len(measure), other, shared, measure))
@@ -131,6 +136,16 @@ def _conflict(fact: Fact, others: list[Fact]) -> Conflict | None:
     _, other, shared, measure = top[0]
     a, b = sorted([fact, other], key=lambda f: (f.record_id, f.quantity.start))
     return Conflict(a, b, tuple(sorted(shared)), tuple(sorted(measure)))
+
+
+def _years(fact: Fact) -> set[float]:
+    return {q.values[0] for q in fact.claim.quantities if q.kind == "year"}
+
+
+def _different_years(a: Fact, b: Fact) -> bool:
+    """Both sentences are dated, and by different years: figures of different times."""
+    ya, yb = _years(a), _years(b)
+    return bool(ya and yb and not ya & yb)
 
 
 def _same_measure(a: Fact, b: Fact, shared: frozenset[str]) -> bool:

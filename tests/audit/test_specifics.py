@@ -66,6 +66,10 @@ def test_no_conflict_between_numbers_about_different_things():
             "Oxford opened applications in 2023; the deadline is January 15, 2026."),
         rec("e", "What GMAT score do Oxford students have?",  # another measure
             "Admitted Oxford students average 690 on the GMAT, with a class of 330."),
+        rec("e2", "What GMAT score do Oxford students have?",  # other years
+            "In 2022, the median GMAT of the Oxford class was 690."),
+        rec("e3", "What GMAT score do Oxford students have?",
+            "In 2023, the median GMAT of the Oxford class was 710."),
         rec("f", "What GMAT score does Oxford require?",  # says both values: no conflict
             "Oxford asks for a minimum GMAT score of 700; older guides said 650."),
         # Another clause's deadline (seen in the study's data): the date is the regular one's.
