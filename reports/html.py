@@ -185,11 +185,14 @@ def _agreement(report: AuditReport) -> str:
 
 
 def _judges(report: AuditReport) -> str:
+    open_world = not report.summary.closed_world  # a closed world has no unverifiable verdict
     rows = [[esc(n), esc(rate_text(j.inclusive)), esc(rate_text(j.hard)),
+             *([esc(rate_text(j.unverifiable))] if open_world else []),
              esc(f"{j.abstained} / {j.failed} / {j.invalid_citation}"),
              esc(f"{j.tokens_in:,} / {j.tokens_out:,}"), esc(f"${j.cost_usd:.4f}")]
             for n, j in report.summary.per_judge.items()]
-    header = ["judge", "error rate", "hard", "abstain / fail / bad cite", "tokens in / out", "cost"]
+    header = ["judge", "error rate", "hard", *(["unverifiable"] if open_world else []),
+              "abstain / fail / bad cite", "tokens in / out", "cost"]
     return _section("judges", "Judges", _table(header, rows, "judges-table"))
 
 

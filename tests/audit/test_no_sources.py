@@ -25,6 +25,7 @@ from audit.report_data import build_report
 from audit.summary import summarize
 from core.models import Category, Judgment, JudgmentStatus, Label, Severity, Verdict
 from core.store import Store
+from reports.html import to_html
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "tests" / "data" / "study_shaped" / "dataset.jsonl"
@@ -111,6 +112,9 @@ def test_closed_book_offline_run_is_all_unverifiable_and_the_gate_is_inconclusiv
     exported = json.loads(report.model_dump_json())
     assert exported["summary"]["consensus"]["unverifiable_share"]["k"] == N_STUDY
     assert exported["run"]["sources_sha256"] == "none"
+    page = to_html(report)
+    assert "none (closed-book)" in page and "Unverifiable share 100.0%" in page
+    assert "cannot tell a wrong answer from a right one" in page
 
     gate = audit("gate", "--json", cwd=tmp_path)
     assert gate.returncode == 3, gate.stdout + gate.stderr
@@ -149,7 +153,8 @@ def test_user_sources_are_open_world_unless_declared_complete(tmp_path):
     assert "open world" in header.evidence
     c = open_world.summary.consensus
     assert c.unverifiable > 0  # answers the facts do not cover
-    assert "unverifiable" in done.stdout.lower()
+    assert f"{c.unverifiable} unverifiable," in done.stdout
+    assert "Unverifiable share" in done.stdout and "unverifiable" in to_html(open_world)
 
     declared = audit(*base, "--sources-complete", cwd=tmp_path)
     assert declared.returncode == 0, declared.stderr
