@@ -21,9 +21,12 @@ from core.models import QARecord
 
 # Keywords of the default policy's critical topics (English; a policy file can replace them).
 DEFAULT_TOPIC_KEYWORDS: dict[str, list[str]] = {
-    "healthcare": ["health", "healthcare", "health insurance", "medical", "hospital", "doctor",
-                   "clinic", "NHS", "vaccination", "vaccine", "mental health", "GP"],
+    # "Medical School" names a place to study, not care: no bare "medical" or "health".
+    "healthcare": ["healthcare", "health care", "health insurance", "health services",
+                   "medical insurance", "medical care", "medical treatment", "hospital",
+                   "doctor", "clinic", "NHS", "vaccination", "vaccine", "mental health", "GP"],
     "admissions": ["admission", "admissions", "admitted", "apply", "applying", "application",
+                   "applications", "eligibility", "SOP", "MCAT", "LSAT", "ACT",
                    "get into", "getting into", "acceptance", "accepted",
                    "entrance exam", "admission test", "GRE", "GMAT", "SAT", "IELTS", "TOEFL",
                    "Duolingo English Test", "PTE", "offer letter", "statement of purpose",

@@ -35,9 +35,15 @@ def test_keywords_match_whole_words_never_inside_another_word():
         QARecord(id="b", question="Is the homework graded?", answer="Yes."),
         QARecord(id="c", question="Can I do part-time work?", answer="Yes, 20 hours."),
         QARecord(id="d", question="Can I drop a course?", answer="Yes.", topic="course_load"),
+        # The study's questions: a medical school is a place to study, not health care.
+        QARecord(id="e", question="Can you explain the admission process for Harvard Medical "
+                 "School?", answer="Apply through AMCAS."),
+        QARecord(id="f", question="Does my student visa cover health insurance?", answer="No."),
     ]
     assigned = assign_topics(records, CRITICAL)
-    assert [a.topic for a in assigned] == [None, None, "work", "course_load"]
+    assert [a.topic for a in assigned] == [None, None, "work", "course_load", "admissions",
+                                           "healthcare"]
+    assert assigned[5].matched == ("health insurance",)  # 1 keyword each: the first topic
     assert assigned[2].matched == ("work", "part-time")
     assert assigned[3].how == "field"
 
