@@ -406,7 +406,8 @@ def resolve_run_id(store: Store, run_id: str | None) -> str:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise ConfigError(f"{run_id!r} matches {len(matches)} runs; give more characters")
+        shown = ", ".join(matches[:6]) + (", …" if len(matches) > 6 else "")
+        raise ConfigError(f"{run_id!r} matches {len(matches)} runs ({shown}); give more characters")
     raise ConfigError(f"no run {run_id!r} in {store.path}; see `audit runs` for the run ids")
 
 
