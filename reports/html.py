@@ -231,7 +231,7 @@ def _verdicts(row: RecordRow) -> str:
         extra = f'<br><span class="muted">{esc(v.rationale)}</span>' if v.rationale else ""
         extra += f'<br><span class="status">{esc(v.error)}</span>' if v.error else ""
         items.append(f'<li><strong>{esc(v.judge)}</strong>: <span class="{esc(css)}">'
-                     f"{esc(verdict_text(v))}</span>{extra}</li>")
+                     f"{esc(verdict_text(v)).replace('/', '/<wbr>')}</span>{extra}</li>")
     return f"<ul>{''.join(items)}</ul>"
 
 
@@ -254,7 +254,7 @@ def _errors(report: AuditReport) -> str:
     rows = [[_record_cell(r), _question(r), _answer(r), _verdicts(r), _evidence(r)]
             for r in error_records(report)]
     header = ["record", "question", "answer (wrong part marked)", "verdicts", "evidence"]
-    widths = ["9em", "16%", "34%", "", "18%"]
+    widths = ["9em", "15%", "31%", "", "16%"]
     content = (_table(header, rows, "errors-table", widths) if rows
                else "<p>No consensus errors.</p>")
     return _section("errors", f"Errors ({len(rows)})", content)
