@@ -370,3 +370,54 @@ def test_end_to_end_against_llama_cpp_server(llama_server, tmp_path):  # noqa: F
     calls = store.count_calls()
     assert second.verdict == verdict and second.cache_hit is True
     assert again.runner.calls_made == 0 and store.count_calls() == calls
+
+
+# -- closed-book (no sources) ----------------------------------------------------------------
+
+
+def test_closed_book_prompt_has_no_evidence_and_allows_unverifiable(openai_key, store):
+    from audit.judges.prompts import CLOSED_BOOK_SYSTEM_PROMPT
+
+    unsure = dict(GOOD, label="unverifiable", category="none", severity="none", citations=[])
+    fake = FakeOpenAI(json.dumps(unsure))
+    client = httpx.AsyncClient(transport=httpx.MockTransport(fake))
+    spec = JudgeSpec(name="gpt", provider="openai", model="gpt-4.1-mini")
+    judge = LLMJudge(spec, store, provider=OpenAIProvider("gpt-4.1-mini", http_client=client),
+                     closed_book=True)
+    outcome = asyncio.run(judge.judge(RECORD, []))
+    system, user = fake.requests[0]["messages"]
+    assert system["content"] == CLOSED_BOOK_SYSTEM_PROMPT != SYSTEM_PROMPT
+    assert "EVIDENCE-" not in user["content"] and "CLOSED-BOOK" in user["content"]
+    assert "not_in_sources (unverifiable)" in user["content"]
+    assert "citations: always an empty list" in user["content"]
+    assert outcome.verdict.label is Label.not_in_sources  # "unverifiable" read as such
+    assert outcome.verdict.outcome(closed_world=False).value == "unverifiable"
+
+
+@pytest.mark.slow
+def test_closed_book_end_to_end_against_llama_cpp_server(llama_server, tmp_path):  # noqa: F811
+    """The real OpenAI-compatible server judges a record with no sources: the closed-book
+    prompt goes over the wire and the verdict is stored uncited, whatever the 270M model says."""
+    from audit.judges.prompts import CLOSED_BOOK_SYSTEM_PROMPT
+    from audit.runner import judge_one
+
+    spec = JudgeSpec(name="gemma-server", provider="openai", model=LLAMA_MODEL_ALIAS,
+                     params={"base_url": llama_server, "fold_system": True, "max_tokens": 384,
+                             "timeout": 800})
+    store = Store(tmp_path / "assay.db")
+    record = QARecord(id="study-5", question="Does Dhaka University require the GRE?",
+                      answer="Yes. Dhaka University requires a minimum GRE score of 320.")
+
+    async def run():
+        judge = LLMJudge(spec, store, closed_book=True)
+        try:
+            return await judge_one(judge, record, [], {}, "run-closed-book")
+        finally:
+            await judge.aclose()
+
+    judgment = asyncio.run(run())
+    assert judgment.status.value == "ok", judgment.error
+    assert judgment.verdict.label in set(Label) and judgment.verdict.citations == []
+    request = store.query("SELECT request FROM model_calls")[0]["request"]
+    assert "closed-book audit" in request and "EVIDENCE-" not in request
+    assert CLOSED_BOOK_SYSTEM_PROMPT.split(".")[1] in request  # folded into the user turn
