@@ -35,9 +35,19 @@ _OFFICE_WORDS = INSTITUTION_WORDS - {"university", "universities", "college", "s
 _GENERIC_NAME_WORDS = INSTITUTION_WORDS | frozenset(
     """the of and for in at on business graduate admission admissions application applications
     program programme programs programmes national international state government
-    official science sciences computer technology data management medical medicine
-    engineering arts law health research studies education evidence examples example
-    association score scores requirement requirements test tests exam entrance""".split()
+    official evidence examples example association score scores requirement requirements
+    test tests exam entrance sop""".split()
+)
+# Subject words that say what is studied, not who: never a sign of a named institution
+# ("Department of Computer Science" does not make "computer" one).
+_FIELD_WORDS = frozenset(
+    """science sciences computer technology data management medical medicine engineering
+    arts law health research studies education""".split()
+)
+# Nouns that count parts of the answer itself ("3-4 key points"), not facts.
+DISCOURSE_NOUNS = frozenset(
+    """key point step tip way thing reason factor section part example question idea element
+    aspect strategy stage""".split()
 )
 _MONTH_DAY_NAMES = frozenset(
     """january february march april may june july august september october november december
@@ -137,7 +147,8 @@ class NameBook:
                 for entity in self.entities(text):
                     words = [_key(w) for w in entity.split()]
                     if any(w in INSTITUTION_WORDS for w in words):
-                        self.institutions.update(w for w in words if w not in _GENERIC_NAME_WORDS)
+                        self.institutions.update(w for w in words
+                                                if w not in _GENERIC_NAME_WORDS | _FIELD_WORDS)
 
     def entities(self, sentence: str) -> list[str]:
         """Named things in ``sentence`` (runs of capitalised words), as written."""
@@ -287,6 +298,8 @@ def _trivial(q: Quantity, found: Sequence[Quantity]) -> bool:
     """A small bare number ("one of"), or a year that is part of a date found too."""
     if q.kind == "year":
         return any(o.kind == "date" and o.start <= q.start < o.end for o in found)
+    if q.kind == "count" and q.unit[0] in DISCOURSE_NOUNS:
+        return True
     return q.kind == "number" and q.values[0] < 2 and "." not in q.text
 
 

@@ -6,7 +6,8 @@ at least one of them is wrong, and no source document is needed to see it.
 
 A value is compared only with a value of the same kind (``Quantity.kind``; counts only with
 counts of the same noun) whose sentence names the same things (the named bodies, tests and
-places of the sentence and of the question it answers: Jaccard >= ``SUBJECT_OVERLAP``) and
+places of the sentence and of the question it answers: one sentence names all the other does,
+Jaccard >= ``SUBJECT_OVERLAP``) and
 whose nearby words say the same measure (at least ``MIN_SHARED_MEASURE`` shared content words
 besides the names; for dates, amounts, durations and percentages one, if it is most of them).
 Among the other record's candidates the best-matching value is taken; if that record also
@@ -120,7 +121,7 @@ def _conflict(fact: Fact, others: list[Fact]) -> Conflict | None:
         if not comparable(fact.quantity, other.quantity):
             continue
         shared = fact.subject & other.subject
-        if len(shared) / len(fact.subject | other.subject) < SUBJECT_OVERLAP:
+        if not _same_subject(fact.subject, other.subject):
             continue
         if _different_years(fact, other):
             continue  # "in 2022 ... 3.5 lakh" and "in 2023 ... 5 lakh" may both be true
@@ -136,6 +137,13 @@ def _conflict(fact: Fact, others: list[Fact]) -> Conflict | None:
     _, other, shared, measure = top[0]
     a, b = sorted([fact, other], key=lambda f: (f.record_id, f.quantity.start))
     return Conflict(a, b, tuple(sorted(shared)), tuple(sorted(measure)))
+
+
+def _same_subject(a: frozenset[str], b: frozenset[str]) -> bool:
+    """One sentence names all the other does (and more: "Oxford" / "Oxford's Said Business
+    School"), and they share at least ``SUBJECT_OVERLAP`` of their names: "MS in Data Science
+    at Cambridge" and "MS in Computer Science at Cambridge" are not the same subject."""
+    return (a <= b or b <= a) and len(a & b) / len(a | b) >= SUBJECT_OVERLAP
 
 
 def _years(fact: Fact) -> set[float]:
@@ -167,7 +175,8 @@ def _same(a: Quantity, b: Quantity) -> bool:
 
 
 def _facts(claim: Claim, record: QARecord, book: NameBook) -> list[Fact]:
-    quantities = [q for q in claim.quantities if q.kind != "year"]
+    quantities = [q for q in claim.quantities if q.kind != "year"
+                  and not _in_range(claim.sentence, q)]
     if not quantities:
         return []
     subject = subject_words(claim.entities) | _question_subject(record, book)
@@ -179,6 +188,16 @@ def _facts(claim: Claim, record: QARecord, book: NameBook) -> list[Fact]:
         measure = frozenset(w for w in words if w not in names)
         out.append(Fact(record.id, claim, q, subject, measure))
     return out
+
+
+_RANGE_BEFORE = re.compile(r"\d\s*(?:-|–|to)\s*$")
+_RANGE_AFTER = re.compile(r"^\s*(?:-|–|to)\s*\d")
+
+
+def _in_range(sentence: str, q: Quantity) -> bool:
+    """An end of a range ("3-4", "8-12 weeks", "161 to 169"): not a value of its own."""
+    return bool(_RANGE_BEFORE.search(sentence[max(0, q.start - 6):q.start])
+                or _RANGE_AFTER.match(sentence[q.end:q.end + 6]))
 
 
 def _question_subject(record: QARecord, book: NameBook) -> frozenset[str]:

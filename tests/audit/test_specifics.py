@@ -79,6 +79,16 @@ def test_no_conflict_between_numbers_about_different_things():
         rec("h:1", "What are the deadlines at Johns Hopkins?",
             "As discussed before, the early action deadline is November 1, 2023, for fall "
             "2024 admission."),
+        # Two programmes of one university (the study's data): not the same subject.
+        rec("i:1", "How do I write a strong SOP for MS in Data Science at Cambridge?",
+            "The application deadline for the MS in Data Science program at Cambridge is "
+            "January 6th. Start at least 3 months before the application deadline."),
+        rec("j:1", "How do I write a strong SOP for MS in Computer Science at Cambridge?",
+            "The application deadline for the MS in Computer Science program at Cambridge is "
+            "December 15th. Decisions are sent within 8-12 weeks after the application "
+            "deadline. Preview 3-4 key points."),
+        rec("k:1", "How do I write a strong SOP for MS in Computer Science at Cambridge?",
+            "Here are three key points that you should emphasize."),
     ]
     assert find_conflicts(records) == []
 
