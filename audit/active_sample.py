@@ -67,13 +67,15 @@ def audit_active_sample(
     warn: Warn | None = None,
 ) -> RunOutcome:
     """Draw (or resume) the active sample and judge it with the panel of ``options``."""
-    from core.datasets import load_dataset
+    from core.datasets import load_dataset, skipped_line
     if options.stratify or options.until_margin:
         raise ConfigError("--active cannot be combined with --stratify or --until-margin")
     sources = options.run_sources()
     dataset = load_dataset(options.dataset_path, question_field=options.question_field,
                            answer_field=options.answer_field, id_field=options.id_field,
                            skip_invalid=options.skip_invalid)
+    if (skipped := skipped_line(dataset)) and warn is not None:
+        warn(skipped)
     cheap = cheap_run_for(store, dataset.sha256, cheap_run_id)
     ids = [r.id for r in dataset.records]
     p_error = panel_predictions(store.judgments(cheap["id"]), ids, panel_names(cheap)).inclusive

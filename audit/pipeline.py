@@ -66,7 +66,7 @@ def audit_sample(
     store: Store, options: SampleOptions, progress: Progress | None = None, warn: Warn | None = None
 ) -> RunOutcome:
     """Sample, judge and store; re-running with the same options resumes the same run."""
-    from core.datasets import load_dataset
+    from core.datasets import load_dataset, skipped_line
 
     sources = options.run_sources()  # before the dataset: a missing choice costs nothing
     dataset = load_dataset(
@@ -76,6 +76,8 @@ def audit_sample(
         id_field=options.id_field,
         skip_invalid=options.skip_invalid,
     )
+    if (skipped := skipped_line(dataset)) and warn is not None:
+        warn(skipped)
     store.record_dataset(dataset.sha256, str(options.dataset_path), len(dataset.records))
     plan = AuditPlan(
         dataset_sha256=dataset.sha256,

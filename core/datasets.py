@@ -122,6 +122,17 @@ class Dataset:
         return {r.id: r for r in self.records}
 
 
+def skipped_line(dataset: Dataset) -> str | None:
+    """The line that says invalid records were left out (``--skip-invalid``), with the first
+    problem, or None when none was: a command never skips records silently."""
+    n = len(dataset.skipped)
+    if not n:
+        return None
+    more = f" (and {n - 1} more)" if n > 1 else ""
+    return (f"skipped {n} invalid record{'s' if n != 1 else ''} (--skip-invalid); "
+            f"the first: {dataset.skipped[0]}{more}")
+
+
 @dataclass(frozen=True)
 class FieldNames:
     question: str = "question"
