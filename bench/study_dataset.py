@@ -109,14 +109,16 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--n", type=int, default=20, help="records for the closed-book audit")
     parser.add_argument("--no-audit", action="store_true", help="skip the closed-book audit")
+    parser.add_argument("--describe", default="codermillat/study-abroad-dataset "
+                        "dataset/study_abroad_dataset_cleaned.jsonl (the first complete lines)",
+                        help="what the file is (saved with the figures)")
     args = parser.parse_args()
     from core.datasets import load_dataset
 
     dataset = load_dataset(args.dataset)
     conversations = len({r.id.rpartition(":")[0] for r in dataset.records})
     figures = {
-        "dataset": "codermillat/study-abroad-dataset dataset/study_abroad_dataset_cleaned.jsonl "
-                   "(the first complete lines)",
+        "dataset": args.describe,
         "conversations": conversations,
         "records": len(dataset.records),
         "dataset_sha256": dataset.sha256,
