@@ -41,8 +41,9 @@ class GatePolicy(BaseModel):
     "work" matches "work_authorisation", not "network")."""
     topic_keywords: dict[str, list[str]] | None = None
     """Keywords that give a record without a topic field its topic (whole words, matched in
-    the question and the user turns before it); None: the built-in keywords of the default
-    critical topics (``audit topics`` shows them and what they assign)."""
+    the question and the user turns before it), per topic; a topic not listed keeps the
+    built-in keywords of the default critical topics, or else is its own keyword (``audit
+    topics`` shows what they assign)."""
     critical_categories: list[str] = Field(default_factory=list)
     """Error categories that are critical wherever they occur."""
     max_critical_errors: int = Field(0, ge=0)

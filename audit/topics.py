@@ -1,11 +1,11 @@
 """Topics for records that have no topic field, so the gate's critical-topic rule can work.
 
 A record's own ``topic`` always wins. Otherwise the question (and the user turns before it)
-is matched against each topic's keywords (the policy's ``topic_keywords``; a topic with no
-list is its own keyword): whole words or phrases, case-insensitive, never inside another word
-("work" does not match "network" or "homework"). The topic with most matched keywords wins;
-ties go to the topic listed first. Answers are not read: an answer about GMAT scores that
-mentions "work experience" is not about the right to work.
+is matched against each topic's keywords (the policy's ``topic_keywords`` for that topic, else
+the built-in ones below, else the topic's own name): whole words or phrases, case-insensitive,
+never inside another word ("work" does not match "network" or "homework"). The topic with
+most matched keywords wins; ties go to the topic listed first. Answers are not read: an
+answer about GMAT scores that mentions "work experience" is not about the right to work.
 
 Topic names match critical topics word by word, never by substring: the critical topic "work"
 matches the topics "work" and "work_authorisation", not "network".
@@ -61,13 +61,15 @@ class TopicAssignment:
 
 
 class TopicRules:
-    """Keyword rules for ``topics`` (their keywords from ``keywords``; else the name)."""
+    """Keyword rules for ``topics``: a topic's keywords from ``keywords``, else the built-in
+    ones, else its name."""
 
     def __init__(self, topics: Iterable[str], keywords: Mapping[str, Sequence[str]] | None = None):
-        keywords = DEFAULT_TOPIC_KEYWORDS if keywords is None else keywords
+        keywords = keywords or {}
         self.patterns: list[tuple[str, list[tuple[str, re.Pattern[str]]]]] = []
         for topic in topics:
-            words = list(keywords.get(topic, ())) or [topic.replace("_", " ")]
+            words = (list(keywords.get(topic) or DEFAULT_TOPIC_KEYWORDS.get(topic, ()))
+                     or [topic.replace("_", " ")])
             self.patterns.append((topic, [(w, _phrase(w)) for w in words]))
 
     def assign(self, record: QARecord) -> TopicAssignment:

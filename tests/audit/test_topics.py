@@ -67,6 +67,10 @@ def test_policy_keywords_replace_the_built_in_ones(tmp_path):
                QARecord(id="b", question="Can I work in Canada?", answer="Yes.")]
     assigned = assign_topics(records, policy.critical_topics, policy.topic_keywords)
     assert [(a.topic, a.matched) for a in assigned] == [("visas", ("study permit",)), (None, ())]
+    # Topic by topic: the ones a policy does not list keep their built-in keywords.
+    both = assign_topics(records, ["visas", "work"], policy.topic_keywords)
+    assert [(a.topic, a.matched) for a in both] == [("visas", ("study permit",)),
+                                                    ("work", ("work",))]
 
 
 def judgment(run_id, record_id, judge, error):
