@@ -68,8 +68,8 @@ class TopicRules:
         keywords = keywords or {}
         self.patterns: list[tuple[str, list[tuple[str, re.Pattern[str]]]]] = []
         for topic in topics:
-            words = (list(keywords.get(topic) or DEFAULT_TOPIC_KEYWORDS.get(topic, ()))
-                     or [topic.replace("_", " ")])
+            given: Sequence[str] = keywords.get(topic) or DEFAULT_TOPIC_KEYWORDS.get(topic, [])
+            words = list(given) or [topic.replace("_", " ")]
             self.patterns.append((topic, [(w, _phrase(w)) for w in words]))
 
     def assign(self, record: QARecord) -> TopicAssignment:

@@ -63,6 +63,14 @@ def topic_figures(records) -> dict:
             "by_how": dict(Counter(a.how or "(none)" for a in assigned))}
 
 
+def _rate(estimate) -> dict | None:
+    """A rate with its Wilson interval (None when nothing was decided)."""
+    if estimate is None or estimate.wilson is None:
+        return None
+    return {"rate": estimate.rate, "k": estimate.k, "n": estimate.n,
+            "low": estimate.wilson.low, "high": estimate.wilson.high}
+
+
 def closed_book_audit(path: Path, n: int) -> dict:
     """`audit sample --no-sources --n N` with the default panel, in a scratch store."""
     from audit.gate import GatePolicy
@@ -79,8 +87,6 @@ def closed_book_audit(path: Path, n: int) -> dict:
         report = build_report(store, outcome.run_id, bootstrap=0)
         decision = evaluate_gate(store, outcome.run_id, path, GatePolicy())
     consensus = report.summary.consensus
-    share = consensus.unverifiable_share
-    rate = consensus.inclusive
     return {
         "command": f"audit sample --no-sources --n {n} --dataset STUDY.jsonl",
         "seconds": round(seconds, 1),
@@ -88,12 +94,8 @@ def closed_book_audit(path: Path, n: int) -> dict:
         "consensus": {"error": consensus.errors, "unverifiable": consensus.unverifiable,
                       "ok": consensus.ok, "disputed": consensus.disputed,
                       "undecided": consensus.undecided},
-        "error_rate": None if rate is None else {
-            "rate": rate.rate, "k": rate.k, "n": rate.n, "low": rate.wilson.low,
-            "high": rate.wilson.high},
-        "unverifiable_share": None if share is None else {
-            "rate": share.rate, "k": share.k, "n": share.n, "low": share.wilson.low,
-            "high": share.wilson.high},
+        "error_rate": _rate(consensus.inclusive),
+        "unverifiable_share": _rate(consensus.unverifiable_share),
         "per_judge": {name: {"errors": j.inclusive.rate if j.inclusive else None,
                              "unverifiable": j.unverifiable.rate if j.unverifiable else None,
                              "decided": j.decided, "abstained": j.abstained, "failed": j.failed}
