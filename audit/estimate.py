@@ -278,9 +278,9 @@ def _notes(gold_run, cheap_run, gold, sampled, labelled, undecided, design,
     if undecided:
         notes.append(f"{undecided} record(s) have no cheap verdict; their prediction is 0.5")
     if prediction == "consensus" and labelled < 100:
-        notes.append("a majority label as the prediction leaves the interval to the few gold "
-                     "records the panel calls ok: with under 100 gold labels it can be too "
-                     "narrow (bench/ppi_simulation.py); the default p_error held its coverage")
+        notes.append("a majority label as the prediction leaves the correction to the few gold "
+                     "records where it is wrong: with under 100 gold labels the interval is "
+                     "widened for their skew (Hall's correction, audit.stats.ppi)")
     if design == "active":
         notes.append("the gold sample was drawn actively (unequal probabilities): every "
                      "estimate is inverse-probability weighted")

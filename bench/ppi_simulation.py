@@ -247,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
               "active": "audit.sampling design: inclusion ∝ sqrt(p(1-p)) of the panel's P(error),"
                         " a --floor share uniform, Pareto πps draw; estimate weighted by 1/π",
               "useless judge": "fresh uniform random scores each repetition",
+              "estimator": "audit.stats.ppi_rate: λ the unweighted slope of gold on prediction "
+                           "over the gold records (clipped to [0, 1]); Rosén's finite-population "
+                           "variance; Student's t plus Hall's skewness term",
               "width ratio": "median PPI++ width / median gold-only Wilson width (uniform "
                              "sample of the same n, finite-population corrected)"}
     path = common.save("ppi_simulation", {"design": design, "results": results}, path=args.out)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from audit.stats import (
     active_inclusion_probabilities,
@@ -14,9 +17,12 @@ from audit.stats import (
     ppi_rate,
     uncertainty,
 )
+from audit.stats.ppi import _design_covariance, _scaled_inclusion, skewness_term
 from core.errors import ConfigError
 
 NAN = float("nan")
+Z95 = float(sps.norm.ppf(0.975))
+EXAMPLE_PANEL = Path(__file__).resolve().parents[2] / "bench" / "results" / "ppi_panel_example.json"
 
 # Ten records, the first five gold-labelled (a uniform sample of 5 of 10).
 F = [0.9, 0.8, 0.1, 0.2, 0.7, 0.3, 0.6, 0.1, 0.2, 0.1]  # mean 0.4
@@ -27,7 +33,8 @@ def test_hand_computed_plain_ppi():
     # λ = 1: residuals y - f = .1 .2 -.1 .8 -.7, mean .06 -> estimate .4 + .06 = .46.
     # Around their mean: .04 .14 -.16 .74 -.76, squares add to 1.172, s² = 1.172/4 = .293;
     # variance (1 - 5/10) s²/5 = .0293 (finite-population correction: half the records drawn).
-    # The interval uses Student's t with m - 1 = 4 degrees of freedom: 2.776445.
+    # The interval uses Student's t with m - 1 = 4 degrees of freedom: 2.776445 (the skewness
+    # term is 0 here: each record's weight (1 - π)(1 - 2π) vanishes at π = 1/2).
     result = ppi_rate(F, Y, lam=1.0)
     assert result.estimate == pytest.approx(0.46, abs=1e-12)
     assert result.std_error == pytest.approx(math.sqrt(0.0293), abs=1e-12)
@@ -50,6 +57,91 @@ def test_hand_computed_power_tuning():
     assert result.std_error == pytest.approx(math.sqrt(0.5 * (20 / 19) / 3 / 5), abs=1e-12)
     half = 0.7648923284043444 * result.std_error  # t(3 degrees of freedom) at 75%
     assert result.interval.high - result.estimate == pytest.approx(half, abs=1e-12)
+
+
+def test_skewed_residuals_widen_the_interval_by_halls_term():
+    # A uniform sample of 4 of 10 (π = .4), a 0/1 prediction that agrees with the gold label on
+    # three records and misses one error: residuals 0 0 0 1, the shape of a sample where
+    # disagreements are rare, whose t interval is too sure of itself. Over π: z = 0 0 0 2.5,
+    # centred -.625 ×3, 1.875; Σ(1-π)d² = .6 × 4.6875 = 2.8125, Σ(1-π)(1-2π)d³ = .12 × 5.859375
+    # = .703125: the estimate's squared skewness .703125² / 2.8125³ = 1/45 (= (1-2f)²/(1-f)
+    # × g1²/m of a sample without replacement, g1² = 4/3). Hall's term: z (1/45)(z⁴+2z²-3)/18.
+    predicted = [1, 0, 0, 0, 1, 0, 1, 0, 0, 1]
+    gold = [1, 0, 0, 1] + [NAN] * 6
+    result = ppi_rate(predicted, gold, lam=1.0)
+    t3 = 3.182446305284263  # Student's t, 3 degrees of freedom, 95%
+    term = Z95 * (1 / 45) * (Z95**4 + 2 * Z95**2 - 3) / 18
+    assert skewness_term([0, 0, 0, 1], np.full(4, 0.4), 0.95) == pytest.approx(term, abs=1e-12)
+    assert result.critical_value == pytest.approx(t3 + term, abs=1e-12)
+    # Estimate .4 + .25; variance (1 - .4) s²/4 with s² = .25 of the residuals.
+    assert result.std_error == pytest.approx(math.sqrt(0.6 * 0.25 / 4), abs=1e-12)
+    half = (t3 + term) * result.std_error
+    assert (result.interval.low, result.interval.high) == pytest.approx(
+        (max(0.0, 0.65 - half), min(1.0, 0.65 + half)), abs=1e-12)
+    plain = ppi_rate(predicted, gold, lam=1.0, skewness_correction=False)
+    assert plain.critical_value == pytest.approx(t3, abs=1e-12)
+    assert (plain.estimate, plain.std_error) == (result.estimate, result.std_error)
+    # Symmetric residuals, or a census, add nothing.
+    assert skewness_term([-1, 0, 1, -1, 0, 1], np.full(6, 0.3), 0.95) == pytest.approx(0)
+    assert skewness_term([0, 0, 1], np.ones(3), 0.95) == 0
+
+
+def test_rare_disagreements_of_a_label_prediction_keep_their_coverage():
+    # A population shaped like the HaluEval panel's majority labels (290 records, half errors):
+    # the label is 0 on 160 records (16 of them errors), "no majority" (0.5) on 27 (26 errors),
+    # 1 on 103 (all errors). With 40 gold labels the few disagreements carry the whole
+    # correction; the plain t interval covered 89% here, the skewness term brings it back.
+    predicted = np.repeat([0.0, 0.5, 1.0], [160, 27, 103])
+    truth = np.concatenate([np.repeat([1.0, 0.0], [16, 144]), np.repeat([1.0, 0.0], [26, 1]),
+                            np.ones(103)])
+    rng = np.random.default_rng(0)
+    hits = {True: 0, False: 0}
+    reps = 600
+    for _ in range(reps):
+        drawn = rng.choice(truth.size, 40, replace=False)
+        gold = np.full(truth.size, np.nan)
+        gold[drawn] = truth[drawn]
+        for corrected in (True, False):
+            result = ppi_rate(predicted, gold, skewness_correction=corrected)
+            hits[corrected] += result.interval.low <= truth.mean() <= result.interval.high
+    assert hits[True] / reps >= 0.925
+    assert hits[False] / reps < 0.925  # the failure the correction is for
+
+
+def test_lambda_is_the_unweighted_slope_whatever_the_design():
+    # Labelled f = .1 .4 .6 .9, y = 0 1 0 1: Σ(f-f̄)(y-ȳ) = .3, Σ(f-f̄)² = .34, λ = 15/17 with
+    # or without inclusion probabilities (they depend on the prediction only, so the
+    # sample's regression of gold on prediction needs no weights).
+    predicted = [0.1, 0.4, 0.6, 0.9, 0.5, 0.2, 0.8, 0.3]
+    gold = [0, 1, 0, 1] + [NAN] * 4
+    inclusion = [0.3, 0.7, 0.6, 0.4, 0.7, 0.3, 0.5, 0.5]
+    assert ppi_rate(predicted, gold).lam == pytest.approx(15 / 17, abs=1e-12)
+    weighted = ppi_rate(predicted, gold, inclusion=inclusion)
+    assert weighted.lam == pytest.approx(15 / 17, abs=1e-12)
+    # The 1/π-weighted variance-minimising λ (the earlier tuning) is another number here.
+    labelled = ~np.isnan(np.array(gold, dtype=float))
+    pi = _scaled_inclusion(np.array(inclusion), labelled)[labelled]
+    y, f = np.array(gold[:4], dtype=float), np.array(predicted[:4])
+    old = _design_covariance(y, f, pi, 8, 1) / _design_covariance(f, f, pi, 8, 1)
+    assert abs(min(max(old, 0), 1) - 15 / 17) > 0.05
+
+
+def test_tuned_lambda_is_stable_under_an_active_design():
+    # The bundled example's real panel (bench/results/ppi_panel_example.json), an active
+    # sample of 100 of 231: the 1/π-weighted λ swung by 0.15 from sample to sample and moved
+    # with the estimate's error (93% coverage in bench/ppi_simulation.py); the unweighted
+    # slope swings by about half as much.
+    records = json.loads(EXAMPLE_PANEL.read_text(encoding="utf-8"))["records"]
+    truth = np.array([r["truth"] for r in records], dtype=float)
+    p_error = np.array([r["p_error"] for r in records])
+    inclusion = active_inclusion_probabilities(uncertainty(p_error), 100, 0.5)
+    lams = []
+    for rep in range(300):
+        drawn = pareto_sample(inclusion, 100, seed=rep)
+        gold = np.full(truth.size, np.nan)
+        gold[drawn] = truth[drawn]
+        lams.append(ppi_rate(p_error, gold, inclusion=inclusion).lam)
+    assert np.std(lams) < 0.1
 
 
 def test_lambda_zero_is_the_gold_sample_alone():
@@ -111,6 +203,15 @@ def test_the_finite_interval_agrees_with_ppi_python_on_a_huge_dataset():
     # Same estimator up to the tiny λ and variance differences of an infinite population.
     assert ours.interval.low == pytest.approx(float(np.ravel(low)[0]), abs=2e-3)
     assert ours.interval.high == pytest.approx(float(np.ravel(high)[0]), abs=2e-3)
+    # Where ours differs on purpose: Student's t (m - 2 degrees of freedom, λ fitted) instead
+    # of the normal quantile, plus Hall's skewness term (ppi-python has neither); both fade
+    # with 400 gold labels. Without the term the critical value is exactly t.
+    plain = ppi_rate(f, gold, skewness_correction=False)
+    t_crit = float(sps.t.ppf(0.975, n - 2))
+    assert plain.critical_value == pytest.approx(t_crit, abs=1e-12)
+    labelled = ~np.isnan(gold)
+    term = skewness_term(gold[labelled] - ours.lam * f[labelled], np.full(n, n / big_n), 0.95)
+    assert 0 < term < 0.01 and ours.critical_value == pytest.approx(t_crit + term, abs=1e-12)
 
 
 def _dataset(rng, size: int, informative: bool):
