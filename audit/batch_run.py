@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.judges.base import JudgeOutcome
-from audit.judges.llm import _prices, parse_verdict
+from audit.judges.llm import judge_prices, parse_verdict
 from audit.judges.prompts import build_messages, judge_template, repair_message, verdict_schema
 from audit.pipeline import SampleOptions, panel_specs
 from audit.runner import AuditPlan, judge_one, run_panel
@@ -178,7 +178,7 @@ def estimate_run(prepared: Prepared, *, batch: bool, store: Store | None = None,
                                     prepared.plan.closed_book)
             if store is not None and store.cached_call(call_key(spec, request)):
                 continue
-            estimate.add(spec.name, spec.model, request, batch=batch, prices=_prices(spec))
+            estimate.add(spec.name, spec.model, request, batch=batch, prices=judge_prices(spec))
             lines.append({"record_id": record.id, "judge": spec.name,
                           "request": request.model_dump(mode="json")})
     if requests_out is not None:
@@ -358,7 +358,7 @@ async def _judgment(spec: JudgeSpec, record: QARecord, passages: dict[str, Passa
         cost = 0.0
         if result.completion is not None:
             c = result.completion
-            cost = price_of(spec.model, c.tokens_in, c.tokens_out, _prices(spec)) * BATCH_DISCOUNT
+            cost = price_of(spec.model, c.tokens_in, c.tokens_out, judge_prices(spec)) * BATCH_DISCOUNT
     judgment = await judge_one(_BatchAnswer(spec, result, cost, cache_hit), record, [], passages,
                                run_id)
     return judgment.model_copy(update={"latency_s": 0.0})  # batch latency is per job, not item

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console, Group
 from rich.text import Text
 
-from reports.terminal import _panel, _plain, _table, pct
+from reports.layout import plain_output, report_panel, report_table
+from reports.terminal import pct
 
 if TYPE_CHECKING:
     from audit.estimate import EstimateReport, RateComparison
@@ -66,7 +67,7 @@ def rates_table(report: EstimateReport, rate: str, plain: bool):
     """One row per stratum (all records first) for the ``inclusive`` or ``hard`` rate."""
     title = ("Inclusive error rate (any error)" if rate == "inclusive"
              else f"Hard error rate ({report.hard_severity} or worse)")
-    table = _table(title, plain)
+    table = report_table(title, plain)
     for column in ("records", "gold", "PPI++ estimate", "gold labels alone",
                    "cheap panel (biased)", "PPI interval"):
         table.add_column(column, justify="right" if column == "gold" else "left",
@@ -80,8 +81,8 @@ def rates_table(report: EstimateReport, rate: str, plain: bool):
 
 
 def render_estimate(report: EstimateReport, console: Console) -> None:
-    plain = _plain(console)
-    console.print(_panel(_header(report), "Error rate of the whole dataset (PPI++)", plain))
+    plain = plain_output(console)
+    console.print(report_panel(_header(report), "Error rate of the whole dataset (PPI++)", plain))
     overall = report.overall
     for rate in ("inclusive", "hard"):
         console.print(rates_table(report, rate, plain))

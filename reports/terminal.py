@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from reports.layout import field_grid, plain_output, report_panel, report_table
 
 if TYPE_CHECKING:
     from audit.report_data import AuditReport, RecordRow, Span, VerdictRow
@@ -181,7 +182,7 @@ def render_report(
     model_calls: int | None = None,
 ) -> None:
     """Print the report; ``topic``/``judge`` filter the record tables, not the statistics."""
-    plain = _plain(console)
+    plain = plain_output(console)
     console.print(header_panel(report, plain))
     console.print(headline_panel(report, plain))
     if not errors_only:
@@ -214,11 +215,11 @@ def render_report(
 
 def render_runs(runs: list[dict], console: Console) -> None:
     """The table of stored audit runs (``audit runs``)."""
-    plain = _plain(console)
+    plain = plain_output(console)
     if not runs:
         console.print(Text("no audit runs stored yet; run `audit sample` first"))
         return
-    table = _table("Audit runs", plain)
+    table = report_table("Audit runs", plain)
     table.add_column("run", no_wrap=True)
     table.add_column("created", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -234,29 +235,6 @@ def render_runs(runs: list[dict], console: Console) -> None:
 
 
 # -- the pieces ---------------------------------------------------------------------------
-
-
-def _plain(console: Console) -> bool:
-    return not console.is_terminal or console.color_system is None
-
-
-def _table(title: str, plain: bool, **options) -> Table:
-    return Table(title=Text(title, style="bold"), box=box.ASCII2 if plain else box.ROUNDED,
-                 title_justify="left", **options)
-
-
-def _panel(body: RenderableType, title: str, plain: bool, style: str = "") -> Panel:
-    return Panel(body, title=Text(title, style="bold"), title_align="left",
-                 box=box.ASCII2 if plain else box.ROUNDED, border_style=style)
-
-
-def _grid(rows: list[tuple[str, Text]]) -> Table:
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
-    for name, value in rows:
-        grid.add_row(name, value)
-    return grid
 
 
 def header_panel(report: AuditReport, plain: bool = False) -> Panel:
@@ -277,7 +255,7 @@ def header_panel(report: AuditReport, plain: bool = False) -> Panel:
     if not run.sources_available and not run.closed_book:
         rows.append(("", Text(f"{run.sources_path or '-'} unreadable now: no snippets",
                               style="yellow")))
-    return _panel(_grid(rows), f"Audit run {run.run_id}", plain)
+    return report_panel(field_grid(rows), f"Audit run {run.run_id}", plain)
 
 
 def headline_panel(report: AuditReport, plain: bool = False) -> Panel:
@@ -303,14 +281,14 @@ def headline_panel(report: AuditReport, plain: bool = False) -> Panel:
                           f"to {pct(spread.high)} ({', '.join(spread.high_judges)})"))
         lines.append(Text(spread.why, style="dim"))
     lines.append(Text(report.reading, style="italic"))
-    return _panel(Group(*lines), "Headline", plain, "red")
+    return report_panel(Group(*lines), "Headline", plain, "red")
 
 
 def agreement_table(report: AuditReport, plain: bool = False) -> RenderableType:
     agreement = report.summary.agreement
     if agreement is None:
         return Text(report.reading)
-    table = _table(f"Agreement ({agreement.disagreements} record(s) with disagreement)", plain)
+    table = report_table(f"Agreement ({agreement.disagreements} record(s) with disagreement)", plain)
     table.add_column("coefficient")
     table.add_column("value", justify="right")
     table.add_column(f"{report.summary.confidence:.0%} CI", no_wrap=True)
@@ -330,7 +308,7 @@ def agreement_table(report: AuditReport, plain: bool = False) -> RenderableType:
 
 
 def judges_table(report: AuditReport, plain: bool = False) -> Table:
-    table = _table("Judges", plain)
+    table = report_table("Judges", plain)
     open_world = not report.summary.closed_world
     columns = ["judge", "error rate", "hard"] + (["unverifiable"] if open_world else [])
     for column in [*columns, "abstain / fail / bad cite"]:
@@ -369,7 +347,7 @@ def gold_title(report: AuditReport) -> str:
 
 
 def gold_table(report: AuditReport, plain: bool = False) -> Table:
-    table = _table(gold_title(report), plain)
+    table = report_table(gold_title(report), plain)
     for column in gold_header(report):
         table.add_column(column)
     for cells in gold_rows(report):
@@ -432,7 +410,7 @@ def errors_table(report: AuditReport, plain: bool = False, *, topic: str | None 
     title = f"Errors ({len(rows)})" + (f" according to {judge}" if judge else "")
     if not rows:
         return Text(f"{title}: none", style="bold")
-    table = _table(title, plain, show_lines=True)
+    table = report_table(title, plain, show_lines=True)
     table.add_column("record", overflow="fold", max_width=18)
     table.add_column("question, answer (wrong part marked), verdicts, evidence", ratio=1)
     for row in rows:
@@ -446,7 +424,7 @@ def disagreements_table(report: AuditReport, plain: bool = False, *, topic: str 
     if not rows:
         return Text("Disagreements: none", style="bold")
     judges = report.summary.judges
-    table = _table(f"Disagreements ({len(rows)})", plain, show_lines=True)
+    table = report_table(f"Disagreements ({len(rows)})", plain, show_lines=True)
     table.add_column("record", overflow="fold", max_width=18)
     table.add_column("question", ratio=1)
     for name in judges:
@@ -461,7 +439,7 @@ def disagreements_table(report: AuditReport, plain: bool = False, *, topic: str 
 def categories_table(report: AuditReport, plain: bool = False) -> RenderableType:
     if not report.summary.categories:
         return Text("Errors by category: none", style="bold")
-    table = _table("Consensus errors by category", plain)
+    table = report_table("Consensus errors by category", plain)
     table.add_column("category")
     table.add_column("errors", justify="right")
     for category, count in sorted(report.summary.categories.items(), key=lambda kv: -kv[1]):
@@ -470,7 +448,7 @@ def categories_table(report: AuditReport, plain: bool = False) -> RenderableType
 
 
 def topics_table(report: AuditReport, plain: bool = False) -> Table:
-    table = _table("By topic", plain)
+    table = report_table("By topic", plain)
     table.add_column("topic", overflow="fold")
     open_world = not report.summary.closed_world
     columns = ["n", "error"] + (["unverifiable"] if open_world else []) + ["ok", "disputed",
@@ -493,7 +471,7 @@ def problem_tables(report: AuditReport, plain: bool = False, *,
         if not problems:
             out.append(Text(f"{title}: 0", style="bold"))
             continue
-        table = _table(f"{title}: {len(problems)}", plain)
+        table = report_table(f"{title}: {len(problems)}", plain)
         table.add_column("record", overflow="fold")
         table.add_column("judge", overflow="fold")
         table.add_column("error", ratio=1)
@@ -504,7 +482,7 @@ def problem_tables(report: AuditReport, plain: bool = False, *,
 
 
 def suspicious_table(report: AuditReport, plain: bool = False) -> Table:
-    table = _table(f"Suspicious text (prompt-injection-like): {len(report.suspicious)} "
+    table = report_table(f"Suspicious text (prompt-injection-like): {len(report.suspicious)} "
                    "record(s), quoted, never obeyed", plain)
     table.add_column("record", overflow="fold", max_width=18)
     table.add_column("why")
@@ -529,7 +507,7 @@ def cost_panel(report: AuditReport, plain: bool = False,
                                 f"${judge.cost_usd:.4f}, {judge.cache_hits} cached")))
     if model_calls is not None:
         rows.append(("model calls", Text(f"{model_calls} made by this command")))
-    return _panel(_grid(rows), "Cost", plain)
+    return report_panel(field_grid(rows), "Cost", plain)
 
 
 def decision_panel(report: AuditReport, plain: bool = False) -> Panel:
@@ -537,4 +515,4 @@ def decision_panel(report: AuditReport, plain: bool = False) -> Panel:
     style = {"pass": "green", "fail": "red"}.get(latest.status, "yellow")
     lines = [Text(f"{latest.status.upper()} at {latest.created}", style=f"bold {style}")]
     lines += [Text(f"- {reason}") for reason in latest.reasons]
-    return _panel(Group(*lines), f"Gate ({len(report.decisions)} decision(s))", plain, style)
+    return report_panel(Group(*lines), f"Gate ({len(report.decisions)} decision(s))", plain, style)

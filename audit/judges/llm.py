@@ -73,7 +73,7 @@ class LLMJudge:
             store,
             concurrency=int(params.get("concurrency", 4)),
             requests_per_minute=int(params.get("requests_per_minute", 0)),
-            prices=_prices(spec),
+            prices=judge_prices(spec),
         )
 
     def request(self, messages: list[dict[str, str]]) -> ChatRequest:
@@ -152,7 +152,9 @@ def build_provider(spec: JudgeSpec) -> Provider:
     raise ConfigError(f"judge {spec.name}: an LLM judge needs provider openai or gemini, got {spec.provider}")
 
 
-def _prices(spec: JudgeSpec) -> dict[str, tuple[float, float]]:
+def judge_prices(spec: JudgeSpec) -> dict[str, tuple[float, float]]:
+    """The judge's own prices (USD per million tokens in and out) from its ``prices`` param,
+    keyed by its model; empty when it gives none (the built-in price table then applies)."""
     prices = spec.params.get("prices")
     if prices is None:
         return {}
