@@ -78,6 +78,17 @@ _LAW = re.compile(
 _PAREN_ACRONYM = re.compile(r"\(([A-Z][A-Z0-9&]{1,9})\)")
 
 
+# A sentence without a digit, a number word or a month holds no value: skip the extractors.
+_MAY_HOLD_VALUE = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
+    r"fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|"
+    r"seventy|eighty|ninety|hundred|first|second|third|noon|midday|midnight|"
+    r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|monday|tuesday|wednesday|thursday|"
+    r"friday|saturday|sunday)",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class Claim:
     """One checkable sentence of a record's answer (``start``: its offset in the answer)."""
@@ -138,17 +149,20 @@ class NameBook:
     def __init__(self, records: Sequence[QARecord]) -> None:
         self.names: set[str] = set()
         self.institutions: set[str] = set()
-        for record in records:
-            for text in _texts(record):
-                for start, end in sentences(text):
-                    for m in _NAME_TOKEN.finditer(text, start, end):
-                        if m.start() > start:
-                            self.names.add(_key(m.group(0)))
-                for entity in self.entities(text):
-                    words = [_key(w) for w in entity.split()]
-                    if any(w in INSTITUTION_WORDS for w in words):
-                        self.institutions.update(w for w in words
-                                                if w not in _GENERIC_NAME_WORDS | _FIELD_WORDS)
+        # Each text once (a chat's earlier turns are the context of every later one), names
+        # first, so that no record's reading depends on where it sits in the file.
+        texts = list(dict.fromkeys(t for record in records for t in _texts(record)))
+        for text in texts:
+            for start, end in sentences(text):
+                for m in _NAME_TOKEN.finditer(text, start, end):
+                    if m.start() > start:
+                        self.names.add(_key(m.group(0)))
+        for text in texts:
+            for entity in self.entities(text):
+                words = [_key(w) for w in entity.split()]
+                if any(w in INSTITUTION_WORDS for w in words):
+                    self.institutions.update(w for w in words
+                                             if w not in _GENERIC_NAME_WORDS | _FIELD_WORDS)
 
     def entities(self, sentence: str) -> list[str]:
         """Named things in ``sentence`` (runs of capitalised words), as written."""
@@ -210,7 +224,7 @@ def extract_claims(record: QARecord, book: NameBook) -> list[Claim]:
         sentence = " ".join(text[start:end].split())
         if sentence.endswith("?"):
             continue
-        found = extract_quantities(sentence)
+        found = extract_quantities(sentence) if _MAY_HOLD_VALUE.search(sentence) else []
         quantities = tuple(q for q in found if not _trivial(q, found))
         entities = tuple(book.entities(sentence))
         named = tuple(named_specifics(sentence, book))

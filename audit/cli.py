@@ -278,7 +278,8 @@ def review(run_id, judge, db_path) -> None:
     if not items:
         console.print(f"nothing left to review in {run_id} for {judge!r}")
         return
-    specifics = run_specifics(store.get_run(run_id)["config"])
+    specifics = run_specifics(store.get_run(run_id)["config"],
+                              only={item.record.id for item in items})
     try:
         saved = review_loop(store, run_id, judge, items, ask=lambda q: Prompt.ask(q, default=""),
                             show=lambda item: show_item(item, console, specifics),

@@ -60,11 +60,14 @@ class SpecificsReport:
         }
 
 
-def check_specifics(records: Sequence[QARecord]) -> SpecificsReport:
-    """Claims, unverified specifics and cross-record conflicts of ``records`` (offline)."""
+def check_specifics(records: Sequence[QARecord], *,
+                    only: set[str] | None = None) -> SpecificsReport:
+    """Claims, unverified specifics and cross-record conflicts of ``records`` (offline);
+    with ``only``, conflicts are looked for just between those records and the others."""
     book = NameBook(records)
     claims = list_claims(records, book)
-    return SpecificsReport(len(records), claims, find_conflicts(records, claims, book))
+    return SpecificsReport(len(records), claims,
+                           find_conflicts(records, claims, book, only=only))
 
 
 def claim_rows(report: SpecificsReport) -> list[dict]:
@@ -141,13 +144,14 @@ class SpecificsSection(_Model):
     dataset_records: int = 0
     dataset_claims: int = 0
     dataset_unverified: int = 0
-    dataset_conflicts: int = 0
+    sample_conflicts: int = Field(0, description="conflicts between a sampled record and "
+                                  "any record of the dataset")
     records: list[RecordSpecifics] = Field(
         default_factory=list, description="sampled records with a conflict or unverified specific")
     statement: str = NOT_ERRORS
 
 
-def run_specifics(config: dict) -> SpecificsReport | None:
+def run_specifics(config: dict, only: set[str] | None = None) -> SpecificsReport | None:
     """The checks over a run's dataset, read again from its path; None when the file is gone
     or has changed since the audit (the figures must be those of the data that was audited)."""
     from core.datasets import load_dataset
@@ -159,13 +163,13 @@ def run_specifics(config: dict) -> SpecificsReport | None:
         return None
     if dataset is None or dataset.sha256 != config.get("dataset_sha256"):
         return None
-    return check_specifics(dataset.records)
+    return check_specifics(dataset.records, only=only)
 
 
 def sample_specifics(config: dict, sampled_ids: Sequence[str]) -> SpecificsSection:
     """The section for a run: the whole audited dataset is checked; records shown are the
     sampled ones."""
-    report = run_specifics(config)
+    report = run_specifics(config, only=set(sampled_ids))
     if report is None:
         return SpecificsSection(available=False, note="the audited dataset file is gone or has "
                                 "changed since the audit; run `audit claims` on it instead")
@@ -184,10 +188,11 @@ def sample_specifics(config: dict, sampled_ids: Sequence[str]) -> SpecificsSecti
     figures = report.summary()
     return SpecificsSection(
         available=True,
-        note=f"checked all {figures['records']} records of the dataset; shown: the sampled ones",
+        note=f"claims of all {figures['records']} records of the dataset; conflicts and "
+             "records shown: those of the sampled records",
         dataset_records=figures["records"], dataset_claims=figures["claims"],
         dataset_unverified=figures["unverified_specifics"],
-        dataset_conflicts=figures["conflicts"], records=rows,
+        sample_conflicts=figures["conflicts"], records=rows,
     )
 
 

@@ -81,10 +81,10 @@ def specifics_panel(section: SpecificsSection, plain: bool = False) -> Renderabl
     title = "Checks without sources (not judge errors)"
     if not section.available:
         return Panel(Text(section.note), title=title, border_style="" if plain else "dim")
-    head = Text(f"dataset: {section.dataset_conflicts} conflicts between records, "
-                f"{section.dataset_unverified} unverified specifics in {section.dataset_claims} "
-                f"claims of {section.dataset_records} records; sampled records with one: "
-                f"{len(section.records)}")
+    head = Text(f"dataset: {section.dataset_unverified} unverified specifics in "
+                f"{section.dataset_claims} claims of {section.dataset_records} records; "
+                f"{section.sample_conflicts} conflicts of sampled records with others; sampled "
+                f"records with a finding: {len(section.records)}")
     parts: list[RenderableType] = [head]
     for row in section.records:
         lines = Text()

@@ -318,10 +318,10 @@ def _specifics(report: AuditReport) -> str:
                  f"</strong> ({esc(c.other_sentence)})</li>" for c in row.conflicts]
         items += [f"<li>unverified: {esc(u)}</li>" for u in row.unverified]
         rows.append([esc(row.record_id), f"<ul>{''.join(items)}</ul>"])
-    head = (f"<p>dataset: {section.dataset_conflicts} conflicts between records, "
-            f"{section.dataset_unverified} unverified specifics in {section.dataset_claims} "
-            f"claims of {section.dataset_records} records; sampled records with one: "
-            f"{len(section.records)}</p>")
+    head = (f"<p>dataset: {section.dataset_unverified} unverified specifics in "
+            f"{section.dataset_claims} claims of {section.dataset_records} records; "
+            f"{section.sample_conflicts} conflicts of sampled records with others; sampled "
+            f"records with a finding: {len(section.records)}</p>")
     table = _table(["record", "found"], rows, "specifics-table") if rows else ""
     return _section("specifics", title,
                     head + table + f'<p class="muted">{esc(section.statement)}</p>')

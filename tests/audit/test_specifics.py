@@ -218,7 +218,8 @@ def test_run_report_shows_conflicts_on_both_sampled_records_not_as_errors(tmp_pa
     report = build_report(store, "audit-x", bootstrap=0)
     section = report.specifics
     assert section is not None and section.available
-    assert (section.dataset_records, section.dataset_conflicts) == (15, 3)
+    # Conflicts are looked for with the sampled records only: 1:1/2:1 (Oxford), not 3:1/4:1.
+    assert (section.dataset_records, section.sample_conflicts) == (15, 1)
     rows = {r.record_id: r for r in section.records}
     assert set(rows) == {"1:1", "2:1"}  # 8:1 has neither
     assert rows["1:1"].conflicts[0].other_record == "2:1"
