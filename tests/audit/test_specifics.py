@@ -260,3 +260,11 @@ def test_review_shows_a_records_claims_markers_and_conflicts(report):
     assert "1. Oxford's Said Business School asks for a minimum GMAT score of 650." in text
     assert "conflict: 1:1 says '700': Oxford requires a minimum GMAT score of 700." in text
     assert "unverified: figure stated without a hedge for a named institution" in text
+
+
+def test_conflicts_of_some_records_are_the_full_search_restricted_to_them(report):
+    records = load_dataset(STUDY).records
+    for chosen in ({"2:1"}, {"4:1", "7:1"}, {"8:1"}):
+        some = find_conflicts(records, only=chosen)
+        assert pairs(some) == {p for p in pairs(report.conflicts)
+                               if p[0] in chosen or p[2] in chosen}

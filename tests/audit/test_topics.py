@@ -104,3 +104,20 @@ def test_critical_rule_fires_on_data_without_a_topic_field(tmp_path):
     unmatched = GatePolicy(max_error_rate=1.0, critical_topics=["housing"])
     decision = evaluate_gate(store, "audit-study", STUDY, unmatched)
     assert not any("critical" in r for r in decision.reasons)
+
+
+def test_cli_topics_lists_assignments_and_how(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "audit", "topics", str(STUDY), "--json"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = {r["record_id"]: r for r in json.loads(done.stdout)}
+    assert rows["9:1"] == {"record_id": "9:1", "topic": "work", "how": "rule",
+                           "matched": ["work"]}
+    table = subprocess.run([sys.executable, "-m", "audit", "topics", str(STUDY)],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert "admissions" in table.stdout and "yes" in table.stdout  # critical
+    assert "work (by keyword: work)" in table.stdout
