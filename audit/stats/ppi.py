@@ -26,37 +26,42 @@ Two variants:
   Student t quantile with ``m − 1 − k`` degrees of freedom (``m`` gold labels, ``k`` = 1 when
   λ is tuned): the normal one undercovers with a few dozen gold labels (see
   bench/ppi_simulation.py).
-- Two small-sample corrections keep that interval at its nominal coverage with a few dozen
-  gold labels (bench/ppi_simulation.py found each one missing):
-
-  * λ is the least-squares slope of the gold labels on the predictions over the labelled
-    records, *unweighted* — for a uniform sample exactly PPI++'s power-tuning formula. Under an
-    active design the inclusion probabilities are a function of the predictions alone, so the
-    sample's regression of gold on prediction needs no weights (Pfeffermann 1993, "The role of
-    sampling weights when modeling survey data", Int. Stat. Rev. 61); the 1/π-weighted,
-    variance-minimising λ is pulled about by the few heavily weighted records and, tuned on the
-    same sample, it moved with the estimate's own error (correlation 0.58 on the bundled
-    example, n = 100): 93% coverage where a λ fixed in advance gave 95%. Any λ keeps the
-    estimate unbiased; the choice only trades width against stability.
-  * The rectifier ``y − λf`` is skewed when its variance rests on a few records — rare
-    disagreements between a 0/1 prediction and the gold label, or rare confident mistakes
-    given large weights by an active design — and then the estimate and its standard error
-    move together (a sample with few disagreements is both too low and too sure of itself:
-    the Wald interval's failure, Brown, Cai & DasGupta 2001). The two-sided coverage of a
-    studentized mean is ``2Φ(x) − 1 + 2 q₂(x) φ(x) / n`` with ``q₂(x) = x[κ(x² − 3)/12 −
-    γ²(x⁴ + 2x² − 3)/18 − (x² + 3)/4]`` (Hall 1992, *The Bootstrap and Edgeworth Expansion*,
-    §2.6). Student's t already pays the last, normal-theory term; the skewness term is added to
-    the critical value, ``z γ̂² (z⁴ + 2z² − 3)/18`` with ``γ̂²/n`` the squared skewness of the
-    estimate itself: under the design, third cumulant over variance^{3/2}, with each record's
-    ``(1 − π)(1 − 2π)`` in place of the ``(1 − f)(1 − 2f)`` of a uniform sample (Babu & Singh
-    1985, J. Multivariate Anal. 17, for sampling without replacement), so the correction fades
-    as the sample nears a census. The kurtosis term is left out: at 95% its weight
-    ``(z² − 3)/12 ≈ 0.07`` is small beside the skewness term's ≈ 1.08, and for the heavy-tailed
-    rectifiers in question it would only narrow the interval. With symmetric residuals (a
-    large, well-behaved sample) the correction vanishes and the interval is the t interval.
 - ``ppi_mean`` is PPI++ as published and as the authors' ``ppi-python`` computes it
   (``ppi_mean_ci`` with power tuning): labelled and unlabelled records are independent draws
   from an infinite population. The tests check it against ``ppi-python``.
+
+Two small-sample corrections keep ``ppi_rate``'s interval at its nominal coverage with a few
+dozen gold labels (bench/ppi_simulation.py found it short without each; a test in
+tests/audit/test_stats_ppi.py fails without each):
+
+- λ is the least-squares slope of the gold labels on the predictions over the labelled
+  records, *unweighted* — for a uniform sample exactly PPI++'s power-tuning formula. Under an
+  active design the inclusion probabilities are a function of the predictions alone, so the
+  sample's regression of gold on prediction needs no weights (Pfeffermann 1993, "The role of
+  sampling weights when modeling survey data", Int. Stat. Rev. 61); the 1/π-weighted,
+  variance-minimising λ is pulled about by the few heavily weighted records (standard
+  deviation 0.15 over samples against 0.07 unweighted on the bundled example, n = 100) and,
+  tuned on the same sample, it moved with the estimate's own error (correlation 0.58): 93%
+  coverage where a λ fixed in advance gave 95%. Any λ keeps the estimate unbiased; the choice
+  only trades width against stability.
+- The rectifier ``y − λf`` is skewed when its variance rests on a few records — rare
+  disagreements between a label prediction and the gold label, or rare confident mistakes
+  given large weights by an active design — and then the estimate and its standard error move
+  together (a sample with few disagreements is both too low and too sure of itself: the Wald
+  interval's failure, Brown, Cai & DasGupta 2001). The two-sided coverage of a studentized
+  mean of ``n`` values is ``2Φ(x) − 1 + 2 q₂(x) φ(x) / n`` with ``q₂(x) = x[κ(x² − 3)/12 −
+  γ²(x⁴ + 2x² − 3)/18 − (x² + 3)/4]``, ``γ`` and ``κ`` the values' skewness and excess kurtosis
+  (Hall 1992, *The Bootstrap and Edgeworth Expansion*, §2.6). Student's t already pays the
+  last, normal-theory term; the skewness term is added to the critical value as
+  ``z (γ²/n) (z⁴ + 2z² − 3)/18``, with ``γ²/n`` — the squared skewness of the estimate itself —
+  estimated under the design: the third cumulant squared over the variance cubed, each record
+  weighted ``(1 − π)(1 − 2π)`` and ``(1 − π)`` as in Rosén's variance. For a uniform sample
+  this is ``(1 − 2f)²/(1 − f) · g₁²/n`` (``f = n/N``; the third moment of a mean drawn without
+  replacement, e.g. Babu & Singh 1985, J. Multivariate Anal. 17), so the correction fades as
+  the sample nears a census. The kurtosis term is left out: at 95% its weight ``(z² − 3)/12 ≈
+  0.07`` is small beside the skewness term's ≈ 1.08, and for the heavy-tailed rectifiers in
+  question it would only narrow the interval. With symmetric residuals the correction
+  vanishes and the interval is the t interval.
 """
 
 from __future__ import annotations
@@ -167,7 +172,7 @@ def _tuned_lambda(gold: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.clip(slope, 0.0, 1.0))
 
 
-def skewness_term(residual, pi, confidence: float) -> float:
+def _skewness_term(residual, pi, confidence: float) -> float:
     """What the skewness of the estimate adds to the critical value (Hall 1992, §2.6).
 
     ``z γ̂² (z⁴ + 2z² − 3) / 18`` with ``γ̂ = Σ(1−π)(1−2π)d³ / (Σ(1−π)d²)^{3/2}``, ``d`` the
@@ -232,7 +237,7 @@ def ppi_rate(
     std_error = math.sqrt(max(cov(residual, residual, fitted), 0.0))
     critical = t_value(confidence, m - 1 - fitted)
     if skewness_correction:
-        critical += skewness_term(residual, pi, confidence)
+        critical += _skewness_term(residual, pi, confidence)
     half = critical * std_error
     weights = (1 / pi) / (1 / pi).sum()
     return PPIEstimate(

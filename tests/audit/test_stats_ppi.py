@@ -17,7 +17,7 @@ from audit.stats import (
     ppi_rate,
     uncertainty,
 )
-from audit.stats.ppi import _design_covariance, _scaled_inclusion, skewness_term
+from audit.stats.ppi import _design_covariance, _scaled_inclusion, _skewness_term
 from core.errors import ConfigError
 
 NAN = float("nan")
@@ -71,7 +71,7 @@ def test_skewed_residuals_widen_the_interval_by_halls_term():
     result = ppi_rate(predicted, gold, lam=1.0)
     t3 = 3.182446305284263  # Student's t, 3 degrees of freedom, 95%
     term = Z95 * (1 / 45) * (Z95**4 + 2 * Z95**2 - 3) / 18
-    assert skewness_term([0, 0, 0, 1], np.full(4, 0.4), 0.95) == pytest.approx(term, abs=1e-12)
+    assert _skewness_term([0, 0, 0, 1], np.full(4, 0.4), 0.95) == pytest.approx(term, abs=1e-12)
     assert result.critical_value == pytest.approx(t3 + term, abs=1e-12)
     # Estimate .4 + .25; variance (1 - .4) s²/4 with s² = .25 of the residuals.
     assert result.std_error == pytest.approx(math.sqrt(0.6 * 0.25 / 4), abs=1e-12)
@@ -82,8 +82,8 @@ def test_skewed_residuals_widen_the_interval_by_halls_term():
     assert plain.critical_value == pytest.approx(t3, abs=1e-12)
     assert (plain.estimate, plain.std_error) == (result.estimate, result.std_error)
     # Symmetric residuals, or a census, add nothing.
-    assert skewness_term([-1, 0, 1, -1, 0, 1], np.full(6, 0.3), 0.95) == pytest.approx(0)
-    assert skewness_term([0, 0, 1], np.ones(3), 0.95) == 0
+    assert _skewness_term([-1, 0, 1, -1, 0, 1], np.full(6, 0.3), 0.95) == pytest.approx(0)
+    assert _skewness_term([0, 0, 1], np.ones(3), 0.95) == 0
 
 
 def test_rare_disagreements_of_a_label_prediction_keep_their_coverage():
@@ -210,7 +210,7 @@ def test_the_finite_interval_agrees_with_ppi_python_on_a_huge_dataset():
     t_crit = float(sps.t.ppf(0.975, n - 2))
     assert plain.critical_value == pytest.approx(t_crit, abs=1e-12)
     labelled = ~np.isnan(gold)
-    term = skewness_term(gold[labelled] - ours.lam * f[labelled], np.full(n, n / big_n), 0.95)
+    term = _skewness_term(gold[labelled] - ours.lam * f[labelled], np.full(n, n / big_n), 0.95)
     assert 0 < term < 0.01 and ours.critical_value == pytest.approx(t_crit + term, abs=1e-12)
 
 
