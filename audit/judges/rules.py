@@ -8,8 +8,13 @@ High precision by design:
   count) whose surrounding words match the answer's, while the answer's value appears
   nowhere in the evidence; or a rule whose modality the answer flips ("not required" where
   the evidence says "must", "may" where it says "may not").
-- ``supported`` when every checkable value of the answer is in the evidence and most of its
-  content words are too, citing the sentences that hold them.
+- ``supported`` only when every claim was checked: each sentence of the answer holds a value
+  found in the evidence, no value is unmatched and most of its content words are in the
+  evidence too, citing the sentences that hold them. An answer it cannot check (an entity, a
+  condition, a yes/no without a value) gets no ``supported`` vote: it abstains.
+- a date contradicts only a date about the same thing: an event's date in the answer is
+  never compared with a period bound in the evidence ("submitted on December 15" against
+  "submit by January 15"), unless the answer names the bound itself ("the deadline is ...").
 - ``not_in_sources`` when most of the answer's content words occur nowhere in the evidence.
 - otherwise it abstains (verdict ``None``).
 
@@ -166,7 +171,11 @@ class RulesJudge:
                 rationale=f"only {coverage:.0%} of the answer's content words occur in the "
                 "evidence",
             )
-        if not unmatched and coverage >= self.params["support_coverage"]:
+        # ``ok`` means every checkable claim was verified: each sentence of the answer must
+        # hold a value found in the evidence; a sentence with nothing checkable (an entity, a
+        # condition, a yes/no) is beyond this judge, which then abstains.
+        if (not unmatched and coverage >= self.params["support_coverage"]
+                and self._every_sentence_checked(answer, record.question, matched, sentences)):
             cited = _dedupe([e.sentence for _, e in matched if e and e.sentence] + best)[:3]
             return Verdict(
                 label=Label.supported,
@@ -176,6 +185,18 @@ class RulesJudge:
                 f"{coverage:.0%} of the answer's content words occur in it",
             )
         return None
+
+    def _every_sentence_checked(self, answer: str, question: str,
+                                matched: list[tuple[_Fact, _Fact | None]],
+                                sentences: list[_Sentence]) -> bool:
+        """True when every answer sentence with content words holds a verified value or
+        states a rule the evidence states the same way."""
+        checked = {fact.offset for fact, _ in matched}
+        claims = [(start, answer[start:end]) for start, end in sentence_spans(answer)
+                  if content_words(answer[start:end])]
+        return bool(claims) and all(
+            start in checked or self._modality_verified(text, question, sentences)
+            for start, text in claims)
 
     def _check_values(
         self, answer_facts: list[_Fact], evidence_facts: list[_Fact]
@@ -251,6 +272,18 @@ class RulesJudge:
     def _check_modality(
         self, answer: str, question: str, sentences: list[_Sentence]
     ) -> list[_Conflict]:
+        return self._modality(answer, question, sentences)[0]
+
+    def _modality_verified(self, text: str, question: str, sentences: list[_Sentence]) -> bool:
+        """True when ``text`` states a rule (must / may / may not ...) and the evidence states
+        each of its rules the same way: a checked claim without a value."""
+        conflicts, agreed, stated = self._modality(text, question, sentences)
+        return not conflicts and stated > 0 and agreed == stated
+
+    def _modality(
+        self, answer: str, question: str, sentences: list[_Sentence]
+    ) -> tuple[list[_Conflict], int, int]:
+        """(conflicts, rule clauses the evidence states alike, rule clauses compared)."""
         evidence_clauses = [
             (s, label, words)
             for s in sentences
@@ -258,6 +291,7 @@ class RulesJudge:
             if label is not None
         ]
         conflicts = []
+        agreed = stated = 0
         for label, words, bare in _answer_clauses(answer, question):
             if label is None or len(words) < 2:
                 continue
@@ -275,6 +309,11 @@ class RulesJudge:
                         best = (shared, sentence, ev_label)
                 elif label == ev_label or {label, ev_label} == {"required", "permitted"}:
                     agreeing = max(agreeing or 0, shared)
+            stated += 1
+            # verified: the evidence states the same rule with every word of the clause (a
+            # changed entity, "domestic" for "international", is not verified)
+            if agreeing == len(words) and best is None:
+                agreed += 1
             if best and (agreeing is None or agreeing < best[0]):
                 conflicts.append(
                     _Conflict(
@@ -288,7 +327,7 @@ class RulesJudge:
                         overlap=best[0],
                     )
                 )
-        return conflicts
+        return conflicts, agreed, stated
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -341,12 +380,18 @@ def _is_bound(fact: _Fact) -> bool:
     return q.kind in _DATE_KINDS and bool(_BOUND.search(text[max(0, q.start - 40):q.start]))
 
 
+_DEADLINE_WORDS = frozenset({"deadline", "deadlines", "due", "last", "latest", "cutoff",
+                             "close", "closes", "closing", "expire", "expires", "expiry"})
+
+
 def _year_within_bound(answer: _Fact, evidence: _Fact) -> bool:
-    """An event's year in the answer ("in 2023") against a period bound in the evidence
-    ("taken before January 2026"): a range is not a date, so it cannot contradict the year
-    (a wrong bound, "before 2024" against "before 2026", is still compared)."""
-    return (answer.quantity.kind == "year" and _is_bound(evidence)
-            and not _is_bound(answer))
+    """An event's date in the answer ("in 2023", "submitted on December 15, 2022") against a
+    period bound in the evidence ("taken before January 2026", "submitted by January 15"): a
+    range is not a date, so it cannot contradict the event's date; they are about different
+    things. Compared still: a wrong bound ("before 2024" against "before 2026") and an answer
+    that names the bound itself ("the deadline is January 25")."""
+    return (answer.quantity.kind in _DATE_KINDS and _is_bound(evidence)
+            and not _is_bound(answer) and not (answer.near & _DEADLINE_WORDS))
 
 
 def _sentence_facts(sentence: _Sentence) -> list[_Fact]:

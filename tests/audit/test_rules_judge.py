@@ -329,3 +329,51 @@ def test_closed_book_rules_judge_says_unverifiable_never_an_error():
     refusal = QARecord(id="r2", question="Can my F-2 spouse work?",
                        answer="The guides don't cover F-2 work rights; please ask an advisor.")
     assert asyncio.run(judge.judge(refusal, [])).verdict is None
+
+
+# --- issue 23: 'supported' only when every claim was checked; same-thing dates -------------
+
+
+@pytest.mark.parametrize("answer", [
+    # a wrong entity built from the source's own words: nothing checkable, no 'ok' vote
+    "Health insurance is required for every domestic student.",
+    # one sentence verified (the fee), the other (an entity) beyond the judge
+    "The late registration fee is $1,250 and must be paid before classes start. "
+    "Health insurance is required for every domestic student.",
+])
+def test_ok_means_every_checkable_claim_verified(answer):
+    verdict = judge_record("What do students need?", answer)
+    assert verdict is None or verdict.label is not Label.supported, verdict
+
+
+def test_every_sentence_verified_is_supported():
+    verdict = judge_record(
+        "What is the late fee and the GPA rule?",
+        "The late registration fee is $1,250 and must be paid before classes start. "
+        "Students must keep a cumulative GPA of at least 3.0 to keep the scholarship.")
+    assert verdict is not None and verdict.label is Label.supported
+    assert len(verdict.citations) == 2
+
+
+CALENDAR = ("Applications for the spring term must be submitted by January 15. "
+            "The portal for the spring term application opened in 2022.")
+
+
+@pytest.mark.parametrize("answer", [
+    "You submitted your spring term application on December 15, 2022, so it was received.",
+    "The spring term application portal opened on December 15, 2022.",
+])
+def test_an_event_date_is_not_contradicted_by_a_deadline(answer):
+    """An event's date and a deadline are about different things (the study's
+    "December 15, 2022" vs "January 15")."""
+    verdict = judge_record("When is the spring term application deadline?", answer,
+                           [passage(CALENDAR, "cal#0")])
+    assert verdict is None or verdict.label is not Label.contradicted, verdict
+
+
+def test_a_wrong_deadline_is_still_contradicted():
+    verdict = judge_record("When is the spring term application deadline?",
+                           "The application deadline for spring term applications is "
+                           "January 25.", [passage(CALENDAR, "cal#0")])
+    assert verdict is not None and verdict.label is Label.contradicted
+    assert "January 15" in verdict.citations[0].quote
