@@ -58,7 +58,8 @@ def save_review(
     note: str = "",
     severity: Severity = Severity.none,
 ) -> Judgment:
-    """Store one human verdict (citations are checked like every judge's)."""
+    """Store one human verdict (citations are checked like every judge's; a closed-book run
+    shows no evidence, so its verdicts are uncited and there is nothing to check)."""
     verdict = Verdict(
         label=label,
         category=Category.none if label is Label.supported else Category.other,
@@ -67,14 +68,17 @@ def save_review(
         citations=citations,
         rationale=note,
     )
-    check = verify_citations(verdict, {p.id: p for p in item.evidence})
+    if not item.evidence:  # closed-book: nothing to quote
+        verdict = verdict.model_copy(update={"citations": []})
+    check = verify_citations(verdict, {p.id: p for p in item.evidence}) if item.evidence else None
     judgment = Judgment(
         run_id=run_id,
         record_id=item.record.id,
         judge=judge,
-        status=JudgmentStatus.ok if check.valid else JudgmentStatus.invalid_citation,
+        status=JudgmentStatus.ok if check is None or check.valid
+        else JudgmentStatus.invalid_citation,
         verdict=verdict,
-        error=None if check.valid else "; ".join(check.problems),
+        error=None if check is None or check.valid else "; ".join(check.problems),
     )
     store.save_judgment(judgment)
     return judgment
@@ -95,11 +99,12 @@ def review_loop(
         show(item)
         key = ""
         while key not in LABEL_KEYS:
-            key = ask("[s]upported  [c]ontradicted  [n]ot in sources  [q]uit").strip().lower()[:1]
+            key = ask("[s]upported  [c]ontradicted  [n]ot in sources (unverifiable)  [q]uit"
+                      ).strip().lower()[:1]
             if key == "q":
                 return saved
         citations = []
-        passage_id = ask("cite passage id (empty for none)").strip()
+        passage_id = ask("cite passage id (empty for none)").strip() if item.evidence else ""
         if passage_id:
             quote = ask("verbatim quote from that passage").strip()
             citations.append(Citation(passage_id=passage_id, quote=quote))

@@ -47,3 +47,24 @@ def test_review_saves_each_verdict_and_resumes_where_it_stopped(tmp_path):
                 show=lambda item: None, say=said.append)
     assert store.judgments("run-1")[-1].verdict.label is Label.not_in_sources
     assert pending_items(store, "run-1", "human", evidence) == []
+
+
+def test_closed_book_review_asks_for_no_citation_and_stores_an_uncited_verdict(tmp_path):
+    store = Store(tmp_path / "a.db")
+    store.create_run("run-cb", "audit", "d" * 64, {"closed_book": True, "sources_path": None})
+    store.set_run_records("run-cb", [RECORDS[1].model_dump(mode="json")])
+    items = pending_items(store, "run-cb", "human", lambda record: [])
+    prompts = []
+    answers = iter(["c", "OISS is closed on Saturdays (its website)", "2"])
+
+    def ask(prompt):
+        prompts.append(prompt)
+        return next(answers)
+
+    assert review_loop(store, "run-cb", "human", items, ask, show=lambda item: None,
+                       say=lambda line: None) == 1
+    judgment = store.judgments("run-cb")[0]
+    assert judgment.status is JudgmentStatus.ok and judgment.verdict.citations == []
+    assert judgment.verdict.label is Label.contradicted
+    assert not any("cite passage" in p for p in prompts)
+    assert "unverifiable" in prompts[0]
