@@ -24,11 +24,14 @@ from reports.terminal import (
     gold_rows,
     gold_title,
     hard_text,
+    lower_bound_note,
     num,
     pct,
     rate_text,
     short_verdict,
+    sources_text,
     split_spans,
+    unverifiable_text,
     verdict_text,
 )
 
@@ -162,12 +165,14 @@ def to_markdown(report: AuditReport) -> str:
            f"judged, seed {run.seed}",
            "- judges: " + ", ".join(md(f"{j.name} ({j.provider} {j.model})".replace(" )", ")"))
                                     for j in run.judges),
-           f"- created: {run.created} (status {run.status})", "",
+           f"- created: {run.created} (status {run.status})",
+           f"- sources: {md(sources_text(report))}; {md(run.evidence)}", "",
            "## Headline", "",
            *([f"- **NOT A PANEL RESULT: {md(report.health.words)}**"]
              if report.health.degraded else []),
            f"- consensus error rate: **{rate_text(summary.consensus.inclusive)}** "
-           f"({summary.confidence:.0%} Wilson interval)",
+           f"({summary.confidence:.0%} Wilson interval{md(lower_bound_note(report))})",
+           f"- {md(unverifiable_text(report))}",
            f"- {md(hard_text(summary))}"]
     if summary.range_inclusive:
         spread = summary.range_inclusive
