@@ -163,7 +163,24 @@ def run_specifics(config: dict, only: set[str] | None = None) -> SpecificsReport
         return None
     if dataset is None or dataset.sha256 != config.get("dataset_sha256"):
         return None
-    return check_specifics(dataset.records, only=only)
+    records = dataset.records
+    book, claims = _claims_of(dataset.sha256, records)
+    return SpecificsReport(len(records), claims,
+                           find_conflicts(records, claims, book, only=only))
+
+
+_CLAIMS_CACHE: dict[str, tuple[NameBook, ClaimList]] = {}
+
+
+def _claims_of(sha256: str, records: Sequence[QARecord]) -> tuple[NameBook, ClaimList]:
+    """The name book and claims of one dataset content (by its hash), kept for the process:
+    reports of several runs of the same data read them once. Four contents at most."""
+    if sha256 not in _CLAIMS_CACHE:
+        if len(_CLAIMS_CACHE) >= 4:
+            _CLAIMS_CACHE.pop(next(iter(_CLAIMS_CACHE)))
+        book = NameBook(records)
+        _CLAIMS_CACHE[sha256] = (book, list_claims(records, book))
+    return _CLAIMS_CACHE[sha256]
 
 
 def sample_specifics(config: dict, sampled_ids: Sequence[str]) -> SpecificsSection:

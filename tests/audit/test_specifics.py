@@ -213,7 +213,8 @@ def test_run_report_shows_conflicts_on_both_sampled_records_not_as_errors(tmp_pa
     store.set_run_records("audit-x", [r.model_dump(mode="json") for r in sampled])
     store.save_judgments([
         Judgment(run_id="audit-x", record_id=r.id, judge=j, status=JudgmentStatus.ok,
-                 verdict=Verdict(label=Label.supported)) for r in sampled for j in "ab"])
+                 verdict=Verdict(label=Label.supported, confidence=0.9))
+        for r in sampled for j in "ab"])
 
     report = build_report(store, "audit-x", bootstrap=0)
     section = report.specifics
