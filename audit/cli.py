@@ -19,7 +19,8 @@ dataset_fields = [
 
 policy_option = click.option(
     "--policy", "policy_file", type=click.Path(path_type=Path), default=None,
-    help="Gate policy (TOML) whose max_unusable_share decides exit 4; default: built-in.")
+    help="Gate policy (TOML) whose max_unusable_share decides exit 4; default: policy.toml in "
+    "the dataset's folder, else the built-in policy.")
 
 
 def sources_options(fn):
@@ -137,10 +138,10 @@ def show_run_summary(store, run_id: str, policy_file=None, model_calls: int | No
 def health_report(store, run_id: str, policy_file=None, bootstrap: int = 1000):
     """The run's report, its health judged by the policy's max_unusable_share (``bootstrap=0``
     when only the health is wanted: it does not depend on the agreement intervals)."""
-    from audit.gate import load_policy
+    from audit.gate import run_policy
     from audit.report_data import build_report
 
-    share = load_policy(policy_file).max_unusable_share
+    share = run_policy(store, run_id, policy_file).max_unusable_share
     return build_report(store, run_id, max_unusable_share=share, bootstrap=bootstrap)
 
 
@@ -214,7 +215,8 @@ def claims(dataset, out, as_json, question_field, answer_field, id_field, skip_i
 @cli.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None,
-              help="Gate policy (TOML) with critical_topics and topic_keywords.")
+              help="Gate policy (TOML) with critical_topics and topic_keywords; default: "
+              "policy.toml in the dataset's folder, else the built-in policy.")
 @click.option("--json", "as_json", is_flag=True, help="Print one assignment per record as JSON.")
 @with_dataset_fields
 def topics(dataset, policy_file, as_json, question_field, answer_field, id_field,
@@ -223,12 +225,12 @@ def topics(dataset, policy_file, as_json, question_field, answer_field, id_field
     keywords (whole words of the question), and how."""
     import json
 
-    from audit.gate import load_policy
+    from audit.gate import find_policy
     from audit.topics import assign_topics
     from core.datasets import load_dataset
     from reports.claims import render_topics
 
-    policy = load_policy(policy_file)
+    policy = find_policy(policy_file, dataset)
     loaded = load_dataset(dataset, question_field=question_field, answer_field=answer_field,
                           id_field=id_field, skip_invalid=skip_invalid)
     assigned = assign_topics(loaded.records, policy.critical_topics, policy.topic_keywords)
@@ -293,7 +295,8 @@ def review(run_id, judge, db_path) -> None:
 @cli.command()
 @click.argument("run_id", required=False)
 @click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None,
-              help="Gate policy (TOML); default: the built-in policy (see --show-policy).")
+              help="Gate policy (TOML); default: policy.toml in the checked dataset's folder, "
+              "else the built-in policy (see --show-policy).")
 @click.option("--dataset", type=click.Path(path_type=Path), default=None,
               help="Dataset to check against the audit (default: the audited path).")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON (for CI).")
@@ -304,15 +307,15 @@ def review(run_id, judge, db_path) -> None:
 @click.pass_context
 def gate(ctx, run_id, policy_file, dataset, as_json, show_policy, cheap_run, db_path) -> None:
     """Pass / fail / inconclusive for an audit run: exit 0 pass, 1 fail, 3 inconclusive."""
-    from audit.gate import EXIT_CODES, load_policy
-    from audit.gatekeeper import evaluate_gate
+    from audit.gate import EXIT_CODES, evaluate_gate, run_policy
     from reports.gate import render_decision, render_policy
 
-    policy = load_policy(policy_file)
+    store = open_store(db_path)
+    policy = run_policy(store, run_id, policy_file, dataset)
     if show_policy:
         render_policy(policy, out_console())
         return
-    decision = evaluate_gate(open_store(db_path), run_id, dataset, policy, cheap_run)
+    decision = evaluate_gate(store, run_id, dataset, policy, cheap_run)
     if as_json:
         click.echo(decision.model_dump_json(indent=2))
     else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audit.gatekeeper import resolve_audit_run
+from audit.report_data import resolve_audit_run
 from audit.run_sources import is_closed_world
 from core.errors import ConfigError, DatasetError
 from core.store import Store

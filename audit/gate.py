@@ -1,25 +1,40 @@
 """The gate: turn an audit run into pass / fail / inconclusive, bound to the dataset's hash.
 
+Everything the gate is lives here: the policy (``GatePolicy``, read from a file by
+``load_policy``; which file applies, by ``find_policy``), the evidence gathered from a stored
+run (``gate_evidence``), the decision (``decide``) and the stored decision (``evaluate_gate``).
+``reports.gate`` renders decisions and policies; ``finetune train`` asks ``evaluate_gate`` too.
+
 Rules that show the data is bad (error rate, critical errors, a changed dataset, a stale
 audit) fail it. Rules that show the audit is too weak to vouch for the data (too few records,
 judges that do not agree, too many failed or invalid judgments) make it inconclusive: such an
 audit can still fail data, but it cannot pass anything.
+
+Which policy applies: ``--policy FILE`` when given; else a file named ``policy.toml`` in the
+folder of the dataset the gate checks (the audited file, or the one given by ``audit gate
+--dataset`` or ``finetune train --data``; the bundled example ships one); else the built-in
+policy, which names no critical topics.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from core.errors import ConfigError
-from core.models import GateDecision
+from audit.run_sources import is_closed_world
+from audit.topics import assign_topics, topic_matches
+from core.errors import ConfigError, DatasetError
+from core.models import GateDecision, JudgmentStatus, Outcome, QARecord
+from core.store import Store
 
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
 UNREADABLE = "unreadable"  # GateEvidence.current_dataset_sha256 of a file that fails to load
+POLICY_FILE = "policy.toml"  # found in the audited dataset's folder when --policy is not given
 
 
 class GatePolicy(BaseModel):
@@ -33,17 +48,16 @@ class GatePolicy(BaseModel):
     """Confidence level of that interval (Wilson)."""
     rate: str = "inclusive"
     """Which rate the bound applies to: inclusive (any error) or hard (severe errors only)."""
-    critical_topics: list[str] = Field(
-        default_factory=lambda: ["healthcare", "admissions", "scholarships", "immigration", "work"]
-    )
-    """Topics where any consensus error is critical. A record's topic matches when it is one of
-    them or has one as a word (case-insensitive, split at _ - / and spaces; never a substring:
-    "work" matches "work_authorisation", not "network")."""
+    critical_topics: list[str] = Field(default_factory=list)
+    """Topics where any consensus error is critical (none unless a policy file names them).
+    A record's topic matches when it is one of them or has one as a word (case-insensitive,
+    split at _ - / and spaces; never a substring: "work" matches "work_authorisation", not
+    "network")."""
     topic_keywords: dict[str, list[str]] | None = None
     """Keywords that give a record without a topic field its topic (whole words, matched in
-    the question and the user turns before it), per topic; a topic not listed keeps the
-    built-in keywords of the default critical topics, or else is its own keyword (``audit
-    topics`` shows what they assign)."""
+    the question and the user turns before it), per topic; a topic not listed keeps its
+    built-in keywords (``audit.topics``), or else is its own keyword (``audit topics`` shows
+    what they assign)."""
     critical_categories: list[str] = Field(default_factory=list)
     """Error categories that are critical wherever they occur."""
     max_critical_errors: int = Field(0, ge=0)
@@ -101,6 +115,26 @@ def load_policy(path: str | Path | None) -> GatePolicy:
         problem = exc.errors()[0]
         field = ".".join(str(p) for p in problem["loc"])
         raise ConfigError(f"{path}: policy field {field!r}: {problem['msg']}") from exc
+
+
+def find_policy(policy_file: str | Path | None, dataset_path: str | Path | None) -> GatePolicy:
+    """The policy in force: ``policy_file``; else ``policy.toml`` in ``dataset_path``'s folder;
+    else the built-in policy."""
+    if policy_file is None and dataset_path is not None:
+        beside = Path(dataset_path).parent / POLICY_FILE
+        policy_file = beside if beside.is_file() else None
+    return load_policy(policy_file)
+
+
+def run_policy(store: Store, run_id: str | None, policy_file: str | Path | None = None,
+               dataset_path: str | Path | None = None) -> GatePolicy:
+    """The policy in force for audit run ``run_id`` (an id, a unique prefix or None: the
+    latest) checked against ``dataset_path`` (default: the audited file)."""
+    from audit.report_data import resolve_audit_run
+
+    if policy_file is None and dataset_path is None:
+        dataset_path = resolve_audit_run(store, run_id)["config"].get("dataset_path")
+    return find_policy(policy_file, dataset_path)
 
 
 @dataclass
@@ -199,3 +233,133 @@ def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) ->
         audit_run_id=ev.audit_run_id,
         policy=policy.model_dump(),
     )
+
+
+def current_sha256(path: str | Path | None) -> str | None:
+    """The dataset's content hash now: None if the file is gone, ``UNREADABLE`` if it no
+    longer loads."""
+    from core.datasets import load_dataset
+
+    if path is None or not Path(path).exists():
+        return None
+    try:
+        return load_dataset(path).sha256
+    except DatasetError:
+        return UNREADABLE
+
+
+def checked_sha256(dataset_path: str | Path | None, audited_path: str | None) -> str | None:
+    """The content hash of the file a gate check is about.
+
+    Without ``dataset_path`` it is the audited file (which may since have gone or changed);
+    a file named explicitly (``finetune train --data``, ``audit gate --dataset``) must load,
+    so that its decision can be stored under its own hash.
+    """
+    from core.datasets import load_dataset
+
+    if dataset_path is None:
+        return current_sha256(audited_path)
+    return load_dataset(dataset_path).sha256
+
+
+def ppi_bounds(store: Store, run: dict, policy: GatePolicy,
+               cheap_run_id: str | None) -> tuple[float, float, float, str]:
+    """(estimate, low, high, basis) of the whole dataset's rate by PPI, for rate_source = ppi."""
+    from audit.estimate import estimate_error_rate
+
+    report = estimate_error_rate(store, run["id"], cheap_run_id=cheap_run_id,
+                                 gold_judge=policy.gold_judge, confidence=policy.confidence)
+    ppi = (report.overall.hard if policy.rate == "hard" else report.overall.inclusive).ppi
+    if ppi is None:
+        raise ConfigError(f"rate_source = 'ppi' needs at least 3 gold labels in run {run['id']}, "
+                          f"got {report.gold_labels}")
+    basis = (f"by PPI over {report.population} records ({report.gold_labels} gold labels from "
+             f"{report.gold_judge!r}, cheap run {report.cheap_run_id})")
+    return ppi.estimate, ppi.interval.low, ppi.interval.high, basis
+
+
+def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None,
+                  cheap_run_id: str | None = None) -> GateEvidence:
+    from audit.summary import summarize
+
+    config = run["config"]
+    records = [QARecord.model_validate(r) for r in store.run_records(run["id"])]
+    judgments = store.judgments(run["id"])
+    judged = {j.record_id for j in judgments}
+    rows = [{"id": r.id, "topic": r.topic} for r in records if r.id in judged]
+    closed_world = is_closed_world(config)
+    summary = summarize(judgments, rows, population=config.get("population") or None,
+                        confidence=policy.confidence, bootstrap=0, closed_world=closed_world)
+    consensus = summary.consensus
+    estimate = consensus.hard if policy.rate == "hard" else consensus.inclusive
+    errors = consensus.hard_errors if policy.rate == "hard" else consensus.errors
+    topics = {a.record_id: a for a in assign_topics(records, policy.critical_topics,
+                                                     policy.topic_keywords)}
+    categories: dict[str, Counter] = {}
+    for j in judgments:
+        if j.decided and j.verdict is not None and j.verdict.outcome(closed_world) is Outcome.error:
+            categories.setdefault(j.record_id, Counter())[j.verdict.category.value] += 1
+    critical = []
+    for record_id, state in sorted(summary.records.items()):
+        if state != "error":
+            continue
+        assigned = topics.get(record_id)
+        topic = assigned.topic if assigned else None
+        category = categories.get(record_id, Counter({"other": 1})).most_common(1)[0][0]
+        if topic_matches(topic, policy.critical_topics) or category in policy.critical_categories:
+            critical.append(f"{record_id} ({assigned.words() if assigned else 'no topic'}, "
+                            f"{category})")
+    unusable = sum(j.status in (JudgmentStatus.failed, JudgmentStatus.invalid_citation)
+                   for j in judgments)
+    alpha = summary.agreement.krippendorff_alpha_nominal.value if summary.agreement else None
+    wilson = estimate.wilson if estimate else None
+    low, high = (wilson.low, wilson.high) if wilson else (0.0, 1.0)
+    point, basis = None, ""
+    if policy.rate_source == "ppi":
+        point, low, high, basis = ppi_bounds(store, run, policy, cheap_run_id)
+    return GateEvidence(
+        audit_run_id=run["id"],
+        audit_dataset_sha256=config["dataset_sha256"],
+        current_dataset_sha256=checked_sha256(dataset_path, config.get("dataset_path")),
+        audit_created=datetime.fromisoformat(run["created"]),
+        n=len(rows),
+        errors=errors,
+        decided=estimate.n if estimate else 0,
+        upper_bound=high,
+        low_bound=low,
+        critical=critical,
+        alpha=alpha,
+        unusable_share=unusable / len(judgments) if judgments else 1.0,
+        estimate=point,
+        basis=basis,
+        unverifiable=consensus.unverifiable,
+        unverifiable_share=(consensus.unverifiable_share.rate or 0.0
+                            if consensus.unverifiable_share else 0.0),
+    )
+
+
+def evaluate_gate(
+    store: Store,
+    run_id: str | None = None,
+    dataset_path: str | Path | None = None,
+    policy: GatePolicy | None = None,
+    cheap_run_id: str | None = None,
+) -> GateDecision:
+    """Decide pass / fail / inconclusive for an audit run and store the decision.
+
+    ``policy`` defaults to the one in force (``run_policy``).
+
+    The decision is stored under the dataset it judged: ``dataset_path`` when given (another
+    file checked against the run keeps its decision under its own content hash, out of the
+    run's report), else the run's own dataset.
+
+    ``cheap_run_id`` (rate_source = "ppi" only): the run over every record whose judges
+    predict; default: the latest such run of the same dataset.
+    """
+    from audit.report_data import resolve_audit_run
+
+    run = resolve_audit_run(store, run_id)
+    policy = policy or run_policy(store, run["id"], dataset_path=dataset_path)
+    decision = decide(policy, gate_evidence(store, run, policy, dataset_path, cheap_run_id))
+    store.save_decision(decision)
+    return decision

@@ -411,6 +411,15 @@ def resolve_run_id(store: Store, run_id: str | None) -> str:
     raise ConfigError(f"no run {run_id!r} in {store.path}; see `audit runs` for the run ids")
 
 
+def resolve_audit_run(store: Store, run_id: str | None) -> dict:
+    """The audit run ``run_id`` names (an id or a unique prefix), or the latest one; a clear
+    error if there is none."""
+    run = store.get_run(resolve_run_id(store, run_id))
+    if run is None or run["kind"] != "audit":
+        raise ConfigError(f"{run_id!r} is not an audit run; see `audit runs` for the run ids")
+    return run
+
+
 def load_run_passages(config: dict[str, Any]) -> dict[str, Passage] | None:
     """The passages of the run's sources folder, or None when it cannot be read now."""
     from core.sources import load_passages

@@ -22,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import save  # noqa: E402
 
+# The study is student-advising data like the bundled example: the example's critical topics.
+POLICY = Path(__file__).resolve().parent.parent / "examples" / "advising" / "policy.toml"
+
 
 def lint_figures(dataset) -> dict:
     from audit.lint import lint_dataset
@@ -55,10 +58,10 @@ def specifics_figures(records) -> dict:
 
 
 def topic_figures(records) -> dict:
-    from audit.gate import GatePolicy
+    from audit.gate import load_policy
     from audit.topics import assign_topics
 
-    assigned = assign_topics(records, GatePolicy().critical_topics)
+    assigned = assign_topics(records, load_policy(POLICY).critical_topics)
     return {"by_topic": dict(Counter(a.topic or "(none)" for a in assigned)),
             "by_how": dict(Counter(a.how or "(none)" for a in assigned))}
 
@@ -73,8 +76,7 @@ def _rate(estimate) -> dict | None:
 
 def closed_book_audit(path: Path, n: int) -> dict:
     """`audit sample --no-sources --n N` with the default panel, in a scratch store."""
-    from audit.gate import GatePolicy
-    from audit.gatekeeper import evaluate_gate
+    from audit.gate import evaluate_gate, load_policy
     from audit.pipeline import SampleOptions, audit_sample
     from audit.report_data import build_report
     from core.store import Store
@@ -85,7 +87,7 @@ def closed_book_audit(path: Path, n: int) -> dict:
         outcome = audit_sample(store, SampleOptions(dataset=path, no_sources=True, n=n))
         seconds = time.perf_counter() - started
         report = build_report(store, outcome.run_id, bootstrap=0)
-        decision = evaluate_gate(store, outcome.run_id, path, GatePolicy())
+        decision = evaluate_gate(store, outcome.run_id, path, load_policy(POLICY))
     consensus = report.summary.consensus
     return {
         "command": f"audit sample --no-sources --n {n} --dataset STUDY.jsonl",

@@ -132,7 +132,8 @@ def train(model, data, out, audit_run, override_gate, budget, save_every, sessio
     from core.errors import GateFailed
     from core.store import Store
     from finetune.config import TrainConfig, parse_budget
-    from finetune.gate import gate_for_training, refusal_panel
+    from finetune.gate import gate_for_training
+    from reports.gate import refusal_panel
 
     budget_s = parse_budget(budget)
     try:

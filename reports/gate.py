@@ -1,16 +1,19 @@
-"""Rendering of gate decisions and policies (also used by ``finetune train``'s refusal)."""
+"""Rendering of gate decisions (``audit gate``, ``finetune train``'s refusal) and policies."""
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from core.models import GateDecision
+from reports.layout import report_panel
+
 STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow"}
 
 
-def decision_panel(decision, title: str | None = None) -> Panel:
+def decision_panel(decision: GateDecision, title: str | None = None) -> Panel:
     body = Text()
     for reason in decision.reasons:
         body.append("• " + reason + "\n")
@@ -21,7 +24,16 @@ def decision_panel(decision, title: str | None = None) -> Panel:
                  title_align="left")
 
 
-def render_decision(decision, console: Console) -> None:
+def run_decisions_panel(decisions: list[GateDecision], plain: bool = False) -> Panel:
+    """The latest of a run's stored decisions, with its reasons (in ``reports show``)."""
+    latest = decisions[-1]
+    style = STYLE[latest.status]
+    lines = [Text(f"{latest.status.upper()} at {latest.created}", style=f"bold {style}")]
+    lines += [Text(f"- {reason}") for reason in latest.reasons]
+    return report_panel(Group(*lines), f"Gate ({len(decisions)} decision(s))", plain, style)
+
+
+def render_decision(decision: GateDecision, console: Console) -> None:
     console.print(decision_panel(decision))
 
 
@@ -33,3 +45,16 @@ def render_policy(policy, console: Console) -> None:
     for name, field in type(policy).model_fields.items():
         table.add_row(name, Text(str(getattr(policy, name))), Text(field.description or ""))
     console.print(table)
+
+
+def refusal_panel(decision: GateDecision) -> Panel:
+    """A rich panel listing why the gate refuses training, and how to proceed."""
+    body = Text()
+    body.append(f"gate {decision.status}", style="bold red")
+    body.append(f"  audit run {decision.audit_run_id or '-'}  dataset "
+                f"{decision.dataset_sha256[:12] or '-'}\n\n")
+    for reason in decision.reasons or ["(no reason given)"]:
+        body.append(f"  • {reason}\n")
+    body.append("\nTraining did not start. Fix the data and re-run the audit, or start anyway "
+                'with --override-gate "REASON" (recorded in every handoff bundle).', style="dim")
+    return Panel(body, title="training refused by the audit gate", border_style="red")

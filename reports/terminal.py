@@ -16,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from reports.gate import run_decisions_panel
 from reports.layout import field_grid, plain_output, report_panel, report_table
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ def render_report(
     if not errors_only:
         console.print(cost_panel(report, plain, model_calls))
         if report.decisions:
-            console.print(decision_panel(report, plain))
+            console.print(run_decisions_panel(report.decisions, plain))
     if topic or judge:
         shown = ", ".join(f"{k} {v!r}" for k, v in (("topic", topic), ("judge", judge)) if v)
         console.print(Text(f"Record tables filtered by {shown}; the statistics cover the "
@@ -508,11 +509,3 @@ def cost_panel(report: AuditReport, plain: bool = False,
     if model_calls is not None:
         rows.append(("model calls", Text(f"{model_calls} made by this command")))
     return report_panel(field_grid(rows), "Cost", plain)
-
-
-def decision_panel(report: AuditReport, plain: bool = False) -> Panel:
-    latest = report.decisions[-1]
-    style = {"pass": "green", "fail": "red"}.get(latest.status, "yellow")
-    lines = [Text(f"{latest.status.upper()} at {latest.created}", style=f"bold {style}")]
-    lines += [Text(f"- {reason}") for reason in latest.reasons]
-    return report_panel(Group(*lines), f"Gate ({len(report.decisions)} decision(s))", plain, style)

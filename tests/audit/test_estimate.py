@@ -14,8 +14,7 @@ from example_runs import write_truth_labels
 
 from audit.active_sample import audit_active_sample
 from audit.estimate import estimate_error_rate
-from audit.gate import GatePolicy
-from audit.gatekeeper import evaluate_gate
+from audit.gate import GatePolicy, evaluate_gate
 from audit.label_import import import_labels
 from audit.pipeline import SampleOptions
 from audit.predictions import verdict_p_error

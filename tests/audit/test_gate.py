@@ -77,6 +77,8 @@ def rules_audit(tmp_path, example_dir):
     """A real audit of the bundled example by the rules judge (fast, no model)."""
     data = tmp_path / "data.jsonl"
     data.write_text((example_dir / "dataset.jsonl").read_text())
+    # the example's policy (its critical topics), found beside the dataset
+    (tmp_path / "policy.toml").write_text((example_dir / "policy.toml").read_text())
     judges = tmp_path / "judges.toml"
     judges.write_text('[[judge]]\nname = "rules"\nprovider = "rules"\n'
                       '[[judge]]\nname = "rules-2"\nprovider = "rules"\n')
@@ -147,7 +149,7 @@ def _stored_audit(folder, records):
 
 
 def test_a_decision_about_another_file_is_stored_under_that_file(tmp_path, example_dir):
-    from audit.gatekeeper import evaluate_gate
+    from audit.gate import evaluate_gate
     from audit.report_data import build_report
     from core.datasets import load_dataset
 
@@ -168,7 +170,7 @@ def test_a_decision_about_another_file_is_stored_under_that_file(tmp_path, examp
 
 
 def test_checking_a_file_that_is_not_there_is_an_error_not_a_decision(tmp_path, example_dir):
-    from audit.gatekeeper import evaluate_gate
+    from audit.gate import evaluate_gate
     from core.datasets import load_dataset
     from core.errors import DatasetError
 
@@ -198,3 +200,56 @@ def test_gate_and_filter_open_a_run_by_unique_prefix(rules_audit, tmp_path, exam
     assert ambiguous.returncode == 2
     assert "matches 2 runs" in ambiguous.stderr and run_id in ambiguous.stderr
     assert "Traceback" not in ambiguous.stderr
+
+
+def test_the_policy_in_force_is_the_file_beside_the_dataset_else_the_built_in_one(
+        tmp_path, example_dir):
+    from audit.gate import evaluate_gate, find_policy, run_policy
+    from core.datasets import load_dataset
+
+    assert GatePolicy().critical_topics == []  # the built-in policy names no topics
+    example = find_policy(None, example_dir / "dataset.jsonl")
+    assert example == load_policy(example_dir / "policy.toml")
+    assert "work" in example.critical_topics
+    records = [r.model_copy(update={"topic": "work"})
+               for r in load_dataset(example_dir / "dataset.jsonl").records[:6]]
+    store, _ = _stored_audit(tmp_path, records)  # tmp_path/data.jsonl, no policy.toml yet
+    assert run_policy(store, "audit-1") == GatePolicy()
+    assert not any("critical" in r for r in evaluate_gate(store, "audit-1").reasons)
+
+    (tmp_path / "policy.toml").write_text('[gate]\ncritical_topics = ["Work"]\n')
+    assert run_policy(store, "audit-1").critical_topics == ["Work"]
+    critical = [r for r in evaluate_gate(store, "audit-1").reasons if "critical error(s)" in r]
+    assert critical and critical[0].startswith("3 critical error(s)")
+    shown = run_cli("gate", "--show-policy", "--db", str(tmp_path / "assay.db"), cwd=tmp_path)
+    assert shown.returncode == 0 and "['Work']" in shown.stdout
+    # --policy wins over the file beside the dataset
+    other = tmp_path / "other.toml"
+    other.write_text("[gate]\nmax_error_rate = 0.9\n")
+    assert run_policy(store, "audit-1", other).critical_topics == []
+
+
+def test_network_is_not_work(tmp_path, example_dir):
+    """Critical topics match a record's topic as a whole word, never inside another word."""
+    from audit.gate import evaluate_gate
+    from core.datasets import load_dataset
+    from core.models import Label
+
+    topics = ["network", "Work", "homework", "work_authorisation", "networking", "work"]
+    records = [r.model_copy(update={"topic": t}) for r, t in
+               zip(load_dataset(example_dir / "dataset.jsonl").records, topics, strict=False)]
+    store, dataset = _stored_audit(tmp_path, records)  # records 0, 2, 4 are errors
+    policy = GatePolicy(critical_topics=["work"], max_error_rate=1.0)
+    reasons = evaluate_gate(store, "audit-1", policy=policy).reasons
+    assert not any("critical" in r for r in reasons)  # network, homework, networking: no
+
+    every = store.judgments("audit-1")
+    for j in every:  # now the Work and work_authorisation records are the errors
+        index = [r.id for r in dataset.records].index(j.record_id)
+        wrong = topics[index] in ("Work", "work_authorisation")
+        store.save_judgment(j.model_copy(update={"verdict": j.verdict.model_copy(update={
+            "label": Label.contradicted if wrong else Label.supported})}))
+    critical = next(r for r in evaluate_gate(store, "audit-1", policy=policy).reasons
+                    if "critical" in r)
+    assert critical.startswith("2 critical error(s)")
+    assert "(Work," in critical and "(work_authorisation," in critical

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audit.gate import GatePolicy, load_policy
-from audit.gatekeeper import evaluate_gate
+from audit.gate import GatePolicy, evaluate_gate, load_policy
 from audit.topics import assign_topics, topic_matches
 from core.datasets import load_dataset
 from core.models import Judgment, JudgmentStatus, Label, QARecord, Severity, Verdict
 from core.store import Store
 
 STUDY = Path(__file__).parents[1] / "data" / "study_shaped" / "dataset.jsonl"
-CRITICAL = GatePolicy().critical_topics
+# The bundled example's critical topics (the built-in policy names none)
+EXAMPLE_POLICY = Path(__file__).parents[2] / "examples" / "advising" / "policy.toml"
+CRITICAL = load_policy(EXAMPLE_POLICY).critical_topics
 
 
 def test_study_records_get_topics_from_their_questions_and_say_how():
@@ -93,7 +94,8 @@ def test_critical_rule_fires_on_data_without_a_topic_field(tmp_path):
                           for r in records for judge in ("rules", "rules-2")])
     assert all(r.topic is None for r in records)
 
-    decision = evaluate_gate(store, "audit-study", STUDY, GatePolicy(max_error_rate=1.0))
+    decision = evaluate_gate(store, "audit-study", STUDY,
+                             GatePolicy(max_error_rate=1.0, critical_topics=CRITICAL))
     critical = next(r for r in decision.reasons if "critical error(s)" in r)
     assert critical.startswith("2 critical error(s)")
     assert "5:1 (admissions (by keyword: GRE), wrong_number)" in critical
@@ -111,13 +113,14 @@ def test_cli_topics_lists_assignments_and_how(tmp_path):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "audit", "topics", str(STUDY), "--json"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    policy = ["--policy", str(EXAMPLE_POLICY)]  # critical topics: the built-in policy has none
+    done = subprocess.run([sys.executable, "-m", "audit", "topics", str(STUDY), "--json",
+                           *policy], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     rows = {r["record_id"]: r for r in json.loads(done.stdout)}
     assert rows["9:1"] == {"record_id": "9:1", "topic": "work", "how": "rule",
                            "matched": ["work"]}
-    table = subprocess.run([sys.executable, "-m", "audit", "topics", str(STUDY)],
+    table = subprocess.run([sys.executable, "-m", "audit", "topics", str(STUDY), *policy],
                            capture_output=True, text=True, cwd=tmp_path)
     assert "admissions" in table.stdout and "yes" in table.stdout  # critical
     assert "work (by keyword: work)" in table.stdout
