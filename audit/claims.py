@@ -14,7 +14,6 @@ IMM-5709-B", "Oxford's OUCAS"). Everything here is deterministic and offline.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -331,10 +330,6 @@ def _first_word(sentence: str) -> int:
     return m.start() if m else 0
 
 
-def claim_counts(claims: ClaimList) -> Counter:
-    """Claims per record (records without any claim count 0 only in ``n_records``)."""
-    return Counter(c.record_id for c in claims.claims)
-
-
-__all__ = ["Claim", "ClaimList", "NameBook", "conversation_of", "extract_claims",
-           "list_claims", "named_specifics", "plain", "subject_words"]
+__all__ = ["DISCOURSE_NOUNS", "HEDGES", "INSTITUTION_WORDS", "Claim", "ClaimList", "NameBook",
+           "conversation_of", "extract_claims", "list_claims", "named_specifics", "plain",
+           "sentences", "subject_words"]
