@@ -16,6 +16,7 @@ from audit.estimate import covers_every_record
 from audit.gold import panel_names
 from audit.pipeline import SampleOptions, panel_specs
 from audit.predictions import panel_predictions
+from audit.run_sources import is_closed_world
 from audit.runner import AuditPlan, Progress, RunOutcome, Warn, run_panel
 from audit.sampling import sample_active
 from core.errors import ConfigError
@@ -78,7 +79,8 @@ def audit_active_sample(
         warn(skipped)
     cheap = cheap_run_for(store, dataset.sha256, cheap_run_id)
     ids = [r.id for r in dataset.records]
-    p_error = panel_predictions(store.judgments(cheap["id"]), ids, panel_names(cheap)).inclusive
+    p_error = panel_predictions(store.judgments(cheap["id"]), ids, panel_names(cheap),
+                                closed_world=is_closed_world(cheap["config"])).inclusive
     store.record_dataset(dataset.sha256, str(options.dataset_path), len(ids))
     design = {"design": "active", "cheap_run": cheap["id"], "floor": floor,
               "score": "sqrt(p (1 - p)) of the cheap panel's mean P(error)"}

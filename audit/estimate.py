@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audit.gold import label_vector, panel_names, require_gold_judge
 from audit.predictions import PREDICTION_KINDS, panel_predictions
+from audit.run_sources import is_closed_world
 from audit.stats.ppi import PPIEstimate, ppi_rate
 from audit.stats.rates import error_rate
 from core.errors import ConfigError
@@ -175,9 +176,11 @@ def estimate_error_rate(
     cheap_judgments = (gold_judgments if cheap_run["id"] == gold_run["id"]
                        else store.judgments(cheap_run["id"]))
     predictions = panel_predictions(cheap_judgments, ids, panel, kind=prediction,
-                                    hard_rank=hard_rank)
-    y_inclusive = label_vector(gold_judgments, ids, gold)
-    y_hard = label_vector(gold_judgments, ids, gold, hard_rank)
+                                    hard_rank=hard_rank,
+                                    closed_world=is_closed_world(cheap_run["config"]))
+    gold_world = is_closed_world(gold_run["config"])
+    y_inclusive = label_vector(gold_judgments, ids, gold, closed_world=gold_world)
+    y_hard = label_vector(gold_judgments, ids, gold, hard_rank, closed_world=gold_world)
     design, inclusion = gold_inclusion(store, gold_run, cheap_run, records)
     sampled = len(store.run_records(gold_run["id"]))
 

@@ -15,7 +15,7 @@ from audit.predictions import decided_verdicts
 from audit.stats.consensus import majority_vote
 from audit.stats.diagnostic import DiagnosticAccuracy, diagnostic_accuracy
 from core.errors import ConfigError
-from core.models import Judgment
+from core.models import Judgment, Outcome
 
 PANEL_CONSENSUS = "panel consensus"
 
@@ -77,15 +77,16 @@ def require_gold_judge(run: dict, judgments: list[Judgment], gold: str | None) -
 
 
 def label_vector(judgments: list[Judgment], record_ids: list[str], judge: str,
-                 hard_rank: int | None = None) -> np.ndarray:
-    """1 (error), 0 (ok) or NaN (not decided) per record; with ``hard_rank`` only errors of at
-    least that severity count as 1."""
+                 hard_rank: int | None = None, closed_world: bool = True) -> np.ndarray:
+    """1 (error), 0 (ok or, in an open-world run, unverifiable) or NaN (not decided) per
+    record; with ``hard_rank`` only errors of at least that severity count as 1."""
     verdicts = decided_verdicts(judgments, {judge})
     out = np.full(len(record_ids), np.nan)
     for i, rid in enumerate(record_ids):
         verdict = verdicts.get((rid, judge))
         if verdict is not None:
-            error = verdict.is_error and (hard_rank is None or verdict.severity.rank >= hard_rank)
+            error = (verdict.outcome(closed_world) is Outcome.error
+                     and (hard_rank is None or verdict.severity.rank >= hard_rank))
             out[i] = float(error)
     return out
 
@@ -98,16 +99,18 @@ def compare_with_gold(
     confidence: float = 0.95,
     bootstrap: int = 1000,
     seed: int = 0,
+    closed_world: bool = True,
 ) -> GoldComparison:
     """Each other judge, and their majority, against ``gold_judge`` on the records both decided."""
-    gold = label_vector(judgments, record_ids, gold_judge)
+    gold = label_vector(judgments, record_ids, gold_judge, closed_world=closed_world)
     others = sorted({j.judge for j in judgments} - {gold_judge})
 
     def score(labels: np.ndarray) -> DiagnosticAccuracy:
         return diagnostic_accuracy(labels, gold, confidence=confidence, bootstrap=bootstrap,
                                    seed=seed)
 
-    columns = [label_vector(judgments, record_ids, name) for name in others]
+    columns = [label_vector(judgments, record_ids, name, closed_world=closed_world)
+               for name in others]
     rows = [JudgeVersusGold(judge=name, scores=score(column))
             for name, column in zip(others, columns, strict=True)]
     if len(others) >= 2:

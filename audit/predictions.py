@@ -17,7 +17,7 @@ from typing import Literal
 import numpy as np
 
 from audit.stats.consensus import majority_vote
-from core.models import Judgment, Label, Verdict
+from core.models import Judgment, Label, Outcome, Verdict
 
 PredictionKind = Literal["p_error", "consensus"]
 PREDICTION_KINDS: tuple[str, ...] = ("p_error", "consensus")
@@ -36,14 +36,19 @@ class PanelPredictions:
     undecided: int  # records no panel judge decided (prediction 0.5)
 
 
-def verdict_p_error(verdict: Verdict) -> float:
-    return verdict.confidence if verdict.label is not Label.supported else 1.0 - verdict.confidence
+def verdict_p_error(verdict: Verdict, closed_world: bool = True) -> float:
+    """The verdict's P(error); an unverifiable verdict (open world) predicts no error."""
+    outcome = verdict.outcome(closed_world)
+    if outcome is Outcome.ok:
+        return 1.0 - verdict.confidence
+    return verdict.confidence if outcome is Outcome.error else 0.0
 
 
-def verdict_p_hard(verdict: Verdict, hard_rank: int) -> float:
+def verdict_p_hard(verdict: Verdict, hard_rank: int, closed_world: bool = True) -> float:
     if verdict.label is Label.supported:
         return 1.0 - verdict.confidence
-    return verdict.confidence if verdict.severity.rank >= hard_rank else 0.0
+    is_error = verdict.outcome(closed_world) is Outcome.error
+    return verdict.confidence if is_error and verdict.severity.rank >= hard_rank else 0.0
 
 
 def decided_verdicts(judgments: list[Judgment], judges: set[str]) -> dict[tuple[str, str], Verdict]:
@@ -59,8 +64,10 @@ def panel_predictions(
     *,
     kind: str = "p_error",
     hard_rank: int = 2,
+    closed_world: bool = True,
 ) -> PanelPredictions:
-    """One prediction per record from the decided verdicts of ``judges``."""
+    """One prediction per record from the decided verdicts of ``judges`` (``closed_world``:
+    the run's sources are declared complete, so ``not_in_sources`` is an error)."""
     if kind not in PREDICTION_KINDS:
         raise ValueError(f"prediction must be one of {PREDICTION_KINDS}, got {kind!r}")
     verdicts = decided_verdicts(judgments, set(judges))
@@ -71,10 +78,11 @@ def panel_predictions(
         for j, judge in enumerate(judges):
             verdict = verdicts.get((rid, judge))
             if verdict is not None:
-                p_err[i, j] = verdict_p_error(verdict)
-                p_hard[i, j] = verdict_p_hard(verdict, hard_rank)
-                err[i, j] = float(verdict.is_error)
-                hard[i, j] = float(verdict.is_error and verdict.severity.rank >= hard_rank)
+                is_error = verdict.outcome(closed_world) is Outcome.error
+                p_err[i, j] = verdict_p_error(verdict, closed_world)
+                p_hard[i, j] = verdict_p_hard(verdict, hard_rank, closed_world)
+                err[i, j] = float(is_error)
+                hard[i, j] = float(is_error and verdict.severity.rank >= hard_rank)
     undecided = int(np.isnan(err).all(axis=1).sum()) if judges else len(record_ids)
     if kind == "p_error":
         return PanelPredictions(list(record_ids), list(judges), kind, _row_mean(p_err),

@@ -495,7 +495,8 @@ def _gold(run, judgments, record_ids, gold_judge, summary, bootstrap) -> GoldCom
     if gold is None or not record_ids or len(summary.judges) < 2:
         return None
     return compare_with_gold(judgments, record_ids, gold, confidence=summary.confidence,
-                             bootstrap=bootstrap, seed=summary.seed)
+                             bootstrap=bootstrap, seed=summary.seed,
+                             closed_world=is_closed_world(run["config"]))
 
 
 _OFFLINE = ("local", "rules")  # judges that can only compare an answer with evidence

@@ -194,3 +194,29 @@ def test_cli_gate_reads_rate_source_from_the_policy_file(example_runs, tmp_path)
     bad = subprocess.run([sys.executable, "-m", "audit", "gate", "--policy", str(policy), "--db",
                           str(store.path)], capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 2 and "'sample' or 'ppi', got 'oracle'" in bad.stderr
+
+
+def test_unverifiable_is_not_an_error_in_an_open_world_run():
+    """In a run whose sources are not declared complete, `not_in_sources` (gold or panel) is
+    unverifiable: neither the gold labels nor the cheap panel's predictions count it as an
+    error; in a closed-world run both do."""
+    from audit.gold import label_vector
+    from audit.predictions import panel_predictions
+    from core.models import Judgment, JudgmentStatus, Label, Verdict
+
+    def judged(record, judge, label, confidence=0.9):
+        return Judgment(run_id="r", record_id=record, judge=judge, status=JudgmentStatus.ok,
+                        verdict=Verdict(label=label, confidence=confidence))
+
+    judgments = [judged("a", "gold", Label.contradicted), judged("b", "gold", Label.not_in_sources),
+                 judged("c", "gold", Label.supported), judged("a", "cheap", Label.contradicted),
+                 judged("b", "cheap", Label.not_in_sources), judged("c", "cheap", Label.supported)]
+    ids = ["a", "b", "c"]
+    assert label_vector(judgments, ids, "gold", closed_world=False).tolist() == [1.0, 0.0, 0.0]
+    assert label_vector(judgments, ids, "gold", closed_world=True).tolist() == [1.0, 1.0, 0.0]
+    open_world = panel_predictions(judgments, ids, ["cheap"], closed_world=False).inclusive
+    closed = panel_predictions(judgments, ids, ["cheap"], closed_world=True).inclusive
+    assert open_world.round(2).tolist() == [0.9, 0.0, 0.1]
+    assert closed.round(2).tolist() == [0.9, 0.9, 0.1]
+    consensus = panel_predictions(judgments, ids, ["cheap"], kind="consensus", closed_world=False)
+    assert consensus.inclusive.tolist() == [1.0, 0.0, 0.0]
