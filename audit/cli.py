@@ -233,10 +233,12 @@ def topics(dataset, policy_file, as_json, question_field, answer_field, id_field
     policy = find_policy(policy_file, dataset)
     loaded = load_dataset(dataset, question_field=question_field, answer_field=answer_field,
                           id_field=id_field, skip_invalid=skip_invalid)
-    assigned = assign_topics(loaded.records, policy.critical_topics, policy.topic_keywords)
+    assigned = assign_topics(loaded.records, policy.critical_topics, policy.topic_keywords,
+                             min_similarity=policy.topic_min_similarity)
     if as_json:
         click.echo(json.dumps([{"record_id": a.record_id, "topic": a.topic, "how": a.how,
-                                "matched": list(a.matched)} for a in assigned], indent=2))
+                                "matched": list(a.matched), "score": a.score}
+                               for a in assigned], indent=2))
         return
     render_topics(assigned, out_console(), critical=policy.critical_topics)
 

@@ -58,6 +58,10 @@ class GatePolicy(BaseModel):
     the question and the user turns before it), per topic; a topic not listed keeps its
     built-in keywords (``audit.topics``), or else is its own keyword (``audit topics`` shows
     what they assign)."""
+    topic_min_similarity: float | None = Field(None, gt=0, le=1)
+    """With the embedding model installed: a record no keyword places gets the critical topic
+    whose name and keywords are most similar to its question, if the cosine is at least this
+    (0.35 in the README's measurement); None: keywords only."""
     critical_categories: list[str] = Field(default_factory=list)
     """Error categories that are critical wherever they occur."""
     max_critical_errors: int = Field(0, ge=0)
@@ -293,8 +297,9 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
     consensus = summary.consensus
     estimate = consensus.hard if policy.rate == "hard" else consensus.inclusive
     errors = consensus.hard_errors if policy.rate == "hard" else consensus.errors
-    topics = {a.record_id: a for a in assign_topics(records, policy.critical_topics,
-                                                     policy.topic_keywords)}
+    topics = {a.record_id: a for a in assign_topics(
+        records, policy.critical_topics, policy.topic_keywords,
+        min_similarity=policy.topic_min_similarity)}
     categories: dict[str, Counter] = {}
     for j in judgments:
         if j.decided and j.verdict is not None and j.verdict.outcome(closed_world) is Outcome.error:

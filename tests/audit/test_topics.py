@@ -3,6 +3,7 @@ critical-topic rule firing on data that has no topic field."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from audit.gate import GatePolicy, evaluate_gate, load_policy
@@ -77,7 +78,7 @@ def test_policy_keywords_replace_the_built_in_ones(tmp_path):
 def judgment(run_id, record_id, judge, error):
     verdict = Verdict(label=Label.contradicted if error else Label.supported,
                       category="wrong_number" if error else "none",
-                      severity=Severity.major if error else Severity.none)
+                      severity=Severity.major if error else Severity.none, confidence=0.9)
     return Judgment(run_id=run_id, record_id=record_id, judge=judge, status=JudgmentStatus.ok,
                     verdict=verdict)
 
@@ -109,7 +110,6 @@ def test_critical_rule_fires_on_data_without_a_topic_field(tmp_path):
 
 
 def test_cli_topics_lists_assignments_and_how(tmp_path):
-    import json
     import subprocess
     import sys
 
@@ -119,8 +119,51 @@ def test_cli_topics_lists_assignments_and_how(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = {r["record_id"]: r for r in json.loads(done.stdout)}
     assert rows["9:1"] == {"record_id": "9:1", "topic": "work", "how": "rule",
-                           "matched": ["work"]}
+                           "matched": ["work"], "score": None}
     table = subprocess.run([sys.executable, "-m", "audit", "topics", str(STUDY), *policy],
                            capture_output=True, text=True, cwd=tmp_path)
     assert "admissions" in table.stdout and "yes" in table.stdout  # critical
     assert "work (by keyword: work)" in table.stdout
+
+
+def test_embeddings_place_what_no_keyword_does_and_say_their_score():
+    """The packaged MiniLM model against the topics' names and keywords (threshold 0.35)."""
+    records = [
+        QARecord(id="a", question="How many hours per week can international students be "
+                 "employed?", answer="Twenty."),
+        QARecord(id="b", question="What are the living costs and campus culture like?",
+                 answer="Varied."),
+        QARecord(id="c", question="Can I work during breaks?", answer="Yes."),
+    ]
+    keywords_only = assign_topics(records, CRITICAL)
+    assert [a.topic for a in keywords_only] == [None, None, "work"]
+    assigned = assign_topics(records, CRITICAL, min_similarity=0.35)
+    employed, costs, breaks = assigned
+    assert (employed.topic, employed.how) == ("work", "embedding")
+    assert employed.score is not None and employed.score >= 0.35
+    assert employed.words() == f"work (by embedding: {employed.score:.2f})"
+    assert costs.topic is None and costs.how is None  # no topic is close enough
+    assert breaks == keywords_only[2]  # keywords first: the model is not asked
+
+
+def test_a_policy_threshold_lets_the_gate_place_a_paraphrase(tmp_path):
+    path = tmp_path / "policy.toml"
+    path.write_text('[gate]\ncritical_topics = ["work"]\nmax_error_rate = 1.0\n'
+                    "topic_min_similarity = 0.35\n")
+    policy = load_policy(path)
+    record = QARecord(id="q1", question="How many hours per week can international students "
+                      "be employed?", answer="Sixty hours.")
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps({"id": "q1", "question": record.question,
+                                "answer": record.answer}) + "\n")
+    sha = load_dataset(data).sha256
+    store = Store(tmp_path / "assay.db")
+    store.create_run("audit-w", "audit", sha, {"dataset_path": str(data), "dataset_sha256": sha})
+    store.set_run_records("audit-w", [record.model_dump(mode="json")])
+    store.save_judgments([judgment("audit-w", "q1", j, True) for j in ("rules", "rules-2")])
+    critical = next(r for r in evaluate_gate(store, "audit-w", data, policy).reasons
+                    if "critical" in r)
+    assert "q1 (work (by embedding: 0." in critical
+    keywords_only = policy.model_copy(update={"topic_min_similarity": None})
+    assert not any("critical" in r
+                   for r in evaluate_gate(store, "audit-w", data, keywords_only).reasons)
