@@ -124,7 +124,7 @@ def conflicts_by_record(conflicts: Sequence[Conflict]) -> dict[str, list[Conflic
 def _conflict(fact: Fact, others: list[Fact]) -> Conflict | None:
     scored = []
     for other in others:
-        if not comparable(fact.quantity, other.quantity):
+        if not comparable(fact.quantity, other.quantity) or not _same_scale(fact, other):
             continue
         shared = fact.subject & other.subject
         if not _same_subject(fact.subject, other.subject):
@@ -143,6 +143,23 @@ def _conflict(fact: Fact, others: list[Fact]) -> Conflict | None:
     _, other, shared, measure = top[0]
     a, b = sorted([fact, other], key=lambda f: (f.record_id, f.quantity.start))
     return Conflict(a, b, tuple(sorted(shared)), tuple(sorted(measure)))
+
+
+_SCALE = {"minute": "hours", "hour": "hours", "day": "days", "week": "days", "month": "months",
+          "year": "months"}
+
+
+def _scale(q: Quantity) -> str | None:
+    unit = re.search(r"(minute|hour|day|week|month|year)s?\W*$", q.text, re.IGNORECASE)
+    return _SCALE[unit.group(1).lower()] if unit else None
+
+
+def _same_scale(a: Fact, b: Fact) -> bool:
+    """Durations of one scale: "20 hours" (a week's work) and "12 months" (of CPT), or "90
+    days" and "6 months", measure different things; "12 months" and "one year" do not."""
+    if a.quantity.kind not in ("duration", "bduration"):
+        return True
+    return _scale(a.quantity) == _scale(b.quantity)
 
 
 def _same_subject(a: frozenset[str], b: frozenset[str]) -> bool:

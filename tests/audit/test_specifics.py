@@ -103,6 +103,14 @@ def test_same_value_written_differently_is_no_conflict_and_hedges_allow_slack():
         rec("d", "When is the Oxford GMAT deadline?", "Oxford's GMAT deadline is 1st of March."),
     ]
     assert find_conflicts(records) == []
+    # Durations of different scales measure different things (the bundled example's CPT).
+    cpt = [rec("m", "Will CPT affect my OPT?", "Using 12 months of full-time CPT makes you "
+               "ineligible for OPT."),
+           rec("n", "What is full-time CPT?", "Full-time CPT is more than 20 hours per week; "
+               "using it makes you ineligible for OPT."),
+           rec("o", "Will CPT affect my OPT?", "Using 6 months of full-time CPT makes you "
+               "ineligible for OPT.")]
+    assert pairs(find_conflicts(cpt)) == {("m", "12 months", "o", "6 months")}
     records.append(rec("e", "When is the Oxford GMAT deadline?",
                        "Oxford's GMAT deadline is April 1."))
     assert pairs(find_conflicts(records)) == {("c", "March 1", "e", "April 1"),
