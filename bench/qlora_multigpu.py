@@ -21,7 +21,15 @@ per GPU, each rank's device and DDP settings, and where a step's time goes on ea
 drained at each mark): micro-batches without gradient sync, the synced one (backward with the
 all-reduce, and clipping), the optimizer, what follows, and the gap before the next step.
 
-    python bench/qlora_multigpu.py --gpus 2 --steps 16 --warmup 3 --tag h200x2   # 2 GPUs
+The machine's speed drifts between runs (the step is bound by one CPU core per process), so
+``--repeats R`` runs R pairs, 1 and N processes one after the other (1, N, 1, N, ...), each N
+run's scaling taken against the 1-process run just before it; reported: the median, the
+spread and every pair. ``--variants`` adds N-process runs that change one lever back (``rr``:
+the round-robin deal, tokens per rank not balanced) or try one (``omp8``, ``ddp``), with the
+largest rank's share of each step's tokens (``rank_tokens``).
+
+    python bench/qlora_multigpu.py --gpus 2 --steps 8 --warmup 2 --repeats 4 --variants rr \
+        --tag h200x2                                               # 2 GPUs
     python bench/qlora_multigpu.py --tiny                          # CPU, 2 processes (gloo)
 
 Results: bench/results/qlora_multigpu_<tag>.json (and $OUT when set), with machine and command;
@@ -66,7 +74,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--liger", action="store_true", help="fused linear cross-entropy")
     parser.add_argument("--work", default=None, help="scratch folder ($TMPDIR/qlora_multigpu)")
     parser.add_argument("--tag", default=None, help="bench/results/qlora_multigpu_<tag>.json")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="pairs of runs, 1 and N processes interleaved (1, N, 1, N, ...)")
+    parser.add_argument("--variants", default="",
+                        help="comma-separated N-process variants run after each pair, each a "
+                             "'+'-joined set of: rr (the round-robin deal, tokens unbalanced), "
+                             "omp8 (OMP_NUM_THREADS=8), ddp (DDP static_graph and "
+                             "gradient_as_bucket_view)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
+    parser.add_argument("--variant", default="", help=argparse.SUPPRESS)  # a worker's variant
     parser.add_argument("--worker", nargs=3, metavar=("MODEL", "DATA", "OUT"),
                         help=argparse.SUPPRESS)  # one training process (what launch starts)
     args = parser.parse_args(argv)
@@ -82,15 +98,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 # -- one run --------------------------------------------------------------------------------
 
 
-def launch(args, model_dir: Path, data: Path, out: Path, processes: int) -> dict:
+def launch(args, model_dir: Path, data: Path, out: Path, processes: int,
+           variant: str = "") -> dict:
     """One training run on ``processes`` processes: its last bundle's step log, memory, and
     each rank's report (rank-N.json: device, DDP settings, where the time went)."""
     shutil.rmtree(out, ignore_errors=True)
     train = [__file__, "--worker", str(model_dir), str(data), str(out),
              *(f"--{k.replace('_', '-')}={getattr(args, k)}"
                for k in ("seq", "batch_size", "grad_accum", "steps", "warmup")),
-             *(["--liger"] if args.liger else [])]
+             *(["--liger"] if args.liger else []), *([f"--variant={variant}"] if variant else [])]
     env = dict(os.environ)  # NCCL_NVLS_ENABLE=0 and the like pass through
+    if "omp8" in variant.split("+"):
+        env["OMP_NUM_THREADS"] = "8"  # accelerate launch sets 1 where it is unset
     if processes > 1:
         launcher = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
                     str(processes), "--num_machines", "1", "--mixed_precision", "no",
@@ -107,8 +126,9 @@ def launch(args, model_dir: Path, data: Path, out: Path, processes: int) -> dict
     bundle = sorted(out.glob("handoff-step-*"))[-1]
     manifest = json.loads((bundle / "handoff.json").read_text())
     ranks = [json.loads(p.read_text()) for p in sorted(out.glob("rank-*.json"))]
-    return summarize(manifest, ranks, args.warmup, processes,
-                     wall_s=time.monotonic() - started)
+    return {"variant": variant or "default",
+            **summarize(manifest, ranks, args.warmup, processes,
+                        wall_s=time.monotonic() - started)}
 
 
 def summarize(manifest: dict, ranks: list[dict], warmup: int, processes: int,
@@ -217,6 +237,28 @@ def step_timing_callback():
     return StepTiming()
 
 
+def apply_variant(variant: str) -> None:
+    """What a variant of the N-process run changes back or adds, for measuring one lever."""
+    from finetune import training
+
+    for part in filter(None, variant.split("+")):
+        if part == "rr":  # each step's micro-batches dealt round-robin, tokens not balanced
+            training.batch_cost = lambda lengths, packing: None
+        elif part == "omp8":
+            pass  # launch sets OMP_NUM_THREADS
+        elif part == "ddp":
+            from torch.nn.parallel import DistributedDataParallel
+
+            init = DistributedDataParallel.__init__
+
+            def ddp_init(self, *a, _init=init, **kw):
+                _init(self, *a, **(kw | {"static_graph": True, "gradient_as_bucket_view": True}))
+
+            DistributedDataParallel.__init__ = ddp_init
+        else:
+            raise SystemExit(f"unknown variant part {part!r}")
+
+
 def worker(args) -> None:
     from finetune.config import TrainConfig
     from finetune.distributed import ranks
@@ -224,6 +266,7 @@ def worker(args) -> None:
     from finetune.training import SessionSpec, run_session
 
     model_dir, data, out = (Path(p) for p in args.worker)
+    apply_variant(args.variant)
     config = TrainConfig(epochs=100, batch_size=args.batch_size, grad_accum=args.grad_accum,
                          seq=args.seq, max_steps=args.warmup + args.steps, liger=args.liger)
     timing = step_timing_callback()
@@ -272,31 +315,108 @@ def main(argv=None) -> int:
         if cuda else [], "build": build, "pool": pool.describe(), "runs": [],
     }
     tag = args.tag or ("tiny_cpu" if args.tiny else f"{args.gpus}gpu")
-    for processes in (1, args.gpus):
-        print(f"training on {processes} process(es) ...", flush=True)
-        run = launch(args, model_dir, pool.path, work / f"run-{processes}", processes)
+    # Pairs (1 process, N processes) one after the other, each followed by its share of the
+    # variants, so that a drift of the machine touches every kind of run alike.
+    variants = [v for v in args.variants.split(",") if v]
+    plan = [run for r in range(args.repeats)
+            for run in [(1, ""), (args.gpus, ""), *((args.gpus, v)
+                                                    for v in variants[r::args.repeats])]]
+    for i, (processes, variant) in enumerate(plan):
+        print(f"run {i + 1}/{len(plan)}: {processes} process(es) {variant} ...", flush=True)
+        try:
+            run = launch(args, model_dir, pool.path, work / f"run-{i}", processes, variant)
+        except (SystemExit, subprocess.TimeoutExpired) as exc:
+            if not variant:
+                raise
+            figures["runs"].append({"variant": variant, "processes": processes,
+                                    "failed": str(exc)[-2000:]})
+            print(f"  failed: {str(exc)[-600:]}", flush=True)
+            continue
+        if processes > 1:
+            run["rank_tokens"] = rank_tokens(run, pool, args, variant)
         figures["runs"].append(run)
+        figures |= summary(figures["runs"], args)
         save(tag, figures)
         print(f"  {run['tokens_per_s']} tokens/s ({run['wall_tokens_per_s']} wall), records "
               f"per step {run['records_per_step'][:3]}..., peak GiB per GPU "
               f"{run['peak_gpu_memory_gib_per_process']}", flush=True)
         for rank, report in enumerate(run["ranks"]):
             print(f"  rank {rank}: {report['time_split']}", flush=True)
-    one, many = figures["runs"]
-    scaling = many["tokens_per_s"] / one["tokens_per_s"]
-    wall_scaling = (many["wall_tokens_per_s"] / one["wall_tokens_per_s"]
-                    if many["wall_tokens_per_s"] and one["wall_tokens_per_s"] else None)
-    figures |= {"scaling": round(scaling, 3), "efficiency": round(scaling / args.gpus, 3),
-                "wall_scaling": round(wall_scaling, 3) if wall_scaling else None,
-                "goal_scaling": GOAL_SCALING_2 if args.gpus == 2 else None,
-                **compare(one, many)}
     path = save(tag, figures)
-    print(f"scaling x{scaling:.2f} on {args.gpus} ({scaling / args.gpus:.0%} efficiency); "
-          f"same samples every step: {figures['same_samples_every_step']}; same LR: "
-          f"{figures['same_lr_every_step']}; same tokens: {figures['same_tokens_every_step']}; "
-          f"max loss difference {figures['max_loss_relative_difference']}; own GPU per rank: "
+    print(f"scaling x{figures['scaling']} on {args.gpus} (median of {figures['pairs']} pairs, "
+          f"x{figures['scaling_min']}-x{figures['scaling_max']}); same samples every step: "
+          f"{figures['same_samples_every_step']}; same LR: {figures['same_lr_every_step']}; "
+          f"same tokens: {figures['same_tokens_every_step']}; max loss difference "
+          f"{figures['max_loss_relative_difference']}; own GPU per rank: "
           f"{figures['each_rank_its_own_gpu']}; results: {path}")
+    for run in figures["runs"]:
+        print(f"  {run['processes']} {run['variant']:<12} {run.get('tokens_per_s')} tok/s "
+              f"{run.get('scaling', '')} {run.get('rank_tokens', '')}", flush=True)
     return 0
+
+
+def summary(runs: list[dict], args) -> dict:
+    """Each N-process run's scaling against the 1-process run just before it; the default
+    runs' scalings (median, spread); the step checks of every N-process run against the first
+    1-process run."""
+    ones = [r for r in runs if r["processes"] == 1]
+    if not ones:
+        return {}
+    last_one = None
+    for run in runs:
+        if run["processes"] == 1:
+            last_one = run
+        elif "tokens_per_s" in run and last_one is not None:
+            run["scaling"] = round(run["tokens_per_s"] / last_one["tokens_per_s"], 3)
+            run["wall_scaling"] = round(run["wall_tokens_per_s"] / last_one["wall_tokens_per_s"],
+                                        3)
+    default = [r for r in runs if r["processes"] > 1 and r["variant"] == "default"
+               and "scaling" in r]
+    if not default:
+        return {}
+    scalings = [r["scaling"] for r in default]
+    checks = [compare(ones[0], r) for r in runs if r["processes"] > 1 and "losses" in r]
+    ones_tps = [r["tokens_per_s"] for r in ones]
+    return {
+        "pairs": len(default), "scaling": round(statistics.median(scalings), 3),
+        "scaling_min": min(scalings), "scaling_max": max(scalings),
+        "scalings": scalings,
+        "wall_scaling": round(statistics.median([r["wall_scaling"] for r in default]), 3),
+        "efficiency": round(statistics.median(scalings) / args.gpus, 3),
+        "one_process_tokens_per_s": ones_tps,
+        "n_process_tokens_per_s": [r["tokens_per_s"] for r in default],
+        "goal_scaling": GOAL_SCALING_2 if args.gpus == 2 else None,
+        "goal_met_every_pair": args.gpus == 2 and min(scalings) >= GOAL_SCALING_2,
+        "same_step_count": all(c["same_step_count"] for c in checks),
+        "same_samples_every_step": all(c["same_samples_every_step"] for c in checks),
+        "same_lr_every_step": all(c["same_lr_every_step"] for c in checks),
+        "same_tokens_every_step": all(c["same_tokens_every_step"] for c in checks),
+        "max_loss_relative_difference": max(c["max_loss_relative_difference"] or 0
+                                            for c in checks),
+        "losses_within_1pct": all(c["losses_within_1pct"] for c in checks),
+        "each_rank_its_own_gpu": all(c["each_rank_its_own_gpu"] is not False for c in checks),
+    }
+
+
+def rank_tokens(run: dict, pool, args, variant: str) -> dict:
+    """How evenly a run's deal spread each measured step's tokens over the ranks: the largest
+    rank's tokens over an even share (1.0 = even), median and worst over the steps."""
+    from finetune.distributed import deal, split_step
+
+    per_batch, _ = split_step(args.batch_size, args.grad_accum, args.gpus)
+    index = {record_id: i for i, record_id in enumerate(pool.ids)}
+
+    def cost(batch: list[int]) -> int:
+        return sum(pool.lengths[i] for i in batch)
+
+    ratios = []
+    for ids in run["record_ids"][args.warmup:]:
+        step = [index[i] for i in ids]
+        shares = deal(step, per_batch, args.gpus, None if "rr" in variant.split("+") else cost)
+        loads = [sum(cost(b) for _, b in share) for share in shares]
+        ratios.append(max(loads) * len(loads) / sum(loads))
+    return {"max_over_even_median": round(statistics.median(ratios), 3),
+            "max_over_even_worst": round(max(ratios), 3)}
 
 
 def save(tag: str, figures: dict) -> Path:

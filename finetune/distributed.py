@@ -2,15 +2,18 @@
 
 An optimizer step takes the same samples on any number of processes: the run's
 ``batch_size x grad_accum`` is the *global* step, divided over the processes
-(``split_step``). ``rank_micro_batches`` deals each step's samples, cut into per-process
-batches in the run's one sample order, round-robin: rank ``r`` takes per-process batches
-``r, r + W, r + 2W, ...`` of the step. The deal is ours, not accelerate's (whose
-``even_batches`` pads a short last step with samples from the start of the run), so even a
-run's short last step takes exactly the one-process samples. So the cursor, the
-learning-rate schedule and the step count are those of a one-process run, and a bundle
-written by W processes resumes on any other number. ``interleave`` puts the ranks'
-micro-batches back in that order for the step log. Without a process group every helper is
-the identity.
+(``split_step``). ``deal`` cuts each step's samples, in the run's one sample order, into
+per-process batches and gives every process its share of them: as many per-process batches as
+a round-robin deal would (rank ``r`` of ``W``: ``r, r + W, ...``), but which ones is chosen so
+that every process gets about the same number of tokens (``cost``), since the processes wait
+for each other at the step's all-reduce. A per-process batch keeps its place in the step (its
+index in the one-process order): the LoRA dropout seed of the micro-batch, and the order of
+the step log, come from that place, not from the rank that ran it. The deal is ours, not
+accelerate's (whose ``even_batches`` pads a short last step with samples from the start of the
+run), so even a run's short last step takes exactly the one-process samples. So the cursor, the
+learning-rate schedule and the step count are those of a one-process run, and a bundle written
+by W processes resumes on any other number. ``interleave`` puts the ranks' micro-batches back
+in the step's order for the step log. Without a process group every helper is the identity.
 
 One process drives one GPU: finetune.training keeps transformers from spreading a process
 over every visible GPU with ``nn.DataParallel``, which would multiply the step.
@@ -19,7 +22,7 @@ over every visible GPU with ``nn.DataParallel``, which would multiply the step.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,41 +75,61 @@ def record_of(index: int) -> int:
     return -1 - index if index < 0 else index
 
 
-def step_share(step: Sequence[int], batch: int, world: int, rank: int) -> list[list[int]]:
-    """Rank ``rank``'s micro-batches of one optimizer step (``step``: its samples in order).
+Cost = Callable[[list[int]], int]  # the work of one per-process batch (its tokens)
 
-    A full step is cut into per-process batches of ``batch``, dealt round-robin. A run's last
-    step may be short; when it has fewer per-process batches than processes it is cut into
-    ``world`` near-equal parts instead, so that every process still runs (DDP needs every
-    process in every step), and a process with no sample at all gets one ghost."""
+
+def deal(step: Sequence[int], batch: int, world: int,
+         cost: Cost | None = None) -> list[list[tuple[int, list[int]]]]:
+    """Every rank's micro-batches of one optimizer step (``step``: its samples in order), each
+    as (its place in the step, its samples), in the order of their places.
+
+    A full step is cut into per-process batches of ``batch``; rank ``r`` runs as many of them
+    as a round-robin deal gives it. Without ``cost`` they are dealt round-robin; with it, the
+    costliest first, each to the rank with the least cost so far that still has room, so
+    that the ranks' shares take about the same time. A run's last step may be short; when it
+    has fewer per-process batches than processes it is cut into ``world`` near-equal parts
+    instead, so that every process still runs (DDP needs every process in every step), and a
+    process with no sample at all gets one ghost."""
     chunks = [list(step[i:i + batch]) for i in range(0, len(step), batch)]
     if len(chunks) < world:
         bounds = [-(-len(step) * i // world) for i in range(world + 1)]
-        chunks = [list(step[bounds[i]:bounds[i + 1]]) for i in range(world)]
-    mine = [chunk for chunk in chunks[rank::world] if chunk]
-    return mine or [[ghost(step[0])]]
+        parts = [list(step[bounds[i]:bounds[i + 1]]) for i in range(world)]
+        return [[(rank, part)] if part else [(rank, [ghost(step[0])])]
+                for rank, part in enumerate(parts)]
+    room = [len(range(rank, len(chunks), world)) for rank in range(world)]
+    owner = [place % world for place in range(len(chunks))]
+    if cost is not None and world > 1:
+        load = [0] * world
+        costs = [cost(chunk) for chunk in chunks]
+        for place in sorted(range(len(chunks)), key=lambda i: (-costs[i], i)):
+            rank = min((r for r in range(world) if room[r]), key=lambda r: (load[r], r))
+            owner[place], load[rank], room[rank] = rank, load[rank] + costs[place], room[rank] - 1
+    return [[(place, chunk) for place, chunk in enumerate(chunks) if owner[place] == rank]
+            for rank in range(world)]
+
+
+def step_share(step: Sequence[int], batch: int, world: int, rank: int,
+               cost: Cost | None = None) -> list[list[int]]:
+    """Rank ``rank``'s micro-batches of one optimizer step (``deal``), without their places."""
+    return [chunk for _, chunk in deal(step, batch, world, cost)[rank]]
 
 
 def rank_micro_batches(samples: Sequence[int], per_step: int, batch: int, world: int,
-                       rank: int) -> list[list[int]]:
+                       rank: int, cost: Cost | None = None) -> list[tuple[int, list[int]]]:
     """Rank ``rank``'s micro-batches over a session's ``samples`` (the run's sample order from
-    a step boundary on), step after step: what its data loader yields."""
-    out: list[list[int]] = []
+    a step boundary on), step after step, each with its place in its step: what its data
+    loader yields."""
+    out: list[tuple[int, list[int]]] = []
     for start in range(0, len(samples), per_step):
-        out += step_share(samples[start:start + per_step], batch, world, rank)
+        out += deal(samples[start:start + per_step], batch, world, cost)[rank]
     return out
 
 
-def interleave(per_rank: list[list[list[int]]]) -> list[int]:
-    """The step's record indices in the one-process order, from each rank's micro-batches:
-    micro-batch ``j`` of rank ``r`` is the step's per-process batch ``j * W + r``; ghosts are
-    left out."""
-    out: list[int] = []
-    for j in range(max((len(b) for b in per_rank), default=0)):
-        for batches in per_rank:
-            if j < len(batches):
-                out += [i for i in batches[j] if not is_ghost(i)]
-    return out
+def interleave(per_rank: list[list[tuple[int, list[int]]]]) -> list[int]:
+    """The step's record indices in the one-process order, from each rank's micro-batches with
+    their places in the step (``deal``); ghosts are left out."""
+    placed = sorted((place, batch) for batches in per_rank for place, batch in batches)
+    return [i for _, batch in placed for i in batch if not is_ghost(i)]
 
 
 def _group() -> Any:
@@ -128,3 +151,4 @@ def gather(obj: Any) -> list[Any]:
 def agree(value: int) -> int:
     """The largest of the ranks' values, on every rank (a stop any rank needs, all make)."""
     return max(gather(value))
+

@@ -52,7 +52,7 @@ class SessionCallback(TrainerCallback):
     # -- per micro-batch (called by the trainer's training_step) -----------------------
 
     def _reset_step(self) -> None:
-        self._batches: list[list[int]] = []
+        self._batches: list[tuple[int, list[int]]] = []  # (place in the step, records)
         self._loss = None
         self._tokens = 0
         self._lr = 0.0
@@ -63,8 +63,8 @@ class SessionCallback(TrainerCallback):
         """Micro-batches this process has run in the current step."""
         return len(self._batches)
 
-    def add_micro_batch(self, ids: list[int], loss, tokens: int) -> None:
-        self._batches.append(ids)
+    def add_micro_batch(self, place: int, ids: list[int], loss, tokens: int) -> None:
+        self._batches.append((place, ids))
         loss = loss.detach().float()
         self._loss = loss if self._loss is None else self._loss + loss
         self._tokens += tokens

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import resource
 import time
@@ -35,7 +36,13 @@ from core.errors import ConfigError
 from core.models import content_hash, utcnow
 from finetune import handoff as hb
 from finetune.config import TrainConfig
-from finetune.distributed import is_ghost, rank_micro_batches, ranks, record_of, split_step
+from finetune.distributed import (
+    is_ghost,
+    rank_micro_batches,
+    ranks,
+    record_of,
+    split_step,
+)
 from finetune.formatting import encode_records, template_info
 from finetune.handoff import (
     GateRecord,
@@ -252,22 +259,36 @@ def make_collator(packing: bool, pad_id: int):
 
 
 def make_batch_sampler(n: int, seed: int, total: int, start: int, per_step: int, batch: int,
-                       world: int, rank: int):
+                       world: int, rank: int, cost=None):
     """This process's micro-batches of samples ``start .. total-1`` (``start`` on a step
-    boundary): finetune.distributed.rank_micro_batches over the run's order."""
+    boundary): finetune.distributed.rank_micro_batches over the run's order, dealt by ``cost``
+    (the tokens of a micro-batch) when given. ``places``: each micro-batch's place in its step
+    (its index in the one-process order)."""
     from torch.utils.data import Sampler
 
-    batches = rank_micro_batches(list(run_order(n, seed, total, start)), per_step, batch,
-                                 world, rank)
+    dealt = rank_micro_batches(list(run_order(n, seed, total, start)), per_step, batch,
+                               world, rank, cost)
 
     class RankBatchSampler(Sampler[list[int]]):
+        places = [place for place, _ in dealt]
+
         def __iter__(self):
-            return iter(batches)
+            return iter([chunk for _, chunk in dealt])
 
         def __len__(self) -> int:
-            return len(batches)
+            return len(dealt)
 
     return RankBatchSampler()
+
+
+def batch_cost(lengths: list[int], packing: bool):
+    """The work of a micro-batch of record indices (ghosts included): its tokens as trained,
+    one packed row or rows padded to the longest."""
+    def cost(batch: list[int]) -> int:
+        sizes = [lengths[record_of(i)] for i in batch]
+        return sum(sizes) if packing else len(sizes) * max(sizes)
+
+    return cost
 
 
 # -- schedule and optimizer state -----------------------------------------------------------
@@ -526,9 +547,12 @@ def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
     config, device, place = ctx.config, ctx.device, ranks()
     args = training_arguments(ctx)
     batch, _ = ctx.per_process
+    # Each step's micro-batches dealt so that the processes get about the same tokens.
+    lengths = [len(e.input_ids) for e in train_dataset.encoded]
     batches = make_batch_sampler(ctx.n, config.seed, ctx.samples,
                                  ctx.start_step * config.samples_per_step,
-                                 config.samples_per_step, batch, place.world, place.rank)
+                                 config.samples_per_step, batch, place.world, place.rank,
+                                 batch_cost(lengths, config.packing))
     from finetune.session_callback import SessionCallback
 
     callback = SessionCallback(ctx)
@@ -540,6 +564,8 @@ def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
     collate = make_collator(config.packing, pad_id)
 
     class SessionTrainer(Trainer):
+        _dealt = 0  # micro-batches this process has run in the session
+
         def get_train_dataloader(self):
             # Our deal of the step over the processes (finetune.distributed), not accelerate's
             # sharding: not passed through accelerator.prepare; _prepare_inputs moves batches.
@@ -571,12 +597,13 @@ def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
                 ctx.parallel = describe_parallel(model, self.args)
             mask = inputs.get("attention_mask")
             tokens = int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
-            # Micro-batch j of rank r is micro-batch j * W + r of the one-process step.
-            micro_batch = callback.micro_batches * place.world + place.rank
+            # This rank's k-th micro-batch of the session has its place in the one-process step.
+            micro_batch = batches.places[self._dealt % len(batches.places)]
+            self._dealt += 1
             torch.manual_seed(micro_batch_seed(config.seed, ctx.start_step
                                                + self.state.global_step, micro_batch))
             loss = super().training_step(model, inputs, *args, **kwargs)
-            callback.add_micro_batch([i for i in index if not is_ghost(i)], loss,
+            callback.add_micro_batch(micro_batch, [i for i in index if not is_ghost(i)], loss,
                                      0 if self._ghost else tokens)
             return loss
 
@@ -606,6 +633,7 @@ def describe_parallel(model, args) -> dict[str, Any]:
     found: dict[str, Any] = {"rank": ranks().rank, "world": ranks().world,
                              "device": str(args.device), "n_gpu": args.n_gpu,
                              "wrapper": type(model).__name__}
+    found["cpus"] = sorted(os.sched_getaffinity(0))
     if torch.cuda.is_available():
         found["current_device"] = torch.cuda.current_device()
         found["parameter_devices"] = sorted({str(p.device) for p in model.parameters()})

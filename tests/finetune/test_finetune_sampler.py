@@ -72,7 +72,18 @@ def one_process_steps(n: int, seed: int, total: int, start: int, per_step: int) 
     return [one[i:i + per_step] for i in range(0, len(one), per_step)]
 
 
-def dealt_steps(n, seed, total, start, batch, accum, world) -> tuple[list[list[int]], list]:
+# Record lengths of the balanced deal's tests: uneven, so that the deal has something to even.
+LENGTHS = [5, 90, 12, 40, 7, 64, 3]
+
+
+def length_cost(batch: list[int]) -> int:
+    from finetune.distributed import record_of
+
+    return sum(LENGTHS[record_of(i)] for i in batch)
+
+
+def dealt_steps(n, seed, total, start, batch, accum, world,
+                cost=None) -> tuple[list[list[int]], list]:
     """Each step's samples put back together from what every rank's data loader yields, in
     the Trainer's order (``per_accum`` micro-batches a step, fewer in a short last step)."""
     from finetune.distributed import interleave, split_step
@@ -80,8 +91,9 @@ def dealt_steps(n, seed, total, start, batch, accum, world) -> tuple[list[list[i
 
     per_step = batch * accum
     per_batch, per_accum = split_step(batch, accum, world)
-    shares = [list(make_batch_sampler(n, seed, total, start, per_step, per_batch, world, rank))
-              for rank in range(world)]
+    samplers = [make_batch_sampler(n, seed, total, start, per_step, per_batch, world, rank, cost)
+                for rank in range(world)]
+    shares = [list(zip(s.places, list(s), strict=True)) for s in samplers]
     steps = -(-(total - start) // per_step)
     per_rank = [[s[k * per_accum:(k + 1) * per_accum] for s in shares] for k in range(steps)]
     assert all(len(batches) == per_accum or k == steps - 1 for k, step in enumerate(per_rank)
@@ -94,21 +106,58 @@ def dealt_steps(n, seed, total, start, batch, accum, world) -> tuple[list[list[i
                           (3, 4, 2), (1, 8, 2), (2, 4, 2), (5, 2, 2)])
 @pytest.mark.parametrize("resume_step", [0, 3])
 @pytest.mark.parametrize("short", [0, 1, 2, 3, 5])
+@pytest.mark.parametrize("balanced", [False, True])
 def test_each_step_takes_the_one_process_samples_on_any_number_of_processes(
-        batch, accum, world, resume_step, short):
+        batch, accum, world, resume_step, short, balanced):
     """Every step, the short last one included (``short`` samples fewer), holds the samples of
-    the one-process step in its order, and every rank runs at least one micro-batch in it."""
+    the one-process step in its order, and every rank runs at least one micro-batch in it;
+    the places of a step's per-process batches are each place once, whether they are dealt
+    round-robin or by tokens."""
     from finetune.distributed import is_ghost
 
     n, seed, per_step, steps = 7, 11, batch * accum, 6
     total = steps * per_step - min(short, per_step - 1)
     start = resume_step * per_step  # a bundle's cursor: the same for any number of processes
-    got, per_rank = dealt_steps(n, seed, total, start, batch, accum, world)
+    got, per_rank = dealt_steps(n, seed, total, start, batch, accum, world,
+                                length_cost if balanced else None)
     assert got == one_process_steps(n, seed, total, start, per_step)  # no sample lost or added
     for step in per_rank:
         assert all(len(batches) >= 1 for batches in step)  # DDP: no rank sits a step out
-        ghosts = [b for batches in step for b in batches if any(is_ghost(i) for i in b)]
+        places = sorted(place for batches in step for place, _ in batches)
+        assert places == list(range(len(places)))
+        ghosts = [b for batches in step for _, b in batches if any(is_ghost(i) for i in b)]
         assert all(len(b) == 1 for b in ghosts)  # a ghost is a micro-batch of its own
+
+
+def test_the_balanced_deal_evens_the_tokens_and_keeps_each_ranks_count():
+    """Which rank runs which per-process batch changes, not how many each runs; the largest
+    share of tokens is never larger than round-robin's, and smaller where that one is uneven."""
+    from finetune.distributed import deal
+
+    lengths = [100, 1, 1, 1, 90, 2, 2, 2]  # per-process batches of 101, 2, 92 and 4 tokens
+    step = list(range(8))
+
+    def cost(batch: list[int]) -> int:
+        return sum(lengths[i] for i in batch)
+
+    even, plain = deal(step, 2, 2, cost), deal(step, 2, 2)
+    assert plain == [[(0, [0, 1]), (2, [4, 5])], [(1, [2, 3]), (3, [6, 7])]]
+    assert [[place for place, _ in share] for share in even] == [[0, 1], [2, 3]]
+    loads = [[sum(cost(b) for _, b in share) for share in s] for s in (plain, even)]
+    assert loads == [[193, 6], [103, 96]]
+    # Three per-process batches over two ranks: 2 and 1, as round-robin gives them.
+    assert [len(share) for share in deal([0, 1, 2, 3, 4, 5], 2, 2, cost)] == [2, 1]
+    # Equal costs: the round-robin deal itself.
+    assert deal(step, 2, 2, lambda batch: 1) == plain
+
+
+def test_the_step_log_and_the_dropout_seeds_follow_the_places_not_the_ranks():
+    """interleave orders a step's records by the places of their micro-batches, whichever
+    rank ran them (the dropout seed of a micro-batch is its place: micro_batch_seed)."""
+    from finetune.distributed import ghost, interleave
+
+    assert interleave([[(0, [0, 1]), (3, [6, 7])], [(1, [2, 3]), (2, [4, 5])]]) == list(range(8))
+    assert interleave([[(0, [7])], [(1, [ghost(7)])]]) == [7]
 
 
 def test_a_last_step_shorter_than_the_processes_gives_the_idle_rank_a_ghost():
