@@ -305,7 +305,7 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
         if j.decided and j.verdict is not None and j.verdict.outcome(closed_world) is Outcome.error:
             categories.setdefault(j.record_id, Counter())[j.verdict.category.value] += 1
     critical = []
-    for record_id, state in sorted(summary.records.items()):
+    for record_id, state in sorted((summary.resolved or summary.records).items()):
         if state != "error":
             continue
         assigned = topics.get(record_id)

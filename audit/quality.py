@@ -399,9 +399,11 @@ def evaluate_run(
     judgments: Sequence[Judgment], inputs: AssayInputs, *, confidence: float = 0.95,
     bootstrap: int = 1000, seed: int = 0,
 ) -> dict[str, Any]:
-    """Per judge, the majority consensus, Dawid–Skene and the panel's mean P(error), scored
-    against the truth: binary metrics, AUC of the error score, and invalid-citation shares."""
-    from audit.stats import dawid_skene, majority_vote
+    """Per judge, the consensus (``audit.stats.weighted_consensus``: every record with a vote
+    decided), the plain majority (ties disputed), Dawid–Skene on the labels and the panel's
+    mean P(error), scored against the truth: binary metrics, AUC of the error score, and
+    invalid-citation shares."""
+    from audit.stats import dawid_skene, majority_vote, weighted_consensus
 
     ids = list(inputs.truth)
     index = {rid: i for i, rid in enumerate(ids)}
@@ -437,11 +439,25 @@ def evaluate_run(
             "labels": _label_counts(judgments, name, index),
         }
     vote = majority_vote(labels, [0.0, 1.0])
-    results["consensus"] = {
+    results["majority"] = {
         **binary_metrics(truth, vote.labels == 1, groups, decided=~np.isnan(vote.labels),
                          **options),
         "disputed": vote.n_disputed,
         "undecided": vote.n_undecided,
+    }
+    # The consensus the reports use: every record with a vote gets a label (ties resolved).
+    weighted = weighted_consensus(scores, judges, labels=labels)
+    decided_any = ~np.isnan(weighted.labels)
+    results["consensus"] = {
+        **binary_metrics(truth, weighted.labels == 1, groups, decided=decided_any, **options),
+        "auc": auc_with_interval(np.where(decided_any, weighted.posterior, 0.5), truth, groups,
+                                 **options),
+        "method": weighted.method,
+        "method_reason": weighted.reason,
+        "estimated_prevalence": weighted.prevalence,
+        "sensitivity": weighted.sensitivity,
+        "specificity": weighted.specificity,
+        "undecided": int((~decided_any).sum()),
     }
     present = ~np.isnan(scores)
     votes = present.sum(axis=1)

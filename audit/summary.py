@@ -8,10 +8,23 @@ Pure computation over stored judgments: it never calls a model. Conventions:
   always was; otherwise it is *unverifiable*, never an error. A *hard* error is an error
   whose severity rank is at least ``hard_severity``. Abstained, failed and invalid-citation
   judgments are missing values for that judge: counted per judge, never counted as agreement.
-- Consensus is the outcome most of the judges that decided a record gave; a tie is
-  ``disputed`` and a record no judge decided is ``undecided``. Consensus rates use the
-  records with a majority: the error rate and the unverifiable share have the same
-  denominator, so the true error rate lies between the error rate and the two summed.
+- Consensus (issue 23) decides every record some judge decided: whether it is an error comes
+  from ``audit.stats.weighted_consensus`` over the judges' calibrated P(error) (a
+  latent-class model that weighs each judge by its reliability, estimated without truth
+  labels; the majority with ties broken by the mean P(error) where that model cannot be
+  estimated; ``consensus.method`` says which decided). A record the weighted consensus does
+  not call an error is ``ok`` when more of its deciding judges said ok than unverifiable,
+  else ``unverifiable`` (open world only). A record no judge decided is ``undecided``. The
+  consensus rates are over every record with a verdict, so the hardest (disputed) records
+  are never left out; ``consensus.bounds`` gives the plain majority's rate with its
+  disputed and undecided records counted both ways, over all sampled records.
+  ``records`` keeps the plain majority's state per record (``disputed`` on a tie, for the
+  disagreement views); ``resolved`` is the state the rates count.
+- An unverifiable verdict is no vote on error (its P(error) is missing); the error rate and
+  the unverifiable share have the same denominator, so the true error rate lies between the
+  error rate and the two summed.
+- The hard rate is the plain majority's over the records with a majority on the hard label
+  (``hard_disputed`` counts the ties).
 - Agreement coefficients compare error vs not error.
 - Severity for the ordinal α is the verdict's severity rank, with supported verdicts as
   ``none`` (an answer that is not an error has no error severity).
@@ -29,7 +42,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.stats import agreement
-from audit.stats.consensus import dawid_skene, majority_vote
+from audit.stats.consensus import dawid_skene, majority_vote, weighted_consensus
 from audit.stats.rates import error_rate, rate_range
 from audit.stats.results import AgreementResult, RateEstimate, RateRange
 from core.errors import ConfigError, DatasetError
@@ -64,8 +77,15 @@ class JudgeSummary(_Model):
     cache_hits: int = 0
 
 
+class RateBounds(_Model):
+    low: float = Field(description="disputed and undecided records counted as not errors")
+    high: float = Field(description="disputed and undecided records counted as errors")
+    n: int = Field(description="all sampled records")
+
+
 class ConsensusSummary(_Model):
-    inclusive: RateEstimate | None
+    inclusive: RateEstimate | None = Field(
+        description="consensus errors over every record some judge decided (ties resolved)")
     hard: RateEstimate | None
     unverifiable_share: RateEstimate | None = Field(
         default=None, description="records whose consensus is unverifiable, over the same "
@@ -77,6 +97,16 @@ class ConsensusSummary(_Model):
     undecided: int
     hard_errors: int
     hard_disputed: int
+    method: str = Field(default="majority", description="what decided the consensus: "
+                        "'latent-class' (judges weighed by estimated reliability) or 'majority' "
+                        "(ties broken by the mean P(error))")
+    method_reason: str = Field(default="", description="why the majority decided, if it did")
+    expected_errors: float | None = Field(
+        default=None, description="sum of the records' consensus P(error)")
+    majority: RateEstimate | None = Field(
+        default=None, description="the plain majority's rate over the records with a majority "
+        "(disputed and undecided left out; for comparison only)")
+    bounds: RateBounds | None = None
 
 
 class DawidSkeneSummary(_Model):
@@ -144,6 +174,8 @@ class AuditSummary(_Model):
     categories: dict[str, int] = Field(description="consensus errors by error category")
     topics: dict[str, TopicSummary]
     records: dict[str, RecordState]
+    resolved: dict[str, RecordState] = Field(
+        default_factory=dict, description="per record, the consensus state the rates count")
     totals: Totals
 
 
@@ -216,7 +248,9 @@ def summarize(
     vote = majority_vote(outcomes, _OUTCOMES)
     hard_vote = majority_vote(hard, _BINARY)
     states = vote.states({0.0: "ok", 1.0: "error", 2.0: "unverifiable"})
-    consensus = _consensus_summary(vote, hard_vote, rate)
+    weighted = _weighted(chosen, index, judges, closed_world)
+    resolved = _resolved_states(weighted, outcomes)
+    consensus = _consensus_summary(vote, hard_vote, weighted, resolved, rate)
     disagreements = _disagreements(err)
 
     return AuditSummary(
@@ -240,9 +274,10 @@ def summarize(
             disagreements=_disagreements(hard),
         ),
         agreement=_agreement(err, severity, judges, bootstrap, confidence, seed, disagreements),
-        categories=_categories(chosen, index, states, closed_world),
-        topics=_topics(records, states),
+        categories=_categories(chosen, index, resolved, closed_world),
+        topics=_topics(records, resolved),
         records=dict(zip(index, states, strict=True)),
+        resolved=dict(zip(index, resolved, strict=True)),
         totals=_totals(judgments),
     )
 
@@ -250,15 +285,52 @@ def summarize(
 def consensus_counts(judgments: list[Judgment], closed_world: bool = True) -> tuple[int, int]:
     """(consensus errors, records with a consensus) over the records these judgments cover.
 
-    For the sampler's early stop: disputed and undecided records are not counted as decided.
+    For the sampler's early stop: the same consensus as the headline (ties resolved); only
+    records no judge decided are not counted.
     """
     record_ids = list(dict.fromkeys(judgment.record_id for judgment in judgments))
     index = {rid: i for i, rid in enumerate(record_ids)}
     chosen = _latest(judgments, index)
     judges = sorted({judgment.judge for judgment in judgments})
     outcomes = _label_matrices(chosen, index, judges, Severity.critical.rank, closed_world)[3]
-    labels = majority_vote(outcomes, _OUTCOMES).labels
-    return int((labels == 1).sum()), int((~np.isnan(labels)).sum())
+    states = _resolved_states(_weighted(chosen, index, judges, closed_world), outcomes)
+    return states.count("error"), sum(state != "undecided" for state in states)
+
+
+def _weighted(chosen, index, judges, closed_world):
+    """The weighted consensus over each deciding judge's P(error) per record: its confidence
+    when it says error, one minus it when it says ok; no vote for no decision and for an
+    unverifiable verdict (which says nothing about error)."""
+    scores = np.full((len(index), len(judges)), np.nan)
+    labels = np.full((len(index), len(judges)), np.nan)
+    column = {name: j for j, name in enumerate(judges)}
+    for (record_id, judge), judgment in chosen.items():
+        if not judgment.decided:
+            continue
+        verdict = judgment.verdict
+        outcome = verdict.outcome(closed_world)
+        if outcome is Outcome.unverifiable:
+            continue
+        confidence = verdict.confidence
+        value = confidence if outcome is Outcome.error else 1.0 - confidence
+        scores[index[record_id], column[judge]] = value
+        labels[index[record_id], column[judge]] = float(outcome is Outcome.error)
+    return weighted_consensus(scores, judges, labels=labels)
+
+
+def _resolved_states(weighted, outcomes: np.ndarray) -> list[RecordState]:
+    """Per record: error (weighted consensus), else ok or unverifiable by their votes (a tie
+    is unverifiable: nothing was verified), undecided where no judge decided."""
+    states: list[RecordState] = []
+    for label, row in zip(weighted.labels, outcomes, strict=True):
+        if np.isnan(row).all():
+            states.append("undecided")
+        elif label == 1:
+            states.append("error")
+        else:
+            ok, unverifiable = int((row == 0).sum()), int((row == 2).sum())
+            states.append("ok" if ok > unverifiable else "unverifiable")
+    return states
 
 
 def _label_matrices(chosen, index, judges, hard_rank, closed_world=True) -> tuple[np.ndarray, ...]:
@@ -323,18 +395,30 @@ def _rate(column: np.ndarray, rate: dict) -> RateEstimate | None:
     return error_rate(int(decided.sum()), int(decided.size), **rate)
 
 
-def _consensus_summary(vote, hard_vote, rate) -> ConsensusSummary:
+def _consensus_summary(vote, hard_vote, weighted, resolved, rate) -> ConsensusSummary:
+    codes = {"ok": 0.0, "error": 1.0, "unverifiable": 2.0}
+    labels = np.array([codes.get(state, np.nan) for state in resolved], dtype=float)
+    n = len(resolved)
+    majority_errors = int((vote.labels == 1).sum())
+    open_records = vote.n_disputed + vote.n_undecided
+    posterior = weighted.posterior[~np.isnan(weighted.posterior)]
     return ConsensusSummary(
-        inclusive=_rate(_share_of(vote.labels, 1.0), rate),
+        inclusive=_rate(_share_of(labels, 1.0), rate),
         hard=_rate(hard_vote.labels, rate),
-        unverifiable_share=_rate(_share_of(vote.labels, 2.0), rate),
-        errors=int((vote.labels == 1).sum()),
-        unverifiable=int((vote.labels == 2).sum()),
-        ok=int((vote.labels == 0).sum()),
+        unverifiable_share=_rate(_share_of(labels, 2.0), rate),
+        errors=resolved.count("error"),
+        unverifiable=resolved.count("unverifiable"),
+        ok=resolved.count("ok"),
         disputed=vote.n_disputed,
         undecided=vote.n_undecided,
         hard_errors=int((hard_vote.labels == 1).sum()),
         hard_disputed=hard_vote.n_disputed,
+        method=weighted.method,
+        method_reason=weighted.reason,
+        expected_errors=float(posterior.sum()) if posterior.size else None,
+        majority=_rate(_share_of(vote.labels, 1.0), rate),
+        bounds=RateBounds(low=majority_errors / n, high=(majority_errors + open_records) / n,
+                          n=n) if n else None,
     )
 
 
@@ -399,7 +483,7 @@ def _categories(chosen, index, states, closed_world) -> dict[str, int]:
     for record_id, state in zip(index, states, strict=True):
         if state != "error":
             continue
-        votes = Counter(by_record[record_id])
+        votes = Counter(by_record.get(record_id) or [Category.other])
         top = max(votes.values())
         winner = min((c for c, v in votes.items() if v == top), key=order.__getitem__)
         counts[winner.value] += 1

@@ -8,7 +8,8 @@ per item, records citing their own passage), draws a seeded sample balanced betw
 and erroneous answers from the REPORTING slice (HaluEval: items with an odd id number; the
 even ones are the development slice, where the local judge is calibrated and where changes
 to the panel may be tried), runs ``audit.pipeline.audit_sample`` on exactly those records,
-and scores every judge, the majority consensus, Dawid–Skene and the panel's mean P(error)
+and scores every judge, the consensus (weighted; ties resolved), the plain majority,
+Dawid–Skene and the panel's mean P(error)
 against the truth. Without --judges the default offline panel (local + rules) is used.
 
 Model calls are cached in the bench store, so re-runs are cheap; stored judgments are
@@ -103,7 +104,8 @@ def fmt_ci(entry: dict[str, Any] | None) -> str:
 
 def print_table(results: dict[str, Any]) -> None:
     rows = [(name, r) for name, r in results["judges"].items()]
-    rows += [("consensus", results["consensus"]), ("dawid-skene", results.get("dawid_skene")),
+    rows += [("consensus", results["consensus"]), ("majority", results.get("majority")),
+             ("dawid-skene", results.get("dawid_skene")),
              ("panel-mean", results["panel_mean_p_error"])]
     print(f"{'':12} {'precision':17} {'recall':17} {'F1':17} {'accuracy':17} "
           f"{'kappa':17} {'AUC':17} coverage  invalid-cit")
@@ -161,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     last = [0.0]
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, total: int, *_: object) -> None:
         if time.monotonic() - last[0] > 30 or done == total:
             last[0] = time.monotonic()
             print(f"  {done}/{total} judgments ({time.monotonic() - started:.0f}s)", flush=True)

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
 from reports.terminal import (
+    bounds_text,
     ci_text,
+    consensus_basis,
     disagreement_records,
     error_records,
     gold_header,
@@ -171,7 +173,9 @@ def to_markdown(report: AuditReport) -> str:
            *([f"- **NOT A PANEL RESULT: {md(report.health.words)}**"]
              if report.health.degraded else []),
            f"- consensus error rate: **{rate_text(summary.consensus.inclusive)}** "
-           f"({summary.confidence:.0%} Wilson interval{md(lower_bound_note(report))})",
+           f"({summary.confidence:.0%} Wilson interval, {md(consensus_basis(summary))}"
+           f"{md(lower_bound_note(report))})",
+           f"- {md(bounds_text(summary))}",
            f"- {md(unverifiable_text(report))}",
            f"- {md(hard_text(summary))}"]
     if summary.range_inclusive:

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from reports.safe_markdown import render_markdown
 from reports.terminal import (
+    bounds_text,
     ci_text,
+    consensus_basis,
     disagreement_records,
     error_records,
     gold_header,
@@ -150,13 +152,14 @@ def _headline(report: AuditReport) -> str:
                 if report.health.degraded else "")
     parts = [degraded, f'<p class="headline">Consensus error rate <span class="big">'
              f"{esc(rate_text(c.inclusive))}</span> "
-             f'<span class="muted">({esc(f"{s.confidence:.0%}")} Wilson interval'
-             f"{esc(lower_bound_note(report))})</span></p>",
+             f'<span class="muted">({esc(f"{s.confidence:.0%}")} Wilson interval, '
+             f"{esc(consensus_basis(s))}{esc(lower_bound_note(report))})</span></p>",
+             f'<p class="muted">{esc(bounds_text(s))}</p>',
              f'<p class="unverifiable-share">{esc(unverifiable_text(report))}</p>',
              f"<p>{esc(hard_text(s))}. "
              f"{c.errors} error, "
              + ("" if s.closed_world else f"{c.unverifiable} unverifiable, ")
-             + f"{c.ok} ok, {c.disputed} disputed, {c.undecided} undecided.</p>"]
+             + f"{c.ok} ok, {c.undecided} undecided; {c.disputed} tie(s) resolved.</p>"]
     if s.range_inclusive:
         r = s.range_inclusive
         parts.append(f"<p>Across judges: {esc(pct(r.low))} ({esc(', '.join(r.low_judges))}) to "

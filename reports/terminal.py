@@ -259,6 +259,29 @@ def header_panel(report: AuditReport, plain: bool = False) -> Panel:
     return report_panel(field_grid(rows), f"Audit run {run.run_id}", plain)
 
 
+def consensus_basis(summary) -> str:
+    """What the consensus rate rests on and what decided it (issue 23)."""
+    consensus = summary.consensus
+    n = consensus.inclusive.n if consensus.inclusive else 0
+    method = ("latent-class model: judges weighed by their estimated reliability"
+              if consensus.method == "latent-class" else
+              "majority, ties by the mean P(error)"
+              + (f" ({consensus.method_reason})" if consensus.method_reason else ""))
+    return f"all {n} record{'s' if n != 1 else ''} with a verdict, ties resolved; {method}"
+
+
+def bounds_text(summary) -> str:
+    """The plain majority's rate with its disputed and undecided records counted both ways."""
+    consensus, bounds = summary.consensus, summary.consensus.bounds
+    if bounds is None:
+        return ""
+    majority = consensus.majority
+    counts = f"{majority.k}/{majority.n}" if majority else "0/0"
+    return (f"Plain majority {counts} with {consensus.disputed} disputed and "
+            f"{consensus.undecided} undecided left out; counting those both ways over all "
+            f"{bounds.n} records: {pct(bounds.low)} to {pct(bounds.high)}")
+
+
 def headline_panel(report: AuditReport, plain: bool = False) -> Panel:
     summary, consensus = report.summary, report.summary.consensus
     conf = f"{summary.confidence:.0%}"
@@ -267,14 +290,15 @@ def headline_panel(report: AuditReport, plain: bool = False) -> Panel:
     lines += [
         Text.assemble(("Consensus error rate ", "bold"),
                       (rate_text(consensus.inclusive), "bold red"),
-                      f"  ({conf} Wilson interval, records with a majority)"
+                      f"  ({conf} Wilson interval, {consensus_basis(summary)})"
                       + lower_bound_note(report)),
+        Text(bounds_text(summary), style="dim"),
         Text(unverifiable_text(report), style="" if summary.closed_world else "magenta"),
         Text(hard_text(summary)),
         Text(f"{consensus.errors} error, "
              + ("" if summary.closed_world else f"{consensus.unverifiable} unverifiable, ")
-             + f"{consensus.ok} ok, {consensus.disputed} disputed (tie), "
-               f"{consensus.undecided} undecided"),
+             + f"{consensus.ok} ok, {consensus.undecided} undecided; "
+               f"{consensus.disputed} tie{'s' if consensus.disputed != 1 else ''} resolved"),
     ]
     spread = summary.range_inclusive
     if spread is not None:

@@ -30,7 +30,14 @@ from audit.stats.coding import (
     encode_labels,
     labels_from_counts,
 )
-from audit.stats.consensus import DawidSkeneResult, MajorityVote, dawid_skene, majority_vote
+from audit.stats.consensus import (
+    DawidSkeneResult,
+    MajorityVote,
+    WeightedConsensus,
+    dawid_skene,
+    majority_vote,
+    weighted_consensus,
+)
 from audit.stats.diagnostic import DiagnosticAccuracy, diagnostic_accuracy
 from audit.stats.paired import compare_paired, mcnemar_exact, newcombe_paired_interval
 from audit.stats.plan import margin_reached, sample_size_for_margin, wilson_half_width
@@ -58,6 +65,7 @@ __all__ = [
     "DiagnosticAccuracy",
     "Interval",
     "MajorityVote",
+    "WeightedConsensus",
     "PPIEstimate",
     "PairedComparison",
     "RateEstimate",
@@ -84,6 +92,7 @@ __all__ = [
     "krippendorff_alpha",
     "labels_from_counts",
     "majority_vote",
+    "weighted_consensus",
     "margin_reached",
     "mcnemar_exact",
     "newcombe_paired_interval",

@@ -196,10 +196,15 @@ def test_not_in_sources_is_unverifiable_in_an_open_world_and_an_error_in_a_close
     open_world = summarize(judgments, records, population=None, bootstrap=0, closed_world=False)
     assert open_world.records == {"a": "error", "b": "unverifiable", "c": "ok", "d": "disputed",
                                   "e": "disputed"}
+    # Issue 23: ties resolved. An unverifiable verdict is no vote on error: e's one error
+    # vote decides; d's ok against unverifiable is a tie of non-errors, so nothing was
+    # verified (unverifiable).
+    assert open_world.resolved == {"a": "error", "b": "unverifiable", "c": "ok",
+                                   "d": "unverifiable", "e": "error"}
     c = open_world.consensus
-    assert (c.errors, c.unverifiable, c.ok, c.disputed) == (1, 1, 1, 2)
-    assert (c.inclusive.k, c.inclusive.n) == (1, 3)  # the same denominator for both shares
-    assert (c.unverifiable_share.k, c.unverifiable_share.n) == (1, 3)
+    assert (c.errors, c.unverifiable, c.ok, c.disputed) == (2, 2, 1, 2)
+    assert (c.inclusive.k, c.inclusive.n) == (2, 5)  # the same denominator for both shares
+    assert (c.unverifiable_share.k, c.unverifiable_share.n) == (2, 5)
     assert c.hard_errors == 1  # unverifiable is never a (hard) error
     assert open_world.per_judge["x"].inclusive.k == 2 and open_world.per_judge["y"].inclusive.k == 1
     assert open_world.per_judge["y"].unverifiable.k == 2
@@ -207,7 +212,9 @@ def test_not_in_sources_is_unverifiable_in_an_open_world_and_an_error_in_a_close
     closed = summarize(judgments, records, population=None, bootstrap=0)
     assert closed.records == {"a": "error", "b": "error", "c": "ok", "d": "disputed",
                               "e": "error"}
-    assert closed.consensus.unverifiable == 0 and closed.consensus.errors == 3
+    # d's tie (an error and an ok of equal confidence) counts as an error once resolved
+    assert closed.resolved == {**closed.records, "d": "error"}
+    assert closed.consensus.unverifiable == 0 and closed.consensus.errors == 4
 
 
 NOW = datetime(2026, 11, 30, tzinfo=timezone.utc)

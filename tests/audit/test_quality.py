@@ -164,10 +164,16 @@ def test_evaluate_run_scores_judges_consensus_and_invalid_citations(tmp_path):
     assert y["invalid_citations"]["value"] == pytest.approx(0.25)
     assert x["invalid_citations"]["value"] == 0
     assert x["auc"]["value"] == pytest.approx(1.0)  # 0.9, 0.9 vs 0.1, 0.6
-    # consensus: a.1 error (both), a.2 disputed, b.1 error (x alone), b.2 error (x alone)
+    # majority: a.1 error (both), a.2 disputed, b.1 error (x alone), b.2 error (x alone)
+    majority = result["majority"]
+    assert majority["disputed"] == 1
+    assert (majority["tp"], majority["fp"], majority["fn"], majority["tn"]) == (2, 1, 0, 1)
+    # consensus: a.2's tie resolved by the mean P(error) (.1 and .9: 0.5 counts as an error);
+    # four records are too few to weigh the judges, so the majority decided and says why
     consensus = result["consensus"]
-    assert consensus["disputed"] == 1
-    assert (consensus["tp"], consensus["fp"], consensus["fn"], consensus["tn"]) == (2, 1, 0, 1)
+    assert consensus["method"] == "majority" and "4 records" in consensus["method_reason"]
+    assert consensus["undecided"] == 0
+    assert (consensus["tp"], consensus["fp"], consensus["fn"], consensus["tn"]) == (2, 2, 0, 0)
     # panel mean P(error): a.1 .9, a.2 (.1+.9)/2 = .5, b.1 .9, b.2 .6
     assert result["panel_mean_p_error"]["auc"]["value"] == pytest.approx(1.0)
     assert "dawid_skene" in result

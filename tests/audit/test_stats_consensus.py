@@ -107,3 +107,62 @@ def test_dawid_skene_handles_units_nobody_labelled():
 def test_dawid_skene_needs_two_categories():
     with pytest.raises(ConfigError, match="two categories"):
         dawid_skene(np.ones((4, 2)))
+
+
+# --- issue 23: a consensus that weighs each judge and decides every record ---------------
+
+from audit.stats import weighted_consensus  # noqa: E402
+
+
+def calibrated_judges(seed, n=400, prevalence=0.4, missing=0.1):
+    """One reliable, confident judge and two weak ones that out-vote it in a majority."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random(n) < prevalence
+
+    def judge(accuracy, confidence):
+        says_error = np.where(rng.random(n) < accuracy, truth, ~truth)
+        return np.where(says_error, confidence, 1 - confidence)
+
+    scores = np.column_stack([judge(0.95, 0.9), judge(0.65, 0.7), judge(0.65, 0.7)])
+    scores[rng.random(scores.shape) < missing] = np.nan
+    return scores, truth
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_weighted_consensus_weighs_the_reliable_judge(seed):
+    scores, truth = calibrated_judges(seed)
+    result = weighted_consensus(scores, ["strong", "weak1", "weak2"])
+    assert result.method == "latent-class" and result.reason == ""
+    voted = ~np.isnan(scores).all(axis=1)
+    assert not np.isnan(result.labels[voted]).any()  # every record with a vote decided
+    assert np.isnan(result.labels[~voted]).all()
+    vote = majority_vote(np.where(np.isnan(scores), NAN, (scores >= 0.5).astype(float)), [0, 1])
+    majority_right = ((vote.labels == 1) == truth) & ~np.isnan(vote.labels)
+    weighted_right = (result.labels == 1) == truth
+    assert weighted_right.mean() > majority_right.mean() + 0.03
+    assert result.sensitivity["strong"] > max(result.sensitivity["weak1"],
+                                              result.sensitivity["weak2"])
+    json.dumps(result.to_dict())
+
+
+def test_weighted_consensus_falls_back_to_the_majority_and_resolves_ties():
+    scores = np.array([[0.9, 0.2], [0.6, 0.1], [0.3, 0.2], [NAN, NAN], [0.8, NAN]])
+    result = weighted_consensus(scores, ["a", "b"])
+    assert result.method == "majority" and "4 records" in result.reason
+    # ties go to the mean P(error): 0.55 -> error, 0.35 -> ok; no judge: undecided
+    assert result.labels[:3].tolist() == [1.0, 0.0, 0.0]
+    assert np.isnan(result.labels[3]) and result.labels[4] == 1.0
+    one = weighted_consensus(np.column_stack([np.linspace(0, 1, 30), np.full(30, NAN)]))
+    assert one.method == "majority" and "one judge" in one.reason
+    same = weighted_consensus(np.full((30, 2), 0.9))
+    assert same.method == "majority" and "same answer" in same.reason
+
+
+def test_weighted_consensus_reads_labels_on_their_side_of_one_half():
+    # a "supported" verdict of confidence 0.5 is P(error) 0.5 but still an ok vote
+    scores = np.array([[0.5, 0.5], [0.5, 0.5]])
+    labels = np.array([[1.0, 0.0], [0.0, 0.0]])
+    result = weighted_consensus(scores, labels=labels)
+    assert result.labels.tolist() == [1.0, 0.0]  # a tie at exactly 0.5 counts as an error
+    with pytest.raises(ConfigError, match="shape"):
+        weighted_consensus(scores, labels=labels[:1])

@@ -112,9 +112,17 @@ def test_consensus_states_and_rates(summary):
         "r5": "undecided",
         "r6": "ok",
     }
+    # Issue 23: the tie on r3 is resolved (a's error and b's ok, both of confidence 0.5: a
+    # mean P(error) of 0.5 counts as an error), so the rates count every record with a verdict.
+    assert summary.resolved == {**summary.records, "r3": "error"}
     cons = summary.consensus
-    assert (cons.errors, cons.ok, cons.disputed, cons.undecided) == (2, 2, 1, 1)
-    assert (cons.inclusive.k, cons.inclusive.n) == (2, 4)
+    assert (cons.errors, cons.ok, cons.disputed, cons.undecided) == (3, 2, 1, 1)
+    assert (cons.inclusive.k, cons.inclusive.n) == (3, 5)
+    assert cons.method == "majority" and "5 records" in cons.method_reason  # too few to weigh
+    assert (cons.majority.k, cons.majority.n) == (2, 4)  # the old, selective rate
+    # bounds over all 6 sampled records: r3 (disputed) and r5 (undecided) both ways
+    assert (cons.bounds.low, cons.bounds.high, cons.bounds.n) == (
+        pytest.approx(2 / 6), pytest.approx(4 / 6), 6)
     # hard: r1 (a major, b critical vs c minor) and r4 (b, c major vs a ok) are hard errors;
     # r3 is not disputed on the hard label (a's error is minor).
     assert (cons.hard.k, cons.hard.n, cons.hard_errors, cons.hard_disputed) == (2, 5, 2, 0)
@@ -125,11 +133,12 @@ def test_range_categories_topics(summary):
     assert (spread.low, spread.high) == (0.4, pytest.approx(2 / 3))
     assert spread.low_judges == ["a", "b"] and spread.high_judges == ["c"]
     assert "2 record" in spread.why  # r3 and r4 are the disagreements
-    assert summary.categories == {"outdated_rule": 1, "wrong_number": 1}  # r4 tie -> enum order
+    assert summary.categories == {"outdated_rule": 1, "unsupported_claim": 1,  # r3's tie
+                                  "wrong_number": 1}  # r4 tie -> enum order
     assert summary.topics["fees"].model_dump() == dict(n=3, errors=1, unverifiable=0, ok=2,
                                                       disputed=0, undecided=0)
     assert summary.topics["leave"].model_dump() == dict(
-        n=2, errors=1, unverifiable=0, ok=0, disputed=1, undecided=0
+        n=2, errors=2, unverifiable=0, ok=0, disputed=0, undecided=0
     )
     assert summary.topics["(none)"].undecided == 1
 
@@ -224,7 +233,7 @@ def test_invalid_inputs():
 
 
 def test_consensus_counts_for_early_stopping():
-    assert consensus_counts(JUDGMENTS) == (2, 4)
+    assert consensus_counts(JUDGMENTS) == (3, 5)  # r3's tie resolved; r5 undecided
 
 
 def test_judges_that_all_failed_or_abstained_give_no_agreement_value():

@@ -42,7 +42,11 @@ def test_terminal_report_matches_snapshot(sample_report, width):
 
 def test_report_shows_the_numbers_evidence_and_wrong_span(sample_report):
     text = _render(sample_report, 120)
-    assert "Consensus error rate 55.6% [27.4%–80.5%] (5/9)" in text
+    # issue 23: the tie is resolved, so the rate rests on all 10 records, not the 9 with a
+    # majority; the plain majority's rate is given with the tie counted both ways
+    assert "Consensus error rate 60.0% [32.2%–82.6%] (6/10)" in text
+    assert "Plain majority 5/9 with 1 disputed and 0 undecided left out" in text
+    assert "counting those both ways over all 10 records: 50.0% to" in text
     assert "Across judges: 25.0% (local) to 66.7% (gemini)" in text
     assert "Judges agree only moderately: treat the rate as uncertain." in text
     assert "The late registration fee is >>$500<<." in text
