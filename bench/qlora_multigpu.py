@@ -74,6 +74,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--liger", action="store_true", help="fused linear cross-entropy")
     parser.add_argument("--work", default=None, help="scratch folder ($TMPDIR/qlora_multigpu)")
     parser.add_argument("--tag", default=None, help="bench/results/qlora_multigpu_<tag>.json")
+    parser.add_argument("--split", action="store_true",
+                        help="time each micro-batch too (drains the GPU at each: slower)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="pairs of runs, 1 and N processes interleaved (1, N, 1, N, ...)")
     parser.add_argument("--variants", default="",
@@ -195,16 +197,21 @@ def compare(one: dict, many: dict) -> dict:
 # -- the training process --------------------------------------------------------------------
 
 
-def step_timing_callback():
-    """A TrainerCallback that splits each step's time on this process (GPU drained at each
-    mark, so a mark is where the GPU work up to it ended)."""
+def step_timing_callback(split: bool):
+    """A TrainerCallback that times each step on this process (GPU drained at the step's end);
+    with ``split`` also each micro-batch, the synced one and the optimizer (GPU drained at each
+    mark, so a mark is where the GPU work up to it ended — which keeps the CPU from queueing
+    the next micro-batch while the GPU works, and so slows the run it measures)."""
     import torch
     from transformers import TrainerCallback
 
-    def now() -> float:
+    def drained() -> float:
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         return time.perf_counter()
+
+    def now() -> float:
+        return drained() if split else time.perf_counter()
 
     class StepTiming(TrainerCallback):
         def __init__(self) -> None:
@@ -225,7 +232,7 @@ def step_timing_callback():
             self.stepped = now()
 
         def on_step_end(self, args, state, control, **kwargs):
-            end, begin, last_micro = now(), self.marks[0], self.marks[-1]
+            end, begin, last_micro = drained(), self.marks[0], self.marks[-1]
             self.steps.append({
                 "step_s": end - begin,
                 "no_sync_s": [b - a for a, b in zip(self.marks, self.marks[1:], strict=False)],
@@ -269,7 +276,7 @@ def worker(args) -> None:
     apply_variant(args.variant)
     config = TrainConfig(epochs=100, batch_size=args.batch_size, grad_accum=args.grad_accum,
                          seq=args.seq, max_steps=args.warmup + args.steps, liger=args.liger)
-    timing = step_timing_callback()
+    timing = step_timing_callback(args.split)
     result = run_session(SessionSpec(model_dir=model_dir, data_path=data, out=out, config=config,
                                      gate=GateRecord(), budget_s=24 * 3600, progress=False,
                                      run_name=out.name, callbacks=[timing]))
