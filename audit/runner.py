@@ -133,7 +133,7 @@ async def judge_one(
     if not passages:  # closed-book: no passage to quote or check; verdicts are uncited
         verdict = outcome.verdict.model_copy(update={"citations": []})
         return Judgment(**base, status=JudgmentStatus.ok, verdict=verdict, **usage)
-    check = verify_citations(outcome.verdict, passages)
+    check = verify_citations(outcome.verdict, passages, record.question, record.answer)
     status = JudgmentStatus.ok if check.valid else JudgmentStatus.invalid_citation
     error = None if check.valid else "; ".join(check.problems)
     return Judgment(**base, status=status, verdict=outcome.verdict, error=error, **usage)

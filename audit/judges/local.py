@@ -24,7 +24,9 @@ import math
 import re
 import time
 from dataclasses import asdict, dataclass
+from typing import cast
 
+from audit.citations import MIN_QUOTE_CHARS, normalise
 from audit.judges.base import JudgeOutcome, closed_book_verdict
 from core.models import (
     Category,
@@ -37,6 +39,7 @@ from core.models import (
     Verdict,
     content_hash,
 )
+from core.providers.factory import make_provider
 from core.providers.local import ContinuationScore, LocalProvider
 from core.store import Store
 
@@ -109,8 +112,11 @@ def split_sentences(passage: Passage, max_chars: int = 400) -> list[Sentence]:
         carry = s if len(text[s:e].strip()) < 25 else None
         if carry is None:
             merged.append((s, e))
-    if carry is not None:
-        merged.append((carry, len(text)))
+    if carry is not None:  # a short tail ("No.") joins the sentence before it
+        if merged:
+            merged[-1] = (merged[-1][0], len(text))
+        else:
+            merged.append((carry, len(text)))
     out = []
     for s, e in merged:
         for cs, ce in _cut_long(text, s, e, max_chars):
@@ -180,7 +186,7 @@ class LocalJudge:
         self.spec = spec
         self.closed_book = closed_book
         self.store = store
-        self.provider = provider or LocalProvider(spec.model or "gemma-3-270m")
+        self.provider = provider or cast(LocalProvider, make_provider("local", spec.model))
         self.max_evidence_tokens = int(spec.params.get("max_evidence_tokens", MAX_EVIDENCE_TOKENS))
         self.candidate_sentences = int(spec.params.get("candidate_sentences", CANDIDATE_SENTENCES))
 
@@ -213,7 +219,7 @@ class LocalJudge:
         hit = self.store.cached_call(key)
         if hit is not None:
             features = LikelihoodFeatures(**hit["response"]["features"])
-            return self._outcome(features, cache_hit=True)
+            return self._outcome(features, cache_hit=True, evidence=evidence)
         started = time.monotonic()
         features = await asyncio.to_thread(self.features, record, evidence)
         self.store.save_call(
@@ -231,7 +237,7 @@ class LocalJudge:
             latency_s=time.monotonic() - started,
             cost_usd=0.0,
         )
-        return self._outcome(features, cache_hit=False)
+        return self._outcome(features, cache_hit=False, evidence=evidence)
 
     # -- features (blocking; runs in a worker thread) --------------------------------------
 
@@ -295,11 +301,13 @@ class LocalJudge:
 
     # -- verdict ---------------------------------------------------------------------------
 
-    def _outcome(self, features: LikelihoodFeatures, *, cache_hit: bool) -> JudgeOutcome:
+    def _outcome(self, features: LikelihoodFeatures, *, cache_hit: bool,
+                 evidence: list[Passage] | None = None) -> JudgeOutcome:
         p_error = error_probability(features)
         citations = []
-        if features.citation_passage and features.citation_quote:
-            citations = [Citation(passage_id=features.citation_passage, quote=features.citation_quote)]
+        quote = citable_quote(features.citation_passage, features.citation_quote, evidence or [])
+        if features.citation_passage and quote:
+            citations = [Citation(passage_id=features.citation_passage, quote=quote)]
         rationale = (
             f"P(error) {p_error:.2f}: {features.novelty:.0%} of the answer's content words are "
             f"absent from the evidence; the evidence changes the answer's likelihood by "
@@ -328,6 +336,29 @@ class LocalJudge:
             tokens_in=0 if cache_hit else features.tokens_scored,
             cache_hit=cache_hit,
         )
+
+
+def citable_quote(passage_id: str | None, quote: str | None,
+                  evidence: list[Passage]) -> str | None:
+    """``quote`` as the quote checker will accept it: a fragment too short to be evidence
+    (a cached tail such as "No.") becomes the sentence it ends, taken verbatim from its
+    passage; None when no acceptable quote exists (the verdict is then uncited, never
+    invalid)."""
+    if not passage_id or not quote:
+        return None
+    if len(normalise(quote)) >= MIN_QUOTE_CHARS:
+        return quote
+    passage = next((p for p in evidence if p.id == passage_id), None)
+    at = passage.text.rfind(quote) if passage else -1
+    if passage is None or at < 0:
+        return None
+    end = at + len(quote)
+    sentences = split_sentences(passage)
+    for sentence in sentences:  # the merged sentence that holds the fragment
+        start = passage.text.find(sentence.text)
+        if start <= at and end <= start + len(sentence.text):
+            return sentence.text if len(normalise(sentence.text)) >= MIN_QUOTE_CHARS else None
+    return None
 
 
 def _pair_tokens(score: ContinuationScore) -> int:
