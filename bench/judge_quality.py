@@ -8,9 +8,16 @@ For each default judge (``rules``, and ``local`` when audit/judges/local.py exis
   answer is "correct", the hallucinated one "error"), for orientation,
 
 it prints and saves: error-vote precision and recall (an error vote is a label other than
-``supported``; abstentions are counted separately and never as votes), coverage (the share
-of records decided), recall per error kind, and the rules judge's precision on the records
-it flags as ``wrong_number`` / ``wrong_date`` (goal: at least 0.95).
+``supported``; abstentions are counted separately and never as votes), F1, coverage (the
+share of records decided), recall per error kind, and the rules judge's precision on the
+records it flags as ``wrong_number`` / ``wrong_date`` (goal: at least 0.95). Where every
+judge ran on the same records it scores the panel's consensus too
+(``audit.stats.weighted_consensus``, the one the reports use: ties resolved, the method
+that decided named), with precision, recall, F1 and recall per kind (issue 23's goal:
+consensus F1 at least the best judge's + 0.02).
+
+The local judge's model output is cached in the bench store (``--store``, default the
+Assay cache's bench/audit_quality.db), so a re-run makes no model call.
 
     .venv/bin/python bench/judge_quality.py [--halueval-n 300] [--local-n 60]
 
@@ -95,6 +102,42 @@ def halueval_cases(path: Path, n: int) -> list[Case]:
     return cases
 
 
+def consensus_score(cases: list[Case], by_judge: dict[str, list[Verdict | None]]
+                    ) -> dict[str, Any]:
+    """The weighted consensus of the judges' verdicts on the same cases, scored."""
+    import numpy as np
+
+    from audit.quality import p_error
+    from audit.stats import weighted_consensus
+
+    names = sorted(by_judge)
+    scores = np.full((len(cases), len(names)), np.nan)
+    labels = np.full((len(cases), len(names)), np.nan)
+    for j, name in enumerate(names):
+        for i, verdict in enumerate(by_judge[name]):
+            if verdict is not None:
+                scores[i, j], labels[i, j] = p_error(verdict), float(verdict.is_error)
+    result = weighted_consensus(scores, names, labels=labels)
+    flags = [bool(x == 1) for x in result.labels]
+    truth = [c.error for c in cases]
+    tp = sum(f and t for f, t in zip(flags, truth, strict=True))
+    kinds: dict[str, Counter] = defaultdict(Counter)
+    for case, flag in zip(cases, flags, strict=True):
+        if case.error:
+            kinds[case.kind]["n"] += 1
+            kinds[case.kind]["flagged"] += flag
+    return {
+        "n": len(cases), "n_error": sum(truth), "method": result.method,
+        "method_reason": result.reason, "error_votes": sum(flags),
+        "undecided": int(np.isnan(result.labels).sum()),
+        "precision_error": _ratio(tp, sum(flags)), "recall_error": _ratio(tp, sum(truth)),
+        "f1": _ratio(2 * tp, sum(flags) + sum(truth)),
+        "recall_by_kind": {kind: {**c, "recall": _ratio(c["flagged"], c["n"])}
+                           for kind, c in sorted(kinds.items())},
+        "sensitivity": result.sensitivity, "specificity": result.specificity,
+    }
+
+
 def make_judges(store_path: Path, with_local: bool) -> tuple[dict[str, Any], list[str]]:
     """The default panel: rules, plus local when its module exists (lazy import)."""
     from audit.judges.rules import RulesJudge
@@ -151,6 +194,7 @@ def score(cases: list[Case], verdicts: list[Verdict | None]) -> dict[str, Any]:
         "precision_error": _ratio(tp, len(votes)),
         "recall_error": _ratio(tp, n_err),
         "recall_error_decided": _ratio(tp, sum(c.error for c, _ in decided)),
+        "f1": _ratio(2 * tp, len(votes) + n_err),
         "supported_votes": len(decided) - len(votes),
         "precision_supported": _ratio(
             sum(not c.error for c, v in decided if not v.is_error), len(decided) - len(votes)
@@ -202,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-n", type=int, default=60, help="HaluEval items (local judge)")
     parser.add_argument("--no-local", action="store_true", help="skip the local judge")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--store", type=Path,
+                        help="store caching the local judge's model output "
+                        "(default: the Assay cache's bench/audit_quality.db)")
     args = parser.parse_args(argv)
 
     datasets: dict[str, list[Case]] = {}
@@ -216,27 +263,47 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"{args.halueval} missing; HaluEval slice skipped")
 
     results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        judges, judge_notes = make_judges(Path(tmp) / "bench.db", not args.no_local)
-        notes += judge_notes
-        for name, cases in datasets.items():
-            results[name] = {}
-            for judge_name, judge in judges.items():
-                subset = cases
-                if judge_name == "local" and name == "halueval":
-                    subset = cases[: 2 * args.local_n]
-                verdicts, seconds = asyncio.run(run_judge(judge, subset))
-                result = score(subset, verdicts)
-                result["seconds"] = round(seconds, 3)
-                results[name][judge_name] = result
-                report(name, judge_name, result)
+    from core.local_model import cache_dir
+
+    store_path = args.store or cache_dir() / "bench" / "audit_quality.db"
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    judges, judge_notes = make_judges(store_path, not args.no_local)
+    notes += judge_notes
+    for name, cases in datasets.items():
+        results[name] = {}
+        verdicts_of: dict[str, list[Verdict | None]] = {}
+        for judge_name, judge in judges.items():
+            subset = cases
+            if judge_name == "local" and name == "halueval":
+                subset = cases[: 2 * args.local_n]
+            verdicts, seconds = asyncio.run(run_judge(judge, subset))
+            verdicts_of[judge_name] = verdicts
+            result = score(subset, verdicts)
+            result["seconds"] = round(seconds, 3)
+            results[name][judge_name] = result
+            report(name, judge_name, result)
+        common_n = min(len(v) for v in verdicts_of.values())
+        if len(verdicts_of) >= 2:
+            cons = consensus_score(cases[:common_n],
+                                   {k: v[:common_n] for k, v in verdicts_of.items()})
+            best = max((score(cases[:common_n], v[:common_n])["f1"] or 0, k)
+                       for k, v in verdicts_of.items())
+            cons["best_judge"] = {"judge": best[1], "f1": best[0]}
+            cons["goal_met"] = (cons["f1"] or 0) >= best[0] + 0.02
+            results[name]["consensus"] = cons
+            print(f"{name:9} consensus ({cons['method']}) n={cons['n']} "
+                  f"precision={_fmt(cons['precision_error'])} "
+                  f"recall={_fmt(cons['recall_error'])} F1={_fmt(cons['f1'])}; best judge "
+                  f"{best[1]} F1={best[0]:.3f}; goal (+0.02) "
+                  f"{'met' if cons['goal_met'] else 'missed'}")
     for note in notes:
         print("note:", note)
     payload = {
         "benchmark": "judge_quality",
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
         "machine": common.machine(),
-        "goal": "rules judge precision >= 0.95 on records it flags wrong_number/wrong_date",
+        "goal": "rules judge precision >= 0.95 on records it flags wrong_number/wrong_date; "
+                "consensus F1 >= best judge's F1 + 0.02 (issue 23)",
         "results": results,
         "notes": notes,
     }
