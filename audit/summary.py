@@ -35,6 +35,7 @@ Pure computation over stored judgments: it never calls a model. Conventions:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from itertools import combinations
 from typing import Literal
 
@@ -490,7 +491,7 @@ def _categories(chosen, index, states, closed_world) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _topics(records: list[dict], states: list[str]) -> dict[str, TopicSummary]:
+def _topics(records: list[dict], states: Sequence[str]) -> dict[str, TopicSummary]:
     tally: dict[str, Counter[str]] = {}
     for record, state in zip(records, states, strict=True):
         topic = record.get("topic") or "(none)"
