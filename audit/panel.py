@@ -28,6 +28,7 @@ from audit.judges.base import Judge
 from core.errors import ConfigError
 from core.local_model import DEFAULT_LOCAL_MODEL
 from core.models import JudgeSpec
+from core.providers.factory import CHAT_PROVIDERS
 from core.store import Store
 
 DEFAULT_PANEL = [
@@ -71,7 +72,7 @@ def build_judge(spec: JudgeSpec, store: Store, *, closed_book: bool = False) -> 
     ``closed_book``: the run has no sources; LLM judges get the closed-book prompt and the
     offline judges, which can only compare an answer with evidence, say unverifiable.
     """
-    if spec.provider in ("openai", "gemini"):
+    if spec.provider in CHAT_PROVIDERS:
         from audit.judges.llm import LLMJudge
 
         return LLMJudge(spec, store, closed_book=closed_book)

@@ -421,7 +421,7 @@ def make_pairwise_judge(spec: EvalSpec, store):
                              spec.preference_params)
     if spec.preference_provider == "local":
         return LikelihoodJudge(provider)
-    return ChatJudge(provider, store)
+    return ChatJudge(provider, store, spec.preference_params)
 
 
 def trace_new_errors(store, audit_run_id, train: Path, records, answers, states) -> list[dict]:

@@ -69,11 +69,12 @@ class LikelihoodJudge:
 class ChatJudge:
     """Asks a chat provider (OpenAI-compatible, Gemini, local) for A, B or tie."""
 
-    def __init__(self, provider: Any, store: Any | None = None) -> None:
-        from core.calls import CallRunner
+    def __init__(self, provider: Any, store: Any | None = None,
+                 params: dict[str, Any] | None = None) -> None:
+        from core.providers.factory import make_runner
 
         self.provider = provider
-        self.runner = CallRunner(provider, store) if store is not None else None
+        self.runner = make_runner(provider, store, params) if store is not None else None
         self.name = f"{provider.name}:{provider.model}"
 
     async def choose(self, question: str, first: str, second: str) -> Choice:

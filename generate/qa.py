@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.calls import CallRunner
 from core.errors import AssayError, AuthError, ConfigError
 from core.models import (
     Judgment,
@@ -37,6 +36,7 @@ from core.models import (
     utcnow,
 )
 from core.providers.base import ChatRequest, Completion, Provider
+from core.providers.factory import make_runner
 from core.sources import load_passages
 from core.store import Store
 from generate.dedup import DuplicateFinder
@@ -87,6 +87,7 @@ class GenerateOptions:
     attempts: int = 3
     concurrency: int = 2
     requests_per_minute: int = 0
+    max_retries: int = 3  # of a 429, 5xx or timeout (see core.providers.factory)
     skip_duplicates: bool = True  # False: write near-duplicates, marked in meta
 
     def __post_init__(self) -> None:
@@ -377,8 +378,10 @@ class Generation:
     def __post_init__(self) -> None:
         self.structured = self.provider.capabilities.json_schema
         self.template_sha256 = sha256_text(self.template)
-        self.runner = CallRunner(self.provider, self.store, concurrency=self.options.concurrency,
-                                 requests_per_minute=self.options.requests_per_minute)
+        self.runner = make_runner(self.provider, self.store,
+                                  {"concurrency": self.options.concurrency,
+                                   "requests_per_minute": self.options.requests_per_minute,
+                                   "max_retries": self.options.max_retries})
         self.semaphore = asyncio.Semaphore(self.options.concurrency)
         self.lock = asyncio.Lock()
 

@@ -19,7 +19,7 @@ from typing import Any
 from core.errors import ConfigError
 
 PROVIDERS = ("local", "openai", "gemini")
-GENERATION_PARAMS = ("max_tokens", "temperature", "requests_per_minute")
+GENERATION_PARAMS = ("max_tokens", "temperature", "requests_per_minute", "max_retries")
 
 
 def load_teacher(

@@ -17,17 +17,18 @@ from pydantic import ValidationError
 
 from audit.judges.base import JudgeOutcome
 from audit.judges.prompts import build_messages, judge_template, repair_message, verdict_schema
-from core.calls import CallResult, CallRunner
+from core.calls import CallResult
 from core.errors import ConfigError, JudgeOutputError
 from core.models import Category, JudgeSpec, Label, Passage, QARecord, Severity, Verdict
 from core.providers.base import ChatRequest, Provider
+from core.providers.factory import CHAT_PROVIDERS, make_provider, make_runner
 from core.store import Store
 
 KNOWN_PARAMS = {
     "base_url": "server URL (an OpenAI-compatible server, or a Gemini proxy)",
     "api_key_env": "environment variable that holds the key",
     "timeout": "seconds per request",
-    "max_retries": "retries of 429/5xx/timeouts by the SDK (openai)",
+    "max_retries": "retries of 429/5xx/timeouts (by the SDK for openai, else by the runner)",
     "concurrency": "requests in flight at once",
     "requests_per_minute": "rate limit (0 = none)",
     "temperature": "sampling temperature (0 = deterministic, cached)",
@@ -61,20 +62,17 @@ class LLMJudge:
                     f"judge {spec.name}: {name} should be a non-negative number, got {value!r}"
                 )
         self.spec = spec
-        self.provider = provider or build_provider(spec)
+        if provider is None and spec.provider not in CHAT_PROVIDERS:
+            raise ConfigError(f"judge {spec.name}: an LLM judge needs provider "
+                              f"{' or '.join(CHAT_PROVIDERS)}, got {spec.provider}")
+        self.provider = provider or make_provider(spec.provider, spec.model, spec.params)
         self.closed_book = closed_book  # no sources: the closed-book prompt, uncited verdicts
         self.template = judge_template(spec.params.get("template"), closed_book)
         params = spec.params
         self.temperature = float(params.get("temperature", 0.0))
         self.max_tokens = int(params.get("max_tokens", 1024))
         self.seed = params.get("seed", 0)
-        self.runner = CallRunner(
-            self.provider,
-            store,
-            concurrency=int(params.get("concurrency", 4)),
-            requests_per_minute=int(params.get("requests_per_minute", 0)),
-            prices=judge_prices(spec),
-        )
+        self.runner = make_runner(self.provider, store, params, prices=judge_prices(spec))
 
     def request(self, messages: list[dict[str, str]]) -> ChatRequest:
         schema = verdict_schema() if self.provider.capabilities.json_schema else None
@@ -119,37 +117,6 @@ class LLMJudge:
         close = getattr(self.provider, "aclose", None)
         if close is not None:
             await close()
-
-
-def build_provider(spec: JudgeSpec) -> Provider:
-    """The provider a judge spec names (``openai`` or ``gemini``), keys from the environment."""
-    params = spec.params
-    if spec.provider == "openai":
-        from core.providers.openai import OpenAIProvider
-
-        return OpenAIProvider(
-            spec.model,
-            base_url=params.get("base_url"),
-            api_key_env=params.get("api_key_env", "OPENAI_API_KEY"),
-            timeout=float(params.get("timeout", 60.0)),
-            max_retries=int(params.get("max_retries", 3)),
-            schema_format=params.get("schema_format", "auto"),
-            fold_system=bool(params.get("fold_system", False)),
-        )
-    if spec.provider == "gemini":
-        from core.providers.gemini import GeminiProvider
-
-        http_options: dict[str, Any] = {}
-        if params.get("timeout"):
-            http_options["timeout"] = int(float(params["timeout"]) * 1000)  # milliseconds
-        if params.get("base_url"):
-            http_options["base_url"] = params["base_url"]
-        return GeminiProvider(
-            spec.model,
-            api_key_env=params.get("api_key_env", "GEMINI_API_KEY"),
-            http_options=http_options or None,
-        )
-    raise ConfigError(f"judge {spec.name}: an LLM judge needs provider openai or gemini, got {spec.provider}")
 
 
 def judge_prices(spec: JudgeSpec) -> dict[str, tuple[float, float]]:

@@ -60,8 +60,9 @@ class GeminiBatch:
         api_key_env: str = "GEMINI_API_KEY",
         http_options: types.HttpOptions | dict[str, Any] | None = None,
         client: Client | None = None,
+        chat: GeminiProvider | None = None,
     ) -> None:
-        self._chat = GeminiProvider(
+        self._chat = chat or GeminiProvider(
             model, api_key_env=api_key_env, http_options=http_options, client=client
         )
         self.model = model

@@ -58,13 +58,14 @@ class OpenAIBatch:
         *,
         base_url: str | None = None,
         api_key_env: str = "OPENAI_API_KEY",
-        timeout: float = 120.0,
+        timeout: float = 60.0,
         http_client: httpx.AsyncClient | None = None,
         schema_format: str = "auto",
         fold_system: bool = False,
+        chat: OpenAIProvider | None = None,
     ) -> None:
         # The wire format comes from the interactive provider; "auto" cannot probe in a batch.
-        self._chat = OpenAIProvider(
+        self._chat = chat or OpenAIProvider(
             model,
             base_url=base_url,
             api_key_env=api_key_env,

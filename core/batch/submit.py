@@ -10,37 +10,39 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from core.batch.jobs import COLLECTED, SUBMITTING, BatchBackend, BatchItem, ItemResult, JobSnapshot
 from core.errors import ConfigError
 from core.models import JudgeSpec, content_hash
 from core.providers.base import ChatRequest, Completion
+from core.providers.factory import CHAT_PROVIDERS, ProviderSettings, make_provider
 from core.store import Store
 
-BATCH_PROVIDERS = ("openai", "gemini")
+BATCH_PROVIDERS = CHAT_PROVIDERS  # every chat provider has a batch service
 MAX_PER_JOB = {"openai": 50_000, "gemini": 1_000}  # OpenAI's limit; Gemini's inline size
 
 BackendFactory = Callable[[JudgeSpec], BatchBackend]
 
 
 def build_backend(spec: JudgeSpec) -> BatchBackend:
-    """The batch service of ``spec``'s provider, keys from the environment."""
-    params = spec.params
+    """The batch service of ``spec``'s provider, keys from the environment; its interactive
+    provider comes from ``make_provider`` with the same settings as an interactive judge's."""
+    settings = ProviderSettings.from_params(spec.params, f"judge {spec.name}")
     if spec.provider == "openai":
         from core.batch.openai_batch import OpenAIBatch
+        from core.providers.openai import OpenAIProvider
 
-        return OpenAIBatch(spec.model, base_url=params.get("base_url"),
-                           api_key_env=params.get("api_key_env", "OPENAI_API_KEY"),
-                           timeout=float(params.get("timeout", 120.0)),
-                           schema_format=params.get("schema_format", "auto"),
-                           fold_system=bool(params.get("fold_system", False)))
+        if settings.schema_format == "auto":  # a batch cannot probe the server
+            settings = settings.model_copy(update={"schema_format": "json_schema"})
+        chat = cast(OpenAIProvider, make_provider("openai", spec.model, settings))
+        return OpenAIBatch(spec.model, chat=chat)
     if spec.provider == "gemini":
         from core.batch.gemini_batch import GeminiBatch
+        from core.providers.gemini import GeminiProvider
 
-        http_options = {"base_url": params["base_url"]} if params.get("base_url") else None
-        return GeminiBatch(spec.model, api_key_env=params.get("api_key_env", "GEMINI_API_KEY"),
-                           http_options=http_options)
+        chat_gemini = cast(GeminiProvider, make_provider("gemini", spec.model, settings))
+        return GeminiBatch(spec.model, chat=chat_gemini)
     raise ConfigError(f"{spec.name}: provider {spec.provider} has no batch service;"
                       " only openai and gemini can use --batch")
 
