@@ -18,19 +18,20 @@ policy, which names no critical topics.
 
 from __future__ import annotations
 
-import tomllib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.run_sources import is_closed_world
 from audit.topics import assign_topics, topic_matches
 from core.errors import ConfigError, DatasetError
 from core.models import GateDecision, JudgmentStatus, Outcome, QARecord
 from core.store import Store
+from core.toml_files import read_toml
 
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
 UNREADABLE = "unreadable"  # GateEvidence.current_dataset_sha256 of a file that fails to load
@@ -46,7 +47,7 @@ class GatePolicy(BaseModel):
     """Largest acceptable consensus error rate, judged on the upper bound of its interval."""
     confidence: float = Field(0.95, gt=0, lt=1)
     """Confidence level of that interval (Wilson)."""
-    rate: str = "inclusive"
+    rate: Literal["inclusive", "hard"] = "inclusive"
     """Which rate the bound applies to: inclusive (any error) or hard (severe errors only)."""
     critical_topics: list[str] = Field(default_factory=list)
     """Topics where any consensus error is critical (none unless a policy file names them).
@@ -80,45 +81,26 @@ class GatePolicy(BaseModel):
     run (sources declared complete) there are none."""
     max_age_days: float = Field(30, gt=0)
     """Oldest audit (in days) that can still decide."""
-    rate_source: str = "sample"
+    rate_source: Literal["sample", "ppi"] = "sample"
     """Whose interval the maximum applies to: sample (the run's consensus, Wilson) or ppi (the
     whole dataset: the cheap run over every record corrected by the run's gold labels)."""
     gold_judge: str | None = None
     """With rate_source = "ppi": the judge whose labels are gold (default: the run's one
     reviewer or imported judge)."""
 
-    @field_validator("rate")
-    @classmethod
-    def _rate(cls, value: str) -> str:
-        if value not in ("inclusive", "hard"):
-            raise ValueError(f"should be 'inclusive' or 'hard', got {value!r}")
-        return value
-
-    @field_validator("rate_source")
-    @classmethod
-    def _rate_source(cls, value: str) -> str:
-        if value not in ("sample", "ppi"):
-            raise ValueError(f"should be 'sample' or 'ppi', got {value!r}")
-        return value
-
 
 def load_policy(path: str | Path | None) -> GatePolicy:
     """The default policy, or one read from a TOML file (a ``[gate]`` table or top level)."""
     if path is None:
         return GatePolicy()
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the policy ({exc.strerror or exc})") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    data = read_toml(path, "the policy")
     try:
         return GatePolicy.model_validate(data.get("gate", data))
     except ValidationError as exc:
         problem = exc.errors()[0]
         field = ".".join(str(p) for p in problem["loc"])
-        raise ConfigError(f"{path}: policy field {field!r}: {problem['msg']}") from exc
+        raise ConfigError(f"{path}: policy field {field!r}: {problem['msg']}, got "
+                          f"{problem.get('input')!r}") from exc
 
 
 def find_policy(policy_file: str | Path | None, dataset_path: str | Path | None) -> GatePolicy:

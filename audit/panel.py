@@ -19,7 +19,6 @@ A judges file declares any mix of judges::
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -30,6 +29,7 @@ from core.local_model import DEFAULT_LOCAL_MODEL
 from core.models import JudgeSpec
 from core.providers.factory import CHAT_PROVIDERS
 from core.store import Store
+from core.toml_files import read_toml
 
 DEFAULT_PANEL = [
     JudgeSpec(name="local", provider="local", model=DEFAULT_LOCAL_MODEL),
@@ -40,12 +40,7 @@ DEFAULT_PANEL = [
 def load_judges_file(path: str | Path) -> list[JudgeSpec]:
     """Judge specs from a TOML file; every problem is a ConfigError naming the file."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the judges file ({exc.strerror or exc})") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    data = read_toml(path, "the judges file")
     entries = data.get("judge")
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{path}: declares no judges; add at least one [[judge]] table")

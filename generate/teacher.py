@@ -12,11 +12,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError
+from core.toml_files import read_toml
 
 PROVIDERS = ("local", "openai", "gemini")
 GENERATION_PARAMS = ("max_tokens", "temperature", "requests_per_minute", "max_retries")
@@ -51,12 +51,7 @@ def generation_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read(path: Path) -> tuple[str, str, dict[str, Any]]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the teacher file ({exc.strerror or exc})") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    data = read_toml(path, "the teacher file")
     table = data.get("teacher")
     if not isinstance(table, dict) or "provider" not in table:
         raise ConfigError(f"{path}: needs a [teacher] table with a provider (openai, gemini, local)")
