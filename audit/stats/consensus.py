@@ -135,14 +135,35 @@ def dawid_skene(
     counts = onehot.sum(axis=1)
     totals = counts.sum(axis=1, keepdims=True)
     posterior = np.where(totals > 0, counts / np.where(totals > 0, totals, 1), 1.0 / k)
-    previous = -np.inf
-    converged = False
-    iteration = 0
-    log_likelihood = -np.inf
+    fit = _em(posterior, onehot, smoothing=smoothing, cell_smoothing=smoothing,
+              max_iter=max_iter, tol=tol)
+    return _ds_result(cats, judges, fit.prior, fit.confusion, fit.posterior, fit.iterations,
+                      fit.converged, fit.log_likelihood)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    prior: np.ndarray
+    confusion: np.ndarray
+    posterior: np.ndarray
+    iterations: int
+    converged: bool
+    log_likelihood: float
+
+
+def _em(posterior: np.ndarray, onehot: np.ndarray, *, smoothing: float, cell_smoothing: float,
+        max_iter: int, tol: float) -> _Fit:
+    """Dawid–Skene EM from an initial ``posterior`` (units × classes) over ``onehot`` answers
+    (units × judges × answers): ``smoothing`` pseudo-counts per class, ``cell_smoothing`` per
+    confusion cell."""
+    classes = posterior.shape[1]
+    previous = log_likelihood = -np.inf
+    prior = confusion = posterior
+    iteration, converged = 0, False
     while iteration < max_iter:
         iteration += 1
-        prior = (posterior.sum(axis=0) + smoothing) / (len(posterior) + k * smoothing)
-        confusion = np.einsum("ut,url->rtl", posterior, onehot) + smoothing
+        prior = (posterior.sum(axis=0) + smoothing) / (len(posterior) + classes * smoothing)
+        confusion = np.einsum("ut,url->rtl", posterior, onehot) + cell_smoothing
         confusion /= confusion.sum(axis=2, keepdims=True)
         joint = np.log(prior)[None, :] + np.einsum("url,rtl->ut", onehot, np.log(confusion))
         norm = logsumexp(joint, axis=1, keepdims=True)
@@ -152,9 +173,7 @@ def dawid_skene(
             converged = True
             break
         previous = log_likelihood
-    return _ds_result(
-        cats, judges, prior, confusion, posterior, iteration, converged, log_likelihood
-    )
+    return _Fit(prior, confusion, posterior, iteration, converged, log_likelihood)
 
 
 def _ds_result(cats, judges, prior, confusion, posterior, iterations, converged, loglik):
@@ -286,20 +305,10 @@ def weighted_consensus(
     onehot[units, raters, subcodes[units, raters]] = 1.0
     mean = np.nanmean(sub, axis=1)
     posterior = np.column_stack([1.0 - mean, mean])
-    previous, iteration = -np.inf, 0
-    while iteration < max_iter:
-        iteration += 1
-        prior = (posterior.sum(axis=0) + smoothing) / (len(posterior) + 2 * smoothing)
-        confusion = np.einsum("ut,url->rtl", posterior, onehot) + smoothing / k
-        confusion /= confusion.sum(axis=2, keepdims=True)
-        joint = np.log(prior)[None, :] + np.einsum("url,rtl->ut", onehot, np.log(confusion))
-        norm = logsumexp(joint, axis=1, keepdims=True)
-        posterior = np.exp(joint - norm)
-        loglik = float(norm.sum())
-        if abs(loglik - previous) < tol * max(1.0, abs(loglik)):
-            break
-        previous = loglik
-    p_error = posterior[:, 1]
+    fit = _em(posterior, onehot, smoothing=smoothing, cell_smoothing=smoothing / k,
+              max_iter=max_iter, tol=tol)
+    prior, confusion, iteration = fit.prior, fit.confusion, fit.iterations
+    p_error = fit.posterior[:, 1]
     smallest = 1.0 / len(p_error)
     if prior[1] < smallest or prior[0] < smallest:
         return _majority_with_ties(scores, "degenerate fit: one class holds (almost) no records")
