@@ -29,7 +29,7 @@ from core.errors import ProviderError
 from core.providers.gemini import GeminiProvider, split_messages
 
 if TYPE_CHECKING:
-    from google.genai import Client, types
+    from google.genai import types
 
 STATES = {
     "JOB_STATE_UNSPECIFIED": RUNNING,
@@ -53,19 +53,10 @@ class GeminiBatch:
 
     provider = "gemini"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        api_key_env: str = "GEMINI_API_KEY",
-        http_options: types.HttpOptions | dict[str, Any] | None = None,
-        client: Client | None = None,
-        chat: GeminiProvider | None = None,
-    ) -> None:
-        self._chat = chat or GeminiProvider(
-            model, api_key_env=api_key_env, http_options=http_options, client=client
-        )
-        self.model = model
+    def __init__(self, chat: GeminiProvider) -> None:
+        """Batches for ``chat``'s model, sent with its client (``make_provider``'s settings)."""
+        self._chat = chat
+        self.model = chat.model
         self._client = self._chat._client
 
     def inlined_request(self, item: BatchItem) -> types.InlinedRequest:

@@ -12,7 +12,7 @@ the error file (``batch_expired``). The request bodies are the interactive provi
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from core.batch.jobs import (
     CANCELLED,
@@ -28,9 +28,6 @@ from core.batch.jobs import (
 from core.errors import ProviderError
 from core.providers.base import Completion
 from core.providers.openai import OpenAIProvider
-
-if TYPE_CHECKING:
-    import httpx
 
 ENDPOINT: Final = "/v1/chat/completions"
 COMPLETION_WINDOW: Final = "24h"
@@ -52,29 +49,13 @@ class OpenAIBatch:
 
     provider = "openai"
 
-    def __init__(
-        self,
-        model: str,
-        *,
-        base_url: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
-        timeout: float = 60.0,
-        http_client: httpx.AsyncClient | None = None,
-        schema_format: str = "auto",
-        fold_system: bool = False,
-        chat: OpenAIProvider | None = None,
-    ) -> None:
+    def __init__(self, chat: OpenAIProvider) -> None:
+        """Batches for ``chat``'s model, sent with its client (``make_provider``'s settings)."""
         # The wire format comes from the interactive provider; "auto" cannot probe in a batch.
-        self._chat = chat or OpenAIProvider(
-            model,
-            base_url=base_url,
-            api_key_env=api_key_env,
-            timeout=timeout,
-            http_client=http_client,
-            schema_format="json_schema" if schema_format == "auto" else schema_format,  # type: ignore[arg-type]
-            fold_system=fold_system,
-        )
-        self.model = model
+        if chat.schema_format == "auto":
+            chat.schema_format = "json_schema"
+        self._chat = chat
+        self.model = chat.model
         self._client = self._chat._client
 
     def request_line(self, item: BatchItem) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from core.batch.jobs import COLLECTED, SUBMITTING, BatchBackend, BatchItem, ItemResult, JobSnapshot
 from core.errors import ConfigError
@@ -18,6 +18,10 @@ from core.models import JudgeSpec, content_hash
 from core.providers.base import ChatRequest, Completion
 from core.providers.factory import CHAT_PROVIDERS, ProviderSettings, make_provider
 from core.store import Store
+
+if TYPE_CHECKING:
+    from core.providers.gemini import GeminiProvider
+    from core.providers.openai import OpenAIProvider
 
 BATCH_PROVIDERS = CHAT_PROVIDERS  # every chat provider has a batch service
 MAX_PER_JOB = {"openai": 50_000, "gemini": 1_000}  # OpenAI's limit; Gemini's inline size
@@ -28,23 +32,18 @@ BackendFactory = Callable[[JudgeSpec], BatchBackend]
 def build_backend(spec: JudgeSpec) -> BatchBackend:
     """The batch service of ``spec``'s provider, keys from the environment; its interactive
     provider comes from ``make_provider`` with the same settings as an interactive judge's."""
-    settings = ProviderSettings.from_params(spec.params, f"judge {spec.name}")
+    if spec.provider not in CHAT_PROVIDERS:
+        raise ConfigError(f"{spec.name}: provider {spec.provider} has no batch service;"
+                          " only openai and gemini can use --batch")
+    chat = make_provider(spec.provider, spec.model,
+                         ProviderSettings.from_params(spec.params, f"judge {spec.name}"))
     if spec.provider == "openai":
         from core.batch.openai_batch import OpenAIBatch
-        from core.providers.openai import OpenAIProvider
 
-        if settings.schema_format == "auto":  # a batch cannot probe the server
-            settings = settings.model_copy(update={"schema_format": "json_schema"})
-        chat = cast(OpenAIProvider, make_provider("openai", spec.model, settings))
-        return OpenAIBatch(spec.model, chat=chat)
-    if spec.provider == "gemini":
-        from core.batch.gemini_batch import GeminiBatch
-        from core.providers.gemini import GeminiProvider
+        return OpenAIBatch(cast("OpenAIProvider", chat))
+    from core.batch.gemini_batch import GeminiBatch
 
-        chat_gemini = cast(GeminiProvider, make_provider("gemini", spec.model, settings))
-        return GeminiBatch(spec.model, chat=chat_gemini)
-    raise ConfigError(f"{spec.name}: provider {spec.provider} has no batch service;"
-                      " only openai and gemini can use --batch")
+    return GeminiBatch(cast("GeminiProvider", chat))
 
 
 def call_key(spec: JudgeSpec, request: ChatRequest) -> str:

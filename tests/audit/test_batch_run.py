@@ -155,7 +155,7 @@ def test_a_job_created_but_never_saved_is_found_not_submitted_twice(audit_files,
                         model=MODEL, items=items)
     from core.batch.jobs import BatchItem
 
-    backend = OpenAIBatch(MODEL, base_url=service.base_url)
+    backend = OpenAIBatch(OpenAIProvider(MODEL, base_url=service.base_url))
     batch_items = [BatchItem(i["custom_id"], ChatRequest.model_validate(i["request"])) for i in items]
     asyncio.run(backend.submit(batch_items, tag="key-1"))  # ... and the process died here
 
@@ -246,6 +246,7 @@ def test_gemini_judge_batch_with_a_failed_item_retried(audit_files, monkeypatch)
     from google.genai import types
 
     from core.batch.gemini_batch import GeminiBatch
+    from core.providers.gemini import GeminiProvider
 
     monkeypatch.setenv("GEMINI_API_KEY", "AIzaSyTest-batch-0123456789abcdefghij")
     dataset, _, ids = audit_files
@@ -287,7 +288,8 @@ def test_gemini_judge_batch_with_a_failed_item_retried(audit_files, monkeypatch)
 
     def backend_for(spec):
         client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-        return GeminiBatch(spec.model, http_options=types.HttpOptions(httpx_async_client=client))
+        return GeminiBatch(GeminiProvider(spec.model, http_options=types.HttpOptions(
+            httpx_async_client=client)))
 
     store = Store()
     opts = RunAllOptions(dataset=dataset, sources=EXAMPLE / "sources", judges_file=judges,

@@ -20,6 +20,7 @@ from core.batch.gemini_batch import GeminiBatch
 from core.batch.jobs import COMPLETED, EXPIRED, FAILED, RUNNING, BatchItem
 from core.errors import RateLimited
 from core.providers.base import ChatRequest
+from core.providers.gemini import GeminiProvider
 
 KEY = "AIzaSyBatch-0123456789abcdefghijklmno"
 MODEL = "gemini-2.5-flash"
@@ -72,7 +73,8 @@ class FakeGemini:
 
 def backend(fake: FakeGemini) -> GeminiBatch:
     client = httpx.AsyncClient(transport=httpx.MockTransport(fake))
-    return GeminiBatch(MODEL, http_options=types.HttpOptions(httpx_async_client=client))
+    return GeminiBatch(GeminiProvider(MODEL, http_options=types.HttpOptions(
+        httpx_async_client=client)))
 
 
 def items(n: int = 3) -> list[BatchItem]:

@@ -127,9 +127,9 @@ class FakeBatchAPI:
         return [r for r in self.requests if r.method == method and r.url.path == path]
 
 
-def backend(fake: FakeBatchAPI, **kwargs) -> OpenAIBatch:
+def backend(fake: FakeBatchAPI) -> OpenAIBatch:
     client = httpx.AsyncClient(transport=httpx.MockTransport(fake))
-    return OpenAIBatch(MODEL, http_client=client, **kwargs)
+    return OpenAIBatch(OpenAIProvider(MODEL, http_client=client))
 
 
 def items(n: int = 2) -> list[BatchItem]:
