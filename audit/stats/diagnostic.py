@@ -14,13 +14,13 @@ import numpy as np
 
 from audit.stats.agreement import cohen_kappa, confusion_matrix
 from audit.stats.rates import error_rate
-from audit.stats.results import AgreementResult, RateEstimate, _Serialisable
+from audit.stats.results import AgreementResult, RateEstimate, Serialisable
 
 _BINARY = [0.0, 1.0]
 
 
 @dataclass(frozen=True)
-class DiagnosticAccuracy(_Serialisable):
+class DiagnosticAccuracy(Serialisable):
     """How a judge's error calls match the gold labels on the records both decided.
 
     ``confusion[g][j]``: records gold labelled ``g`` and the judge ``j`` (0 = ok, 1 = error).

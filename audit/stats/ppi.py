@@ -73,12 +73,12 @@ import numpy as np
 from scipy import stats as sps
 
 from audit.stats.rates import z_value
-from audit.stats.results import Interval, _Serialisable
+from audit.stats.results import Interval, Serialisable
 from core.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class PPIEstimate(_Serialisable):
+class PPIEstimate(Serialisable):
     """A prediction-powered estimate of a rate, with its normal-approximation interval.
 
     ``lam`` is the weight given to the cheap predictions (0: gold labels alone; 1: plain PPI).

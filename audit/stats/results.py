@@ -19,13 +19,15 @@ def finite_or_none(value: float | None) -> float | None:
     return value if math.isfinite(value) else None
 
 
-class _Serialisable:
+class Serialisable:
+    """Base of the result dataclasses: ``to_dict`` for JSON reports."""
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
-class Interval(_Serialisable):
+class Interval(Serialisable):
     """A closed confidence interval ``[low, high]``."""
 
     low: float
@@ -41,7 +43,7 @@ class Interval(_Serialisable):
 
 
 @dataclass(frozen=True)
-class RateEstimate(_Serialisable):
+class RateEstimate(Serialisable):
     """``k`` events in ``n`` trials with Wilson and Clopper–Pearson intervals.
 
     With ``fpc_applied`` the Wilson interval carries the finite-population correction and
@@ -59,7 +61,7 @@ class RateEstimate(_Serialisable):
 
 
 @dataclass(frozen=True)
-class AgreementResult(_Serialisable):
+class AgreementResult(Serialisable):
     """An agreement coefficient with its percentile bootstrap interval over units.
 
     ``value`` is ``None`` when the coefficient is undefined (for example, only one category
@@ -75,7 +77,7 @@ class AgreementResult(_Serialisable):
 
 
 @dataclass(frozen=True)
-class PairedComparison(_Serialisable):
+class PairedComparison(Serialisable):
     """Two paired error rates (same units, two systems): McNemar and Newcombe interval."""
 
     n: int
@@ -93,7 +95,7 @@ class PairedComparison(_Serialisable):
 
 
 @dataclass(frozen=True)
-class RateRange(_Serialisable):
+class RateRange(Serialisable):
     """The spread of per-judge rates and one sentence saying why it is that wide."""
 
     low: float
