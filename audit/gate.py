@@ -119,6 +119,8 @@ def run_policy(store: Store, run_id: str | None, policy_file: str | Path | None 
     from audit.report_data import resolve_audit_run
 
     if policy_file is None and dataset_path is None:
+        if run_id is None and store.latest_run_id("audit") is None:
+            return GatePolicy()  # no run yet (``audit gate --show-policy`` on a new database)
         dataset_path = resolve_audit_run(store, run_id)["config"].get("dataset_path")
     return find_policy(policy_file, dataset_path)
 

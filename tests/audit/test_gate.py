@@ -208,6 +208,8 @@ def test_the_policy_in_force_is_the_file_beside_the_dataset_else_the_built_in_on
     from core.datasets import load_dataset
 
     assert GatePolicy().critical_topics == []  # the built-in policy names no topics
+    empty = run_cli("gate", "--show-policy", "--db", str(tmp_path / "new.db"), cwd=tmp_path)
+    assert empty.returncode == 0 and "critical_topics" in empty.stdout
     example = find_policy(None, example_dir / "dataset.jsonl")
     assert example == load_policy(example_dir / "policy.toml")
     assert "work" in example.critical_topics
