@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -10,10 +12,14 @@ from rich.text import Text
 from core.models import GateDecision
 from reports.layout import report_panel
 
+if TYPE_CHECKING:
+    from audit.gate import GatePolicy
+
 STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow"}
 
 
 def decision_panel(decision: GateDecision, title: str | None = None) -> Panel:
+    """One decision (``audit gate``): its reasons, the audit run and the dataset's hash."""
     body = Text()
     for reason in decision.reasons:
         body.append("• " + reason + "\n")
@@ -34,10 +40,12 @@ def run_decisions_panel(decisions: list[GateDecision], plain: bool = False) -> P
 
 
 def render_decision(decision: GateDecision, console: Console) -> None:
+    """Print ``decision_panel``."""
     console.print(decision_panel(decision))
 
 
-def render_policy(policy, console: Console) -> None:
+def render_policy(policy: GatePolicy, console: Console) -> None:
+    """Every setting of ``policy`` with its value and meaning (``audit gate --show-policy``)."""
     table = Table(title="gate policy", show_header=True, header_style="bold")
     table.add_column("setting")
     table.add_column("value")
