@@ -45,6 +45,7 @@ DEFAULT_TOPIC_KEYWORDS: dict[str, list[str]] = {
     "work": ["work", "working", "job", "jobs", "part-time", "full-time", "employment",
              "employer", "internship", "work permit", "work hours", "earn"],
 }
+DEFAULT_TOPIC_KEYWORDS["work_authorisation"] = DEFAULT_TOPIC_KEYWORDS["work"]  # the example's
 
 
 @dataclass(frozen=True)
@@ -145,17 +146,12 @@ def _by_embedding(records: Sequence[QARecord], assigned: list[TopicAssignment],
 
 
 def topic_matches(topic: str | None, critical: Iterable[str]) -> str | None:
-    """The critical topic that ``topic`` is, or has as one of its words (split at ``_ - /``
-    and spaces); case-insensitive, never a substring. None when none matches."""
+    """The critical topic that ``topic`` is: the same name, case-insensitive, never a part of
+    it ("work" is not "network", nor "work_authorisation"). None when none matches."""
     if not topic:
         return None
-    words = {w for w in re.split(r"[\s_/-]+", topic.casefold()) if w}
     whole = topic.strip().casefold()
-    for name in critical:
-        key = name.strip().casefold()
-        if key == whole or key in words:
-            return name
-    return None
+    return next((name for name in critical if name.strip().casefold() == whole), None)
 
 
 __all__ = ["DEFAULT_TOPIC_KEYWORDS", "TopicAssignment", "TopicRules", "asked_text",

@@ -24,9 +24,9 @@ def test_study_records_get_topics_from_their_questions_and_say_how():
     assert assigned["1:1"].topic == "admissions" and assigned["1:1"].how == "rule"
     assert assigned["1:1"].matched == ("GMAT",)
     assert assigned["1:1"].words() == "admissions (by keyword: GMAT)"
-    assert assigned["9:1"].topic == "work"  # "Can I work while studying in Canada?"
+    assert assigned["9:1"].topic == "work_authorisation"  # "Can I work while studying in Canada?"
     # A follow-up is read with the user turns before it.
-    assert assigned["9:3"].topic == "work"  # "What about during breaks?"
+    assert assigned["9:3"].topic == "work_authorisation"  # "What about during breaks?"
     assert assigned["3:3"].topic == "admissions"  # "How should I prepare?" after the test
     assert sum(a.topic is not None for a in assigned.values()) == len(records)
 
@@ -43,17 +43,20 @@ def test_keywords_match_whole_words_never_inside_another_word():
         QARecord(id="f", question="Does my student visa cover health insurance?", answer="No."),
     ]
     assigned = assign_topics(records, CRITICAL)
-    assert [a.topic for a in assigned] == [None, None, "work", "course_load", "admissions",
+    assert [a.topic for a in assigned] == [None, None, "work_authorisation", "course_load",
+                                           "admissions",
                                            "healthcare"]
     assert assigned[5].matched == ("health insurance",)  # 1 keyword each: the first topic
     assert assigned[2].matched == ("work", "part-time")
     assert assigned[3].how == "field"
 
 
-def test_topic_names_match_critical_topics_word_by_word():
-    assert topic_matches("work", CRITICAL) == "work"
-    assert topic_matches("Work", CRITICAL) == "work"
-    assert topic_matches("work_authorisation", CRITICAL) == "work"
+def test_topic_names_match_critical_topics_exactly():
+    assert topic_matches("work", ["work"]) == "work"
+    assert topic_matches("Work", ["work"]) == "work"
+    assert topic_matches("work_authorisation", ["work"]) is None  # a name, not a word of it
+    assert topic_matches("Work_Authorisation", CRITICAL) == "work_authorisation"
+    assert topic_matches("work", CRITICAL) is None
     assert topic_matches("network", CRITICAL) is None
     assert topic_matches("networking events", CRITICAL) is None
     assert topic_matches("Admissions", CRITICAL) == "admissions"
@@ -118,12 +121,12 @@ def test_cli_topics_lists_assignments_and_how(tmp_path):
                            *policy], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     rows = {r["record_id"]: r for r in json.loads(done.stdout)}
-    assert rows["9:1"] == {"record_id": "9:1", "topic": "work", "how": "rule",
+    assert rows["9:1"] == {"record_id": "9:1", "topic": "work_authorisation", "how": "rule",
                            "matched": ["work"], "score": None}
     table = subprocess.run([sys.executable, "-m", "audit", "topics", str(STUDY), *policy],
                            capture_output=True, text=True, cwd=tmp_path)
     assert "admissions" in table.stdout and "yes" in table.stdout  # critical
-    assert "work (by keyword: work)" in table.stdout
+    assert "work_authorisation (by keyword: work)" in table.stdout
 
 
 def test_embeddings_place_what_no_keyword_does_and_say_their_score():
@@ -136,12 +139,12 @@ def test_embeddings_place_what_no_keyword_does_and_say_their_score():
         QARecord(id="c", question="Can I work during breaks?", answer="Yes."),
     ]
     keywords_only = assign_topics(records, CRITICAL)
-    assert [a.topic for a in keywords_only] == [None, None, "work"]
+    assert [a.topic for a in keywords_only] == [None, None, "work_authorisation"]
     assigned = assign_topics(records, CRITICAL, min_similarity=0.35)
     employed, costs, breaks = assigned
-    assert (employed.topic, employed.how) == ("work", "embedding")
+    assert (employed.topic, employed.how) == ("work_authorisation", "embedding")
     assert employed.score is not None and employed.score >= 0.35
-    assert employed.words() == f"work (by embedding: {employed.score:.2f})"
+    assert employed.words() == f"work_authorisation (by embedding: {employed.score:.2f})"
     assert costs.topic is None and costs.how is None  # no topic is close enough
     assert breaks == keywords_only[2]  # keywords first: the model is not asked
 
