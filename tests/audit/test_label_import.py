@@ -62,7 +62,7 @@ def test_confusion_matrix_of_a_judge_against_imported_labels(example_runs, tmp_p
             table[int(gold), int(judgment.verdict.is_error)] += 1
     rules = next(row.scores for row in report.gold.judges if row.judge == "rules")
     assert rules.confusion == table.tolist()
-    assert table.sum() > 20 and table[1, 1] > 0  # the rules judge decided and caught some
+    assert table.sum() >= 15 and table[1, 1] > 0  # the rules judge decided and caught some
     (tn, fp), (fn, tp) = table.tolist()
     assert (rules.sensitivity.k, rules.sensitivity.n) == (tp, tp + fn)
     assert (rules.specificity.k, rules.specificity.n) == (tn, tn + fp)

@@ -22,7 +22,7 @@ from audit.health import EXIT_DEGRADED
 from audit.report_data import build_report
 from core.store import Store
 
-N_PAIRS = 24
+N_PAIRS = 36  # the rules judge abstains unless every claim checks out: enough decided pairs
 
 
 def test_rules_judge_never_flips_and_the_report_flags_every_payload(tmp_path):
