@@ -60,3 +60,25 @@ def write_truth_labels(path: Path, truth: dict[str, dict], ids) -> Path:
     else:
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def store_half_wrong_run(folder: Path, records) -> tuple[Store, object]:
+    """A database (folder/assay.db) with one audit run, "audit-1", of ``records`` (written to
+    folder/data.jsonl): records 0, 2, 4, ... contradicted and the others supported by both
+    judges, rules and local. Returns the open store and the dataset as loaded."""
+    from core.datasets import load_dataset, write_jsonl
+    from core.models import Judgment, JudgmentStatus, Label, Verdict
+
+    data = write_jsonl(records, folder / "data.jsonl")
+    dataset = load_dataset(data)
+    store = Store(folder / "assay.db")
+    store.create_run("audit-1", "audit", dataset.sha256,
+                     {"dataset_sha256": dataset.sha256, "dataset_path": str(data)})
+    store.set_run_records("audit-1", [r.model_dump(mode="json") for r in dataset.records])
+    for i, record in enumerate(dataset.records):
+        label = Label.contradicted if i % 2 == 0 else Label.supported
+        for judge in ("rules", "local"):
+            store.save_judgment(Judgment(run_id="audit-1", record_id=record.id, judge=judge,
+                                         status=JudgmentStatus.ok,
+                                         verdict=Verdict(label=label, confidence=0.9)))
+    return store, dataset

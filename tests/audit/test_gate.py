@@ -129,23 +129,9 @@ def test_filter_removes_consensus_errors(rules_audit, tmp_path):
 
 def _stored_audit(folder, records):
     """A database with one audit run of ``records`` (written to data.jsonl), half errors."""
-    from core.datasets import load_dataset, write_jsonl
-    from core.models import Judgment, JudgmentStatus, Label, Verdict
-    from core.store import Store
+    from example_runs import store_half_wrong_run
 
-    data = write_jsonl(records, folder / "data.jsonl")
-    dataset = load_dataset(data)
-    store = Store(folder / "assay.db")
-    store.create_run("audit-1", "audit", dataset.sha256,
-                     {"dataset_sha256": dataset.sha256, "dataset_path": str(data)})
-    store.set_run_records("audit-1", [r.model_dump(mode="json") for r in dataset.records])
-    for i, record in enumerate(dataset.records):
-        label = Label.contradicted if i % 2 == 0 else Label.supported
-        for judge in ("rules", "local"):
-            store.save_judgment(Judgment(run_id="audit-1", record_id=record.id, judge=judge,
-                                         status=JudgmentStatus.ok,
-                                         verdict=Verdict(label=label, confidence=0.9)))
-    return store, dataset
+    return store_half_wrong_run(folder, records)
 
 
 def test_a_decision_about_another_file_is_stored_under_that_file(tmp_path, example_dir):

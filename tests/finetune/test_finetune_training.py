@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from example_runs import store_half_wrong_run
 
 from core.datasets import load_dataset, write_jsonl
-from core.models import Judgment, JudgmentStatus, Label, Verdict
 from core.store import Store
 
 EXAMPLE_DATA = Path(__file__).resolve().parents[2] / "examples" / "advising" / "dataset.jsonl"
@@ -32,20 +32,9 @@ finally:
 
 def audited_dataset(folder: Path, n: int = 4) -> tuple[Path, Path]:
     """A small dataset and a database holding a real audit run that fails it."""
-    data = write_jsonl(load_dataset(EXAMPLE_DATA).records[:n], folder / "data.jsonl")
-    dataset = load_dataset(data)
-    store = Store(folder / "assay.db")
-    config = {"dataset_sha256": dataset.sha256, "dataset_path": str(data)}
-    store.create_run("audit-1", "audit", dataset.sha256, config)
-    store.set_run_records("audit-1", [r.model_dump(mode="json") for r in dataset.records])
-    for i, record in enumerate(dataset.records):
-        label = Label.contradicted if i % 2 == 0 else Label.supported
-        for judge in ("rules", "local"):
-            store.save_judgment(Judgment(run_id="audit-1", record_id=record.id, judge=judge,
-                                         status=JudgmentStatus.ok,
-                                         verdict=Verdict(label=label, confidence=0.9)))
+    store, _ = store_half_wrong_run(folder, load_dataset(EXAMPLE_DATA).records[:n])
     store.close()
-    return data, folder / "assay.db"
+    return folder / "data.jsonl", folder / "assay.db"
 
 
 def finetune(args: list[str], db: Path, probe: Path | None = None, timeout: int = 600,
