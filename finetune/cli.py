@@ -216,12 +216,17 @@ def _model_dir(model: str) -> Path:
 
 
 def _run(spec) -> None:
-    from finetune.distributed import ranks
+    from finetune.distributed import close_process_group, ranks
     from finetune.training import run_session
 
     _require_training(liger=spec.config.liger)
 
-    result = run_session(spec)
+    finished = False
+    try:
+        result = run_session(spec)
+        finished = True
+    finally:
+        close_process_group(finished)
     if not ranks().main:
         return
     console = out_console()

@@ -47,6 +47,19 @@ def ranks() -> Ranks:
                  world=int(env.get("WORLD_SIZE", 1)))
 
 
+def close_process_group(finished: bool) -> None:
+    """Closes the run's process group before the interpreter exits: a gloo group left open
+    aborts a process at exit ("terminate called without an active exception", SIGABRT)
+    after a run that succeeded. A finished run first waits for every process."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
+
+
 def split_step(batch: int, grad_accum: int, world: int) -> tuple[int, int]:
     """(per-process batch, per-process accumulation) that make one optimizer step over
     ``world`` processes take the ``batch x grad_accum`` samples of a one-process step."""
