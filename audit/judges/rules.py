@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from audit.judges.alignment import Aligner, Difference
 from audit.judges.base import JudgeOutcome, closed_book_verdict
 from audit.judges.facts import (
     CONFLICTS,
@@ -159,6 +160,10 @@ class RulesJudge:
         conflicts += self._check_modality(answer, record.question, sentences)
         if conflicts:
             return _contradiction(max(conflicts, key=lambda c: (c.confidence, c.overlap)))
+        aligner = Aligner(evidence, record.question)
+        differences = aligner.differences(answer)
+        if differences:
+            return _difference_verdict(max(differences, key=lambda d: d.confidence))
         if not content_words(answer):
             return None  # a bare yes/no that states no rule of the evidence
         coverage, best = _coverage(_without(answer, matched), sentences)
@@ -175,6 +180,7 @@ class RulesJudge:
         # hold a value found in the evidence; a sentence with nothing checkable (an entity, a
         # condition, a yes/no) is beyond this judge, which then abstains.
         if (not unmatched and coverage >= self.params["support_coverage"]
+                and not aligner.unknown_names(answer)
                 and self._every_sentence_checked(answer, record.question, matched, sentences)):
             cited = _dedupe([e.sentence for _, e in matched if e and e.sentence] + best)[:3]
             return Verdict(
@@ -556,5 +562,26 @@ def _contradiction(conflict: _Conflict) -> Verdict:
         severity=conflict.severity,
         confidence=conflict.confidence,
         citations=[Citation(passage_id=conflict.evidence.passage.id, quote=quote)],
+        rationale=why,
+    )
+
+
+def _difference_verdict(difference: Difference) -> Verdict:
+    """A contradiction found by aligning an answer sentence with an evidence sentence."""
+    sentence = difference.sentence
+    if difference.kind == "condition":
+        why = (f"the answer states the rule without condition ({difference.answer_text!r}) but "
+               f"the source makes it conditional: {difference.evidence_text!r}")
+    elif difference.kind == "polarity":
+        why = f"the answer {difference.answer_text} where the aligned source sentence does not"
+    else:
+        why = (f"the answer says {difference.answer_text!r} where the aligned source sentence "
+               f"says {difference.evidence_text!r}")
+    return Verdict(
+        label=Label.contradicted,
+        category=difference.category,
+        severity=Severity.major,
+        confidence=difference.confidence,
+        citations=[Citation(passage_id=sentence.passage.id, quote=sentence.text)],
         rationale=why,
     )

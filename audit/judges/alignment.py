@@ -1,0 +1,314 @@
+"""Claim-by-claim alignment: errors made of the source's own words.
+
+Each sentence of an answer is aligned with the evidence sentence that best supports it (the
+most shared content words, the answer's own names left out so that a swapped name cannot pull
+the alignment towards itself), and the two are compared word by word (``difflib`` over word
+stems). What differs is read as one of:
+
+- ``entity``: a name in the answer stands where the evidence sentence holds another name
+  ("OISS evaluates transfer credit" / "The Registrar evaluates transfer credit"), and no other
+  evidence sentence states the answer's version;
+- ``polarity``: the answer negates what the evidence sentence states, or the reverse, the rest
+  of the sentence being the same ("is not accepted" / "is accepted");
+- ``quantifier``: a bound, comparison or quantifier turned into its opposite around the same
+  words (at least / at most, before / after, more / less, all / some);
+- ``condition``: the evidence sentence makes the rule conditional (if, unless, except, as long
+  as ...) and the answer states it for every case ("always", "every", "any") without the
+  condition.
+
+Each ``Difference`` carries the evidence sentence it was compared with, verbatim, so it can be
+cited. Pure and deterministic; the rules judge decides what a difference is worth.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from audit.judges.facts import STOPWORDS, content_words, extract_quantities, sentence_spans, stem
+from core.models import Category, Passage
+
+_TOKEN = re.compile(r"[A-Za-z][\w'’-]*|\d+(?:[.,]\d+)*")
+# Two sentences glued without a space ("...19th century.First for Women is ...").
+_GLUED = re.compile(r"(?<=[a-z0-9)\"”]{2})\.(?=[A-Z][a-z])")
+# Negations, read as one word so that "can't" / "cannot" / "can not" align ("can not").
+_NEGATORS = frozenset({"not", "no", "never", "cannot", "none", "neither", "nor", "nothing",
+                       "nobody", "nowhere", "n't"})
+_NOT = "not"
+_NOT_NAMES = frozenset("""yes no i you your we our they their he she his her it its this that
+    these those there here the a an if when while after before please also however
+    january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday""".split())
+# Opposite readings of the same place in a sentence: (answer side, evidence side) groups.
+_OPPOSITES = (
+    ("bound", re.compile(r"\b(?:at least|minimum|or more|no less than|no fewer than)\b", re.I),
+     re.compile(r"\b(?:at most|up to|maximum|or less|or fewer|no more than)\b", re.I)),
+    ("order", re.compile(r"\b(?:before|earlier|prior to|sooner)\b", re.I),
+     re.compile(r"\b(?:after|later)\b", re.I)),
+    ("amount", re.compile(r"\b(?:more|greater|higher|larger|longer|above|over)\b", re.I),
+     re.compile(r"\b(?:less|fewer|lower|smaller|shorter|below|under)\b", re.I)),
+    ("scope", re.compile(r"\b(?:all|every|always|any|each)\b", re.I),
+     re.compile(r"\b(?:some|only|certain|most|sometimes|several)\b", re.I)),
+)
+_UNIVERSAL = re.compile(
+    r"\b(?:always|every|everyone|any|all|whenever|regardless|no exceptions?|without (?:any )?"
+    r"(?:exception|limit|restriction)s?|never|automatically|guaranteed?)\b", re.I)
+_CONDITION = re.compile(
+    r"\b(?:if|unless|only if|provided(?: that)?|as long as|except|only when|only after|"
+    r"only for|only with|subject to|once)\b", re.I)
+_CONDITION_END = re.compile(r"[,;:]|\bthen\b|$")
+
+DEFAULTS = {
+    "min_shared": 2,  # content words an evidence sentence must share to be aligned at all
+    "min_share": 0.5,  # ... and this share of the claim's content words (names left out)
+    "max_span": 5,  # most content words one substitution may replace
+}
+
+
+@dataclass(frozen=True)
+class EvidenceSentence:
+    """One sentence of an evidence passage, verbatim (``text`` occurs in ``passage.text``)."""
+
+    passage: Passage
+    text: str
+
+
+@dataclass(frozen=True)
+class Difference:
+    """What an answer sentence changes in the evidence sentence it was aligned with."""
+
+    kind: str  # entity, polarity, quantifier, condition
+    claim: str  # the answer sentence
+    answer_text: str  # the answer's words that differ
+    evidence_text: str  # the evidence's words they replace (or the dropped condition)
+    sentence: EvidenceSentence
+    category: Category
+    confidence: float
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    text: str
+    keys: list[str]  # lower-cased stems, stop words kept (they hold the positions)
+    words: list[str]  # as written
+    names: list[bool]  # a capitalised name (not a sentence's first word, unless known)
+
+
+def evidence_sentences(passages: list[Passage]) -> list[EvidenceSentence]:
+    """Every sentence of ``passages``, glued sentences ("century.First") split apart."""
+    out = []
+    for passage in passages:
+        for start, end in sentence_spans(passage.text):
+            piece, pos = passage.text[start:end], 0
+            for m in _GLUED.finditer(piece):
+                out.append(EvidenceSentence(passage, piece[pos : m.end()].strip()))
+                pos = m.end()
+            out.append(EvidenceSentence(passage, piece[pos:].strip()))
+    return [s for s in out if len(s.text) >= 8 and content_words(s.text)]
+
+
+def _tokens(text: str, known_names: frozenset[str] = frozenset()) -> _Tokens:
+    matches = list(_TOKEN.finditer(text))
+    words = [m.group(0) for m in matches]
+    keys = [_key(w) for w in words]
+    names = []
+    for i, (m, word, key) in enumerate(zip(matches, words, keys, strict=True)):
+        first = i == 0 or bool(re.search(r"[.!?:]\s*$", text[matches[i - 1].end() : m.start()]))
+        capital = (word[0].isupper() and len(word) > 1 and key not in _NOT_NAMES
+                   and key not in STOPWORDS)
+        names.append(capital and (not first or key in known_names or _acronym(word)))
+    return _Tokens(text, keys, words, names)
+
+
+def _key(word: str) -> str:
+    word = word.lower().replace("’", "'")
+    return _NOT if word in _NEGATORS or word.endswith("n't") else stem(word)
+
+
+def _acronym(word: str) -> bool:
+    letters = re.sub(r"[^A-Za-z]", "", word)
+    return len(letters) >= 2 and letters.isupper()
+
+
+def _name_keys(tokens: _Tokens) -> frozenset[str]:
+    return frozenset(k for k, is_name in zip(tokens.keys, tokens.names, strict=True) if is_name)
+
+
+def known_names(texts: list[str]) -> frozenset[str]:
+    """Words written capitalised somewhere other than at a sentence start in ``texts``."""
+    return frozenset().union(*(_name_keys(_tokens(t)) for t in texts)) if texts else frozenset()
+
+
+class Aligner:
+    """Aligns answer sentences with evidence sentences and lists what differs."""
+
+    def __init__(self, evidence: list[Passage], question: str = "",
+                 params: dict[str, float] | None = None) -> None:
+        self.params = {**DEFAULTS, **(params or {})}
+        self.sentences = evidence_sentences(evidence)
+        self.names = known_names([s.text for s in self.sentences])
+        self.tokens = [_tokens(s.text, self.names) for s in self.sentences]
+        self.question_words = frozenset(content_words(question))
+
+    def unknown_names(self, answer: str) -> list[str]:
+        """Names in ``answer`` that occur in no evidence sentence (as written); the words of
+        values ("USD 1,250", "March 1") are the values checker's business, not names."""
+        chars = list(answer)
+        for q in extract_quantities(answer):
+            chars[q.start : q.end] = " " * (q.end - q.start)
+        mine = _tokens("".join(chars), self.names)
+        seen = frozenset().union(*(set(t.keys) for t in self.tokens)) if self.tokens else set()
+        return [w for w, k, is_name in zip(mine.words, mine.keys, mine.names, strict=True)
+                if is_name and k not in seen]
+
+    def align(self, claim: str) -> tuple[EvidenceSentence, _Tokens] | None:
+        """The evidence sentence that best supports ``claim``, or None when none is about it."""
+        mine = _tokens(claim, self.names)
+        wanted = set(content_words(claim)) - _name_keys(mine)
+        if not wanted:
+            return None
+        scored = [(len(wanted & set(t.keys)), i) for i, t in enumerate(self.tokens)]
+        best, index = max(scored, default=(0, -1))
+        if best < min(self.params["min_shared"], len(wanted)) or \
+                best < self.params["min_share"] * len(wanted):
+            return None
+        return self.sentences[index], self.tokens[index]
+
+    def differences(self, answer: str) -> list[Difference]:
+        """What each sentence of ``answer`` changes in its best-supporting evidence sentence."""
+        out: list[Difference] = []
+        for start, end in sentence_spans(answer):
+            claim = answer[start:end]
+            aligned = self.align(claim)
+            if aligned is None:
+                continue
+            sentence, theirs = aligned
+            mine = _tokens(claim, self.names)
+            found = (self._entity(claim, mine, sentence, theirs)
+                     or self._polarity(claim, mine, sentence, theirs)
+                     or self._opposite(claim, mine, sentence, theirs)
+                     or self._condition(claim, mine, sentence, theirs))
+            if found:
+                out.append(found)
+        return out
+
+    def _opcodes(self, mine: _Tokens, theirs: _Tokens) -> list[tuple[str, int, int, int, int]]:
+        return SequenceMatcher(None, mine.keys, theirs.keys, autojunk=False).get_opcodes()
+
+    def _entity(self, claim: str, mine: _Tokens, sentence: EvidenceSentence,
+                theirs: _Tokens) -> Difference | None:
+        their_keys, my_keys = set(theirs.keys), set(mine.keys)
+        for tag, i1, i2, j1, j2 in self._opcodes(mine, theirs):
+            if tag != "replace" or max(_size(mine, i1, i2),
+                                       _size(theirs, j1, j2)) > self.params["max_span"]:
+                continue
+            ours = [i for i in range(i1, i2) if mine.names[i] and mine.keys[i] not in their_keys]
+            other = [j for j in range(j1, j2)
+                     if theirs.names[j] and theirs.keys[j] not in my_keys]
+            if not ours or not other or self._stated_elsewhere(mine, sentence, ours) \
+                    or _abbreviation(mine.words[i1:i2], theirs.words[j1:j2]):
+                continue
+            return Difference(
+                "entity", claim, " ".join(mine.words[i] for i in ours),
+                " ".join(theirs.words[j] for j in other), sentence, Category.wrong_entity, 0.8)
+        return None
+
+    def _stated_elsewhere(self, mine: _Tokens, sentence: EvidenceSentence,
+                          ours: list[int]) -> bool:
+        """True when another evidence sentence holds the answer's names with most of its
+        other words: the answer joined two sentences, it did not swap a name."""
+        names = {mine.keys[i] for i in ours}
+        rest = set(content_words(mine.text)) - names
+        return any(
+            s is not sentence and names <= set(t.keys)
+            and len(rest & set(t.keys)) >= 0.5 * len(rest)
+            for s, t in zip(self.sentences, self.tokens, strict=True))
+
+    def _polarity(self, claim: str, mine: _Tokens, sentence: EvidenceSentence,
+                  theirs: _Tokens) -> Difference | None:
+        """A negation added or dropped inside a stretch both sentences share."""
+        opcodes = self._opcodes(mine, theirs)
+        for n, (tag, i1, i2, j1, j2) in enumerate(opcodes):
+            if tag == "equal" or max(i2 - i1, j2 - j1) > 3 or not _anchored(opcodes, n, mine,
+                                                                            both=True):
+                continue
+            ours = mine.keys[i1:i2].count(_NOT)
+            its = theirs.keys[j1:j2].count(_NOT)
+            if ours % 2 != its % 2:
+                said = "negates it" if ours else "states it without the negation"
+                return Difference("polarity", claim, said, " ".join(theirs.words[j1:j2]) or
+                                  "(affirmative)", sentence, Category.negated_rule, 0.75)
+        return None
+
+    def _opposite(self, claim: str, mine: _Tokens, sentence: EvidenceSentence,
+                  theirs: _Tokens) -> Difference | None:
+        opcodes = self._opcodes(mine, theirs)
+        for n, (tag, i1, i2, j1, j2) in enumerate(opcodes):
+            if tag != "replace" or max(i2 - i1, j2 - j1) > 3 or not _anchored(opcodes, n,
+                                                                                     mine):
+                continue
+            # one shared word either side: "at least" / "at most" differ in their second word
+            ours = " ".join(mine.words[max(0, i1 - 1) : i2 + 1])
+            its = " ".join(theirs.words[max(0, j1 - 1) : j2 + 1])
+            for kind, one, other in _OPPOSITES:
+                if (one.search(ours) and other.search(its)) or \
+                        (other.search(ours) and one.search(its)):
+                    category = (Category.overgeneralisation if kind == "scope"
+                                else Category.wrong_number if kind == "bound"
+                                else Category.other)
+                    return Difference("quantifier", claim, ours, its, sentence, category, 0.75)
+        return None
+
+    def _condition(self, claim: str, mine: _Tokens, sentence: EvidenceSentence,
+                   theirs: _Tokens) -> Difference | None:
+        if not _UNIVERSAL.search(claim):
+            return None
+        known = set(mine.keys) | self.question_words
+        for m in _CONDITION.finditer(sentence.text):
+            stop = _CONDITION_END.search(sentence.text, m.end())
+            condition = sentence.text[m.start() : stop.start() if stop else None]
+            words = set(content_words(condition))
+            missing = words - known
+            if words and len(missing) >= max(1, 0.5 * len(words)):
+                return Difference("condition", claim, _UNIVERSAL.search(claim).group(0),
+                                  condition.strip(), sentence, Category.overgeneralisation,
+                                  0.7)
+        return None
+
+
+def _abbreviation(ours: list[str], theirs: list[str]) -> bool:
+    """True when one side may abbreviate the other ("WW2" / "World War II")."""
+    def initials(words: list[str]) -> str:
+        return "".join(w[0] for w in words if w[0].isupper())
+
+    def capitals(words: list[str]) -> str:
+        return "".join(c for w in words for c in w if c.isupper())
+
+    a, b = capitals(ours), capitals(theirs)
+    return bool(a and b) and (initials(theirs).startswith(a) or initials(ours).startswith(b))
+
+
+def _size(tokens: _Tokens, start: int, end: int) -> int:
+    """Content words (stop words left out) in ``tokens[start:end]``."""
+    return sum(key not in STOPWORDS for key in tokens.keys[start:end])
+
+
+def _anchored(opcodes: list[tuple[str, int, int, int, int]], n: int, mine: _Tokens, *,
+              both: bool = False) -> bool:
+    """True when the change at ``opcodes[n]`` sits between content words both sentences share
+    (or, unless ``both``, next to them at a sentence's edge)."""
+    def shared(k: int) -> bool:
+        if not 0 <= k < len(opcodes) or opcodes[k][0] != "equal":
+            return False
+        _, i1, i2, _, _ = opcodes[k]
+        return any(key not in STOPWORDS and key != _NOT for key in mine.keys[i1:i2])
+
+    before, after = shared(n - 1), shared(n + 1)
+    if both:
+        return before and after
+    return before and after or (before or after) and len(opcodes) <= 3
+
+
+__all__ = ["DEFAULTS", "Aligner", "Difference", "EvidenceSentence", "evidence_sentences",
+           "known_names"]

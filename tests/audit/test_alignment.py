@@ -1,0 +1,151 @@
+"""Claim-by-claim alignment: errors made of the source's own words, each citing the evidence
+sentence it was compared with (and the citation passes the project's quote checker)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from audit.citations import verify_citations
+from audit.judges.alignment import Aligner, evidence_sentences
+from audit.judges.rules import RulesJudge
+from core.models import Category, JudgeSpec, Label, Passage, QARecord, sha256_text
+
+SOURCE = (
+    "## Credit and offices\n\n"
+    "The Registrar evaluates transfer credit within 4 weeks of receiving official transcripts. "
+    "Appeals must be sent to the Office of Student Financial Aid within 30 days of the "
+    "cancellation notice. "
+    "The Duolingo English Test is accepted for undergraduate admission. "
+    "Applicants must score at least 6.5 on the IELTS to be admitted. "
+    "Emergency room visits have a $150 copay, which is waived if you are admitted to the "
+    "hospital. "
+    "Graduate students submit the form before the semester starts.\n\n"
+    "## History\n\n"
+    "The Pantanal is a pickup truck made by the Brazilian manufacturer Troller from 2006 to "
+    "2008.Troller is a manufacturer of off-road vehicles in Brazil."
+)
+PASSAGE = Passage(id="policy#0", doc_id="policy", text=SOURCE, sha256=sha256_text(SOURCE))
+
+
+def judge(question: str, answer: str):
+    rules = RulesJudge(JudgeSpec(name="rules", provider="rules"))
+    record = QARecord(id="r1", question=question, answer=answer)
+    return asyncio.run(rules.judge(record, [PASSAGE])).verdict
+
+
+def assert_cites(verdict, sentence: str, question: str, answer: str) -> None:
+    """The verdict cites exactly ``sentence`` and the project's quote checker accepts it."""
+    assert [c.quote for c in verdict.citations] == [sentence]
+    check = verify_citations(verdict, {PASSAGE.id: PASSAGE}, question, answer)
+    assert check.valid, check.problems
+
+
+FLAGGED = [
+    # a name of the source standing where the source has another one
+    ("entity", "Who evaluates my transfer credit?",
+     "OISS evaluates transfer credit within 4 weeks of receiving your official transcripts.",
+     "The Registrar evaluates transfer credit within 4 weeks of receiving official transcripts.",
+     Category.wrong_entity),
+    ("entity", "Who do I appeal to?",
+     "Send your appeal to the Registrar within 30 days of the cancellation notice.",
+     "Appeals must be sent to the Office of Student Financial Aid within 30 days of the "
+     "cancellation notice.", Category.wrong_entity),
+    ("entity", "Where was the Pantanal made?",
+     "The Pantanal is a pickup truck made by the Colombian manufacturer Troller.",
+     "The Pantanal is a pickup truck made by the Brazilian manufacturer Troller from 2006 to "
+     "2008.", Category.wrong_entity),
+    # a statement of the source negated
+    ("polarity", "Can I apply with Duolingo?",
+     "The Duolingo English Test is not accepted for undergraduate admission.",
+     "The Duolingo English Test is accepted for undergraduate admission.",
+     Category.negated_rule),
+    # a bound turned into its opposite around the same words
+    ("quantifier", "What IELTS score do I need?",
+     "Applicants must score at most 6.5 on the IELTS to be admitted.",
+     "Applicants must score at least 6.5 on the IELTS to be admitted.", Category.wrong_number),
+    ("quantifier", "When do graduate students submit the form?",
+     "Graduate students submit the form after the semester starts.",
+     "Graduate students submit the form before the semester starts.", Category.other),
+    # a conditional rule stated for every case
+    ("condition", "Do I pay at the emergency room?",
+     "Every emergency room visit has a $150 copay.",
+     "Emergency room visits have a $150 copay, which is waived if you are admitted to the "
+     "hospital.", Category.overgeneralisation),
+]
+
+
+@pytest.mark.parametrize(("kind", "question", "answer", "sentence", "category"), FLAGGED,
+                         ids=[f"{row[0]}-{n}" for n, row in enumerate(FLAGGED)])
+def test_each_check_flags_and_cites_the_sentence_it_compared(kind, question, answer, sentence,
+                                                             category):
+    differences = Aligner([PASSAGE], question).differences(answer)
+    assert [d.kind for d in differences] == [kind]
+    assert differences[0].sentence.text == sentence
+    verdict = judge(question, answer)
+    assert verdict.label is Label.contradicted
+    assert verdict.category is category
+    assert_cites(verdict, sentence, question, answer)
+    assert verdict.confidence < 0.9  # a heuristic reading: never as sure as a value conflict
+
+
+PARAPHRASES = [
+    ("Who evaluates my transfer credit?",
+     "The Registrar evaluates your transfer credit within 4 weeks of getting official "
+     "transcripts."),
+    ("Who do I appeal to?",
+     "Appeals go to the Office of Student Financial Aid within 30 days of the cancellation "
+     "notice."),
+    ("Where was the Pantanal made?",
+     "Troller, a Brazilian manufacturer, made the Pantanal pickup truck from 2006 to 2008."),
+    ("Can I apply with Duolingo?",
+     "Yes, the Duolingo English Test is accepted for undergraduate admission."),
+    ("What IELTS score do I need?",
+     "You must score at least 6.5 on the IELTS to be admitted."),
+    ("When do graduate students submit the form?",
+     "Graduate students submit the form before the semester begins."),
+    ("Do I pay at the emergency room?",
+     "Emergency room visits have a $150 copay, waived if you are admitted to the hospital."),
+    ("Do I always pay at the emergency room?",
+     "Not always: every visit has a $150 copay unless you are admitted to the hospital."),
+    ("Which manufacturer is in Brazil?",  # joins two sentences: no name was swapped
+     "Troller is a Brazilian manufacturer of off-road vehicles in Brazil."),
+]
+
+
+@pytest.mark.parametrize(("question", "answer"), PARAPHRASES)
+def test_correct_paraphrases_are_not_flagged(question, answer):
+    assert Aligner([PASSAGE], question).differences(answer) == []
+    verdict = judge(question, answer)
+    assert verdict is None or verdict.label is not Label.contradicted
+
+
+def test_glued_sentences_are_split_and_each_is_verbatim():
+    texts = [s.text for s in evidence_sentences([PASSAGE])]
+    assert "Troller is a manufacturer of off-road vehicles in Brazil." in texts
+    assert any(t.endswith("from 2006 to 2008.") for t in texts)
+    assert all(t in SOURCE for t in texts)
+
+
+def test_an_abbreviation_is_not_a_swapped_name():
+    source = Passage(id="d#0", doc_id="d", sha256="x",
+                     text="The term was also used during the World War II period in the US.")
+    answer = "The term was also used during the WW2 period in the US."
+    assert Aligner([source]).differences(answer) == []
+
+
+def test_a_name_found_nowhere_in_the_evidence_is_never_supported():
+    source = ("\"Stricken\" was used as official theme for WWE's New Year's Revolution in 2006. "
+              "It took place on January 8, 2006, at the Pepsi Arena in Albany.")
+    evidence = Passage(id="d#0", doc_id="d", text=source, sha256=sha256_text(source))
+    rules = RulesJudge(JudgeSpec(name="rules", provider="rules"))
+    question = "Which band's song was the theme at the Pepsi Arena on January 8, 2006?"
+    wrong = "In 2006, the Pepsi Arena used a song by Slipknot as the theme for New Year's " \
+            "Revolution."
+    record = QARecord(id="r", question=question, answer=wrong)
+    assert rules.decide(record, [evidence]) is None or \
+        rules.decide(record, [evidence]).label is not Label.supported
+    right = record.model_copy(update={"answer": "\"Stricken\" was used as official theme for "
+                                                "WWE's New Year's Revolution in 2006."})
+    assert rules.decide(right, [evidence]).label is Label.supported
