@@ -29,13 +29,18 @@ from difflib import SequenceMatcher
 from audit.judges.facts import STOPWORDS, content_words, extract_quantities, sentence_spans, stem
 from core.models import Category, Passage
 
-_TOKEN = re.compile(r"[A-Za-z][\w'’-]*|\d+(?:[.,]\d+)*")
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*")  # as facts.content_words reads words
 # Two sentences glued without a space ("...19th century.First for Women is ...").
 _GLUED = re.compile(r"(?<=[a-z0-9)\"”]{2})\.(?=[A-Z][a-z])")
 # Negations, read as one word so that "can't" / "cannot" / "can not" align ("can not").
 _NEGATORS = frozenset({"not", "no", "never", "cannot", "none", "neither", "nor", "nothing",
                        "nobody", "nowhere", "n't"})
 _NOT = "not"
+_ROMAN = re.compile(r"^[IVX]{1,4}$")
+# Words that make a statement uncertain: a claim that drops them says more than the source.
+_HEDGE = re.compile(r"\b(?:may|might|could|possibly|perhaps|probably|likely|reportedly|"
+                    r"believed|thought to|suggests?|allegedly|approximately|about|around)\b",
+                    re.I)
 _NOT_NAMES = frozenset("""yes no i you your we our they their he she his her it its this that
     these those there here the a an if when while after before please also however
     january february march april may june july august september october november december
@@ -62,7 +67,12 @@ _CONDITION_END = re.compile(r"[,;:]|\bthen\b|$")
 DEFAULTS = {
     "min_shared": 2,  # content words an evidence sentence must share to be aligned at all
     "min_share": 0.5,  # ... and this share of the claim's content words (names left out)
+    "verify_share": 0.9,  # share of a claim's words one evidence sentence must hold to state it
+    "verify_words": 3,  # ... and at least this many
     "max_span": 5,  # most content words one substitution may replace
+    # A sentence with no more content words than this, no name and no value is a reaction
+    # ("It's pretty incredible!"), not a claim to check.
+    "reaction_words": 2,
 }
 
 
@@ -115,6 +125,10 @@ def _tokens(text: str, known_names: frozenset[str] = frozenset()) -> _Tokens:
     names = []
     for i, (m, word, key) in enumerate(zip(matches, words, keys, strict=True)):
         first = i == 0 or bool(re.search(r"[.!?:]\s*$", text[matches[i - 1].end() : m.start()]))
+        if _ROMAN.match(word) and i and words[i - 1][0].isupper():
+            keys[i] = "#" + word  # "World War I": a numeral, never the pronoun
+            names.append(True)
+            continue
         capital = (word[0].isupper() and len(word) > 1 and key not in _NOT_NAMES
                    and key not in STOPWORDS)
         names.append(capital and (not first or key in known_names or _acronym(word)))
@@ -154,13 +168,51 @@ class Aligner:
     def unknown_names(self, answer: str) -> list[str]:
         """Names in ``answer`` that occur in no evidence sentence (as written); the words of
         values ("USD 1,250", "March 1") are the values checker's business, not names."""
-        chars = list(answer)
-        for q in extract_quantities(answer):
-            chars[q.start : q.end] = " " * (q.end - q.start)
-        mine = _tokens("".join(chars), self.names)
+        mine = _tokens(_without_values(answer), self.names)
         seen = frozenset().union(*(set(t.keys) for t in self.tokens)) if self.tokens else set()
         return [w for w, k, is_name in zip(mine.words, mine.keys, mine.names, strict=True)
                 if is_name and k not in seen]
+
+    def asserted(self, answer: str) -> str:
+        """``answer`` with what asserts nothing blanked, offsets kept: questions, and short
+        reactions with no name and no value ("That's interesting!", "Sure thing.")."""
+        chars = list(answer)
+        for start, end in sentence_spans(answer):
+            sentence = answer[start:end]
+            reaction = (len(content_words(sentence)) <= self.params["reaction_words"]
+                        and not any(_tokens(sentence, self.names).names)
+                        and not extract_quantities(sentence))
+            if sentence.endswith("?") or reaction:
+                chars[start:end] = " " * (end - start)
+        return "".join(chars)
+
+    def grounded(self, claim: str, holding: list[tuple[str, str]]) -> bool:
+        """True when every content word of ``claim`` occurs in the evidence and its names in
+        a sentence holding a value it was checked by (``holding``: (evidence text, the value
+        as written there)): a verified value does not vouch for a name or a word the source
+        never pairs with it."""
+        vocabulary = set().union(*(t.keys for t in self.tokens)) if self.tokens else set()
+        claim = _without_values(claim)  # the values were checked already
+        names = _name_keys(_tokens(claim, self.names))
+        pieces = [t for s, t in zip(self.sentences, self.tokens, strict=True)
+                  for text, value in holding if s.text in text and value in s.text]
+        return set(content_words(claim)) <= vocabulary and any(
+            names <= set(t.keys) for t in pieces)
+
+    def verified(self, claim: str) -> bool:
+        """True when one evidence sentence states ``claim``: it holds ``verify_share`` of the
+        claim's content words and every name in it (at least ``verify_words`` words), and
+        the comparison finds no difference."""
+        aligned = self.align(claim)
+        if aligned is None or self.differences(claim):
+            return False
+        if _HEDGE.search(aligned[0].text) and not _HEDGE.search(claim):
+            return False  # "may originate from" stated as "is": more certain than the source
+        words = set(content_words(claim))
+        shared = words & set(aligned[1].keys)
+        names = _name_keys(_tokens(claim, self.names))
+        return (len(shared) >= self.params["verify_words"] and names <= set(aligned[1].keys)
+                and len(shared) >= self.params["verify_share"] * len(words))
 
     def align(self, claim: str) -> tuple[EvidenceSentence, _Tokens] | None:
         """The evidence sentence that best supports ``claim``, or None when none is about it."""
@@ -207,7 +259,7 @@ class Aligner:
             other = [j for j in range(j1, j2)
                      if theirs.names[j] and theirs.keys[j] not in my_keys]
             if not ours or not other or self._stated_elsewhere(mine, sentence, ours) \
-                    or _abbreviation(mine.words[i1:i2], theirs.words[j1:j2]):
+                    or _abbreviation(_names_in(mine, i1, i2), _names_in(theirs, j1, j2)):
                 continue
             return Difference(
                 "entity", claim, " ".join(mine.words[i] for i in ours),
@@ -277,6 +329,19 @@ class Aligner:
         return None
 
 
+def _names_in(tokens: _Tokens, start: int, end: int) -> list[str]:
+    return [w for w, is_name in zip(tokens.words[start:end], tokens.names[start:end],
+                                    strict=True) if is_name]
+
+
+def _without_values(text: str) -> str:
+    """``text`` with its values ("USD 1,250", "March 1") blanked, offsets kept."""
+    chars = list(text)
+    for q in extract_quantities(text):
+        chars[q.start : q.end] = " " * (q.end - q.start)
+    return "".join(chars)
+
+
 def _abbreviation(ours: list[str], theirs: list[str]) -> bool:
     """True when one side may abbreviate the other ("WW2" / "World War II")."""
     def initials(words: list[str]) -> str:
@@ -286,7 +351,8 @@ def _abbreviation(ours: list[str], theirs: list[str]) -> bool:
         return "".join(c for w in words for c in w if c.isupper())
 
     a, b = capitals(ours), capitals(theirs)
-    return bool(a and b) and (initials(theirs).startswith(a) or initials(ours).startswith(b))
+    return bool(a and b) and (len(ours) == 1 < len(theirs) and initials(theirs).startswith(a)
+                              or len(theirs) == 1 < len(ours) and initials(ours).startswith(b))
 
 
 def _size(tokens: _Tokens, start: int, end: int) -> int:

@@ -179,9 +179,13 @@ class RulesJudge:
         # ``ok`` means every checkable claim was verified: each sentence of the answer must
         # hold a value found in the evidence; a sentence with nothing checkable (an entity, a
         # condition, a yes/no) is beyond this judge, which then abstains.
+        # Questions and short reactions ("Sure thing.") state nothing to check.
+        asserted = aligner.asserted(answer)
+        coverage, best = _coverage(_without(asserted, matched), sentences)
         if (not unmatched and coverage >= self.params["support_coverage"]
-                and not aligner.unknown_names(answer)
-                and self._every_sentence_checked(answer, record.question, matched, sentences)):
+                and content_words(asserted) and not aligner.unknown_names(asserted)
+                and self._every_sentence_checked(asserted, record.question, matched, sentences,
+                                                 aligner)):
             cited = _dedupe([e.sentence for _, e in matched if e and e.sentence] + best)[:3]
             return Verdict(
                 label=Label.supported,
@@ -194,15 +198,19 @@ class RulesJudge:
 
     def _every_sentence_checked(self, answer: str, question: str,
                                 matched: list[tuple[_Fact, _Fact | None]],
-                                sentences: list[_Sentence]) -> bool:
-        """True when every answer sentence with content words holds a verified value or
-        states a rule the evidence states the same way."""
-        checked = {fact.offset for fact, _ in matched}
+                                sentences: list[_Sentence], aligner: Aligner) -> bool:
+        """True when every answer sentence with content words holds a verified value, states
+        a rule the evidence states the same way, or is stated by one evidence sentence."""
+        holding: dict[int, list[tuple[str, str]]] = {}
+        for fact, found in matched:
+            holding.setdefault(fact.offset, []).extend(
+                [(found.sentence.text, found.quantity.text)] if found and found.sentence else [])
         claims = [(start, answer[start:end]) for start, end in sentence_spans(answer)
                   if content_words(answer[start:end])]
         return bool(claims) and all(
-            start in checked or self._modality_verified(text, question, sentences)
-            for start, text in claims)
+            start in holding and aligner.grounded(text, holding[start])
+            or self._modality_verified(text, question, sentences)
+            or aligner.verified(text) for start, text in claims)
 
     def _check_values(
         self, answer_facts: list[_Fact], evidence_facts: list[_Fact]

@@ -149,3 +149,50 @@ def test_a_name_found_nowhere_in_the_evidence_is_never_supported():
     right = record.model_copy(update={"answer": "\"Stricken\" was used as official theme for "
                                                 "WWE's New Year's Revolution in 2006."})
     assert rules.decide(right, [evidence]).label is Label.supported
+
+
+def rules_verdict(source: str, question: str, answer: str):
+    evidence = Passage(id="d#0", doc_id="d", text=source, sha256=sha256_text(source))
+    rules = RulesJudge(JudgeSpec(name="rules", provider="rules"))
+    return rules.decide(QARecord(id="r", question=question, answer=answer), [evidence])
+
+
+def test_a_sentence_one_evidence_sentence_states_is_verified_and_reactions_need_no_check():
+    source = "New York City is also the most densely populated major city in the United States."
+    question = "Tell me about New York."
+    stated = "New York City is the most densely populated major city in the United States."
+    verdict = rules_verdict(source, question, stated + " It's pretty incredible! Have you been?")
+    assert verdict is not None and verdict.label is Label.supported
+    assert verdict.citations[0].quote == source
+    # a claim of its own, found nowhere in the source, is not a reaction: no `ok`
+    unchecked = rules_verdict(source, question, stated + " Its mayor lives in Brooklyn.")
+    assert unchecked is None or unchecked.label is not Label.supported
+
+
+def test_dropping_the_source_hedge_is_not_verified():
+    source = "The term travel may originate from the Old French word travail."
+    question = "Where does the word travel come from?"
+    assert rules_verdict(source, question, "The term travel may originate from the Old "
+                         "French word travail.").label is Label.supported
+    sure = rules_verdict(source, question, "The term travel originates from the Old French "
+                         "word travail.")
+    assert sure is None or sure.label is not Label.supported
+
+
+def test_a_roman_numeral_is_part_of_the_name():
+    source = "The term was also used during the World War II period in the United States."
+    verdict = rules_verdict(source, "When was it used?",
+                            "The term was also used during the World War I period.")
+    assert verdict is not None and verdict.label is Label.contradicted
+    assert verdict.category is Category.wrong_entity
+    assert verdict.citations[0].quote == source
+
+
+def test_a_verified_value_does_not_vouch_for_a_name_the_source_never_pairs_with_it():
+    source = ("Cooking Light is an American monthly food and lifestyle magazine founded in "
+              "1987.Hot Rod is a monthly American car magazine devoted to hot rodding.")
+    question = "Which magazine was founded in 1987, Cooking Light or Hot Rod?"
+    assert rules_verdict(source, question, "Cooking Light was founded in 1987.").label \
+        is Label.supported
+    swapped = rules_verdict(source, question, "Hot Rod was founded in 1987.")
+    assert swapped is None or swapped.label is not Label.supported
