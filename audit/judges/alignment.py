@@ -26,7 +26,14 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from audit.judges.facts import STOPWORDS, content_words, extract_quantities, sentence_spans, stem
+from audit.judges.facts import (
+    STOPWORDS,
+    Quantity,
+    content_words,
+    extract_quantities,
+    sentence_spans,
+    stem,
+)
 from core.models import Category, Passage
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*")  # as facts.content_words reads words
@@ -41,6 +48,8 @@ _ROMAN = re.compile(r"^[IVX]{1,4}$")
 _HEDGE = re.compile(r"\b(?:may|might|could|possibly|perhaps|probably|likely|reportedly|"
                     r"believed|thought to|suggests?|allegedly|approximately|about|around)\b",
                     re.I)
+_OPINION = re.compile(r"\b(?:I|we)\s+(?:think|believe|guess|heard|feel|suppose|hope|love|"
+                      r"like|know)\b|\bin my (?:opinion|view)\b|\bmaybe\b", re.I)
 _NOT_NAMES = frozenset("""yes no i you your we our they their he she his her it its this that
     these those there here the a an if when while after before please also however
     january february march april may june july august september october november december
@@ -73,6 +82,8 @@ DEFAULTS = {
     # A sentence with no more content words than this, no name and no value is a reaction
     # ("It's pretty incredible!"), not a claim to check.
     "reaction_words": 2,
+    "unaligned_words": 3,  # a claim this long (names aside) that no sentence is about: unanswered
+    "relevant_share": 0.3,  # "about" it: shares this share of its content words (names aside)
 }
 
 
@@ -95,6 +106,7 @@ class Difference:
     sentence: EvidenceSentence
     category: Category
     confidence: float
+    also: tuple[EvidenceSentence, ...] = ()  # further sentences compared (a comparison's)
 
 
 @dataclass(frozen=True)
@@ -199,6 +211,23 @@ class Aligner:
         return set(content_words(claim)) <= vocabulary and any(
             names <= set(t.keys) for t in pieces)
 
+    def unanswered(self, answer: str) -> int:
+        """How many claims ``answer`` makes (questions and reactions aside) when no evidence
+        sentence is about any of them and each is stated without hedge or opinion, else 0:
+        a confident answer that the evidence retrieved does not give."""
+        asserted = self.asserted(answer)
+        claims = [asserted[a:b] for a, b in sentence_spans(asserted)
+                  if content_words(asserted[a:b])]
+        unanswered = bool(claims) and all(
+            self._topical(c) >= self.params["unaligned_words"]
+            and self.align(c, self.params["relevant_share"]) is None
+            and not (_HEDGE.search(c) or _OPINION.search(c)) for c in claims)
+        return len(claims) if unanswered else 0
+
+    def _topical(self, claim: str) -> int:
+        """How many content words ``claim`` has besides its names (what it says of them)."""
+        return len(set(content_words(claim)) - _name_keys(_tokens(claim, self.names)))
+
     def verified(self, claim: str) -> bool:
         """True when one evidence sentence states ``claim``: it holds ``verify_share`` of the
         claim's content words and every name in it (at least ``verify_words`` words), and
@@ -214,16 +243,18 @@ class Aligner:
         return (len(shared) >= self.params["verify_words"] and names <= set(aligned[1].keys)
                 and len(shared) >= self.params["verify_share"] * len(words))
 
-    def align(self, claim: str) -> tuple[EvidenceSentence, _Tokens] | None:
-        """The evidence sentence that best supports ``claim``, or None when none is about it."""
+    def align(self, claim: str, share: float | None = None
+              ) -> tuple[EvidenceSentence, _Tokens] | None:
+        """The evidence sentence that best supports ``claim``, or None when none shares
+        ``share`` (default ``min_share``) of its content words, names left out."""
         mine = _tokens(claim, self.names)
         wanted = set(content_words(claim)) - _name_keys(mine)
         if not wanted:
             return None
         scored = [(len(wanted & set(t.keys)), i) for i, t in enumerate(self.tokens)]
         best, index = max(scored, default=(0, -1))
-        if best < min(self.params["min_shared"], len(wanted)) or \
-                best < self.params["min_share"] * len(wanted):
+        share = self.params["min_share"] if share is None else share
+        if best < min(self.params["min_shared"], len(wanted)) or best < share * len(wanted):
             return None
         return self.sentences[index], self.tokens[index]
 
@@ -244,6 +275,49 @@ class Aligner:
             if found:
                 out.append(found)
         return out
+
+    def comparison(self, question: str, answer: str) -> Difference | None:
+        """An "A or B" question answered with the one the source's dates put on the wrong side
+        ("Who was born first, A or B?" / "B was born first." where A's date is earlier)."""
+        pair = _alternatives(question)
+        early = _EARLY.search(question)
+        late = _LATE.search(question)
+        if pair is None or bool(early) == bool(late):
+            return None
+        first = [(_position(answer, name), name) for name in pair]
+        named = sorted((at, name) for at, name in first if at >= 0)
+        if not named:
+            return None
+        chosen = named[0][1]
+        other = pair[1] if chosen == pair[0] else pair[0]
+        says_early = bool(early)
+        if _LATE.search(answer) and not _EARLY.search(answer):
+            says_early = False
+        elif _EARLY.search(answer) and not _LATE.search(answer):
+            says_early = True
+        elif len(named) > 1:
+            return None  # names both and compares neither ("the same age"): not read here
+        mine, theirs = self._dated(chosen), self._dated(other)
+        if mine is None or theirs is None or mine[0] == theirs[0]:
+            return None
+        if (mine[0] < theirs[0]) == says_early:
+            return None
+        return Difference("comparison", answer, f"{chosen} {'first' if says_early else 'later'}",
+                          f"{mine[1].text} / {theirs[1].text}", mine[1], Category.wrong_date,
+                          0.75, also=(theirs[1],))
+
+    def _dated(self, name: str) -> tuple[tuple[int, int, int], EvidenceSentence] | None:
+        """The first time point of the first evidence sentence naming ``name`` and a date."""
+        keys = set(content_words(name))
+        for sentence, tokens in zip(self.sentences, self.tokens, strict=True):
+            if keys and keys <= set(tokens.keys):
+                # the first date of the sentence (a birth, a founding), if it has a year
+                dated = [q for q in extract_quantities(sentence.text)
+                         if q.kind in ("year", "date")]
+                point = _point(dated[0]) if dated else None
+                if point is not None:
+                    return point, sentence
+        return None
 
     def _opcodes(self, mine: _Tokens, theirs: _Tokens) -> list[tuple[str, int, int, int, int]]:
         return SequenceMatcher(None, mine.keys, theirs.keys, autojunk=False).get_opcodes()
@@ -327,6 +401,40 @@ class Aligner:
                                   condition.strip(), sentence, Category.overgeneralisation,
                                   0.7)
         return None
+
+
+_EARLY = re.compile(r"\b(?:first|earlier|earliest|older|oldest|before|sooner|predates?)\b",
+                    re.I)
+_LATE = re.compile(r"\b(?:later|latest|younger|youngest|after|newer|newest|more recent|last)\b",
+                   re.I)
+_NAME_RUN = r"[A-Z][\w'’.-]*(?:\s+(?:(?:of|for|the|and|de|la)\s+)?[A-Z][\w'’.-]*)*"
+_ALTERNATIVES = re.compile(rf"({_NAME_RUN})\s*,?\s+or\s+(?:the\s+)?({_NAME_RUN})")
+
+
+def _alternatives(question: str) -> tuple[str, str] | None:
+    """The two named alternatives of an "A or B" question."""
+    m = _ALTERNATIVES.search(question)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def _position(text: str, name: str) -> int:
+    """Where ``text`` first names ``name`` (all its content words within a few words), or -1."""
+    keys = content_words(name)
+    words = content_words(text)
+    for i, word in enumerate(words):
+        if word == keys[0] and set(keys) <= set(words[i : i + len(keys) + 2]):
+            return i
+    return -1
+
+
+def _point(q: Quantity) -> tuple[int, int, int] | None:
+    """A year or a dated day as (year, month, day); None for any other value."""
+    if q.kind == "year":
+        return int(q.values[0]), 0, 0
+    if q.kind == "date" and len(q.values) == 1 and q.values[0][2]:
+        month, day, year = q.values[0]
+        return year, month, day or 0
+    return None
 
 
 def _names_in(tokens: _Tokens, start: int, end: int) -> list[str]:

@@ -162,6 +162,8 @@ class RulesJudge:
             return _contradiction(max(conflicts, key=lambda c: (c.confidence, c.overlap)))
         aligner = Aligner(evidence, record.question)
         differences = aligner.differences(answer)
+        compared = aligner.comparison(record.question, answer)
+        differences += [compared] if compared else []
         if differences:
             return _difference_verdict(max(differences, key=lambda d: d.confidence))
         if not content_words(answer):
@@ -175,6 +177,18 @@ class RulesJudge:
                 confidence=round(0.55 + 0.3 * (self.params["unsupported_coverage"] - coverage), 3),
                 rationale=f"only {coverage:.0%} of the answer's content words occur in the "
                 "evidence",
+            )
+        # Its words are in the evidence, but no evidence sentence is about any of its claims,
+        # stated without hedge: a confident answer the sources retrieved do not give.
+        claims = aligner.unanswered(answer)
+        if claims and not matched:
+            return Verdict(
+                label=Label.not_in_sources,
+                category=Category.unanswerable,
+                severity=Severity.minor,
+                confidence=0.6,
+                rationale=f"no evidence sentence is about any of the answer's {claims} "
+                "claim(s): the sources retrieved do not answer it",
             )
         # ``ok`` means every checkable claim was verified: each sentence of the answer must
         # hold a value found in the evidence; a sentence with nothing checkable (an entity, a
@@ -580,6 +594,9 @@ def _difference_verdict(difference: Difference) -> Verdict:
     if difference.kind == "condition":
         why = (f"the answer states the rule without condition ({difference.answer_text!r}) but "
                f"the source makes it conditional: {difference.evidence_text!r}")
+    elif difference.kind == "comparison":
+        why = (f"the answer puts {difference.answer_text} but the source's dates say otherwise: "
+               f"{difference.evidence_text}")
     elif difference.kind == "polarity":
         why = f"the answer {difference.answer_text} where the aligned source sentence does not"
     else:
@@ -590,6 +607,7 @@ def _difference_verdict(difference: Difference) -> Verdict:
         category=difference.category,
         severity=Severity.major,
         confidence=difference.confidence,
-        citations=[Citation(passage_id=sentence.passage.id, quote=sentence.text)],
+        citations=[Citation(passage_id=s.passage.id, quote=s.text)
+                   for s in (sentence, *difference.also)],
         rationale=why,
     )

@@ -196,3 +196,42 @@ def test_a_verified_value_does_not_vouch_for_a_name_the_source_never_pairs_with_
         is Label.supported
     swapped = rules_verdict(source, question, "Hot Rod was founded in 1987.")
     assert swapped is None or swapped.label is not Label.supported
+
+
+BIOGRAPHIES = ("Allan Dwan (3 April 1885 – 28 December 1981) was a Canadian-born film director."
+               "George E. Marshall (December 29, 1891 – February 17, 1975) was an American film "
+               "director.")
+
+
+def test_a_comparison_is_checked_against_the_sources_dates_and_cites_both_sentences():
+    question = "Who was born first, George Marshall or Allan Dwan?"
+    verdict = rules_verdict(BIOGRAPHIES, question, "George Marshall was born earlier.")
+    assert verdict is not None and verdict.label is Label.contradicted
+    quotes = [c.quote for c in verdict.citations]
+    assert quotes == [
+        "George E. Marshall (December 29, 1891 – February 17, 1975) was an American film "
+        "director.",
+        "Allan Dwan (3 April 1885 – 28 December 1981) was a Canadian-born film director."]
+    evidence = Passage(id="d#0", doc_id="d", text=BIOGRAPHIES, sha256=sha256_text(BIOGRAPHIES))
+    assert verify_citations(verdict, {"d#0": evidence}, question).valid
+    for right in ("Allan Dwan", "Allan Dwan was born first.",
+                  "George Marshall was born later than Allan Dwan."):
+        verdict = rules_verdict(BIOGRAPHIES, question, right)
+        assert verdict is None or verdict.label is not Label.contradicted, right
+
+
+def test_a_confident_answer_no_evidence_sentence_is_about_is_flagged_unanswerable():
+    # every sentence shares a word or two with the answer (most of its words are in the
+    # evidence), but none is about what it claims
+    source = ("Rent is set by the housing board each year. The shuttle stops at the library. "
+              "Campus staff are paid every month. Drivers need a licence.")
+    question = "Who does my rent pay for?"
+    invented = "Your monthly rent pays the shuttle drivers and library staff wages."
+    verdict = rules_verdict(source, question, invented)
+    assert verdict is not None and verdict.label is Label.not_in_sources
+    assert verdict.category is Category.unanswerable
+    # hedged, or about what the source says: not an unanswered confident claim
+    for answer in ("I think your monthly rent pays the shuttle drivers and library staff wages.",
+                   "The shuttle stops at the library."):
+        verdict = rules_verdict(source, question, answer)
+        assert verdict is None or verdict.category is not Category.unanswerable, answer
