@@ -50,6 +50,10 @@ _HEDGE = re.compile(r"\b(?:may|might|could|possibly|perhaps|probably|likely|repo
                     re.I)
 _OPINION = re.compile(r"\b(?:I|we)\s+(?:think|believe|guess|heard|feel|suppose|hope|love|"
                       r"like|know)\b|\bin my (?:opinion|view)\b|\bmaybe\b", re.I)
+# Words of a reaction, not of a claim ("Oh wow, really interesting!").
+_INTERJECTIONS = frozenset("""yes yeah yep no nope wow oh hi hello hey sure ok okay great cool
+    interesting thank thanks lol haha really awesome nice indeed right true well absolutely
+    definitely agree exactly thing amazing""".split())
 _NOT_NAMES = frozenset("""yes no i you your we our they their he she his her it its this that
     these those there here the a an if when while after before please also however
     january february march april may june july august september october november december
@@ -79,9 +83,6 @@ DEFAULTS = {
     "verify_share": 0.9,  # share of a claim's words one evidence sentence must hold to state it
     "verify_words": 3,  # ... and at least this many
     "max_span": 5,  # most content words one substitution may replace
-    # A sentence with no more content words than this, no name and no value is a reaction
-    # ("It's pretty incredible!"), not a claim to check.
-    "reaction_words": 2,
     "unaligned_words": 3,  # a claim this long (names aside) that no sentence is about: unanswered
     "relevant_share": 0.3,  # "about" it: shares this share of its content words (names aside)
 }
@@ -186,12 +187,12 @@ class Aligner:
                 if is_name and k not in seen]
 
     def asserted(self, answer: str) -> str:
-        """``answer`` with what asserts nothing blanked, offsets kept: questions, and short
-        reactions with no name and no value ("That's interesting!", "Sure thing.")."""
+        """``answer`` with what asserts nothing blanked, offsets kept: questions, and
+        reactions made only of interjections ("Wow, that's interesting!", "Sure thing.")."""
         chars = list(answer)
         for start, end in sentence_spans(answer):
             sentence = answer[start:end]
-            reaction = (len(content_words(sentence)) <= self.params["reaction_words"]
+            reaction = (set(content_words(sentence)) <= _INTERJECTIONS
                         and not any(_tokens(sentence, self.names).names)
                         and not extract_quantities(sentence))
             if sentence.endswith("?") or reaction:

@@ -161,12 +161,14 @@ def test_a_sentence_one_evidence_sentence_states_is_verified_and_reactions_need_
     source = "New York City is also the most densely populated major city in the United States."
     question = "Tell me about New York."
     stated = "New York City is the most densely populated major city in the United States."
-    verdict = rules_verdict(source, question, stated + " It's pretty incredible! Have you been?")
+    verdict = rules_verdict(source, question, "Wow, that's amazing! " + stated
+                            + " Have you been?")
     assert verdict is not None and verdict.label is Label.supported
     assert verdict.citations[0].quote == source
-    # a claim of its own, found nowhere in the source, is not a reaction: no `ok`
-    unchecked = rules_verdict(source, question, stated + " Its mayor lives in Brooklyn.")
-    assert unchecked is None or unchecked.label is not Label.supported
+    # a claim or an opinion of its own, found nowhere in the source, is not a reaction
+    for extra in (" Its mayor lives in Brooklyn.", " I loved living there."):
+        unchecked = rules_verdict(source, question, stated + extra)
+        assert unchecked is None or unchecked.label is not Label.supported, extra
 
 
 def test_dropping_the_source_hedge_is_not_verified():
