@@ -46,8 +46,8 @@ _NOT = "not"
 _ROMAN = re.compile(r"^[IVX]{1,4}$")
 # Words that make a statement uncertain: a claim that drops them says more than the source.
 _HEDGE = re.compile(r"\b(?:may|might|could|possibly|perhaps|probably|likely|reportedly|"
-                    r"believed|thought to|suggests?|allegedly|approximately|about|around)\b",
-                    re.I)
+                    r"believed|thought to|suggests?|allegedly)\b", re.I)
+_CLITICS = frozenset({"re", "ve", "ll", "d", "m"})
 _OPINION = re.compile(r"\b(?:I|we)\s+(?:think|believe|guess|heard|feel|suppose|hope|love|"
                       r"like|know)\b|\bin my (?:opinion|view)\b|\bmaybe\b", re.I)
 # Words of a reaction, not of a claim ("Oh wow, really interesting!").
@@ -238,11 +238,24 @@ class Aligner:
             return False
         if _HEDGE.search(aligned[0].text) and not _HEDGE.search(claim):
             return False  # "may originate from" stated as "is": more certain than the source
-        words = set(content_words(claim))
-        shared = words & set(aligned[1].keys)
-        names = _name_keys(_tokens(claim, self.names))
-        return (len(shared) >= self.params["verify_words"] and names <= set(aligned[1].keys)
-                and len(shared) >= self.params["verify_share"] * len(words))
+        # Values are the values checker's; interjections and clitics ("'re") state nothing.
+        words = set(content_words(_without_values(claim))) - _INTERJECTIONS - _CLITICS
+        stems = {_base(k) for k in aligned[1].keys}
+        shared = {w for w in words if _base(w) in stems}  # "originated" / "originate"
+        mine = _tokens(claim, self.names)
+        return (len(shared) >= self.params["verify_words"]
+                and _name_keys(mine) <= set(aligned[1].keys)
+                and len(shared) >= self.params["verify_share"] * len(words)
+                and not self._substitutes(mine, aligned[1], words - shared))
+
+    def _substitutes(self, mine: _Tokens, theirs: _Tokens, missing: set[str]) -> bool:
+        """True when a word of the claim the sentence lacks stands in place of one of the
+        sentence's words ("a sorceress" for "a princess"): a change, not an addition."""
+        for tag, i1, i2, j1, j2 in self._opcodes(mine, theirs):
+            if tag == "replace" and missing & set(mine.keys[i1:i2]) and any(
+                    k not in STOPWORDS for k in theirs.keys[j1:j2]):
+                return True
+        return False
 
     def align(self, claim: str, share: float | None = None
               ) -> tuple[EvidenceSentence, _Tokens] | None:
@@ -436,6 +449,16 @@ def _point(q: Quantity) -> tuple[int, int, int] | None:
         month, day, year = q.values[0]
         return year, month, day or 0
     return None
+
+
+_INFLECTION = re.compile(r"(?:ing|ed|es|s|d|e|ly)$")
+
+
+def _base(word: str) -> str:
+    """``word`` without one inflectional ending: "originated" and "originate" read alike,
+    "sorceress" and "sorcerer" do not."""
+    base = _INFLECTION.sub("", word)
+    return base if len(base) >= 4 else word
 
 
 def _names_in(tokens: _Tokens, start: int, end: int) -> list[str]:

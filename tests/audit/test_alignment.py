@@ -237,3 +237,16 @@ def test_a_confident_answer_no_evidence_sentence_is_about_is_flagged_unanswerabl
                    "The shuttle stops at the library."):
         verdict = rules_verdict(source, question, answer)
         assert verdict is None or verdict.category is not Category.unanswerable, answer
+
+
+def test_an_inflected_word_is_the_same_word_but_a_different_noun_is_not():
+    source = ("The ballet tells the story of Odette, a princess turned into a swan by an evil "
+              "sorcerer's curse. The term travel may originate from the Old French word "
+              "travail.")
+    question = "Tell me about it."
+    inflected = rules_verdict(source, question, "Oh wow! The term travel may have originated "
+                              "from the Old French word travail.")
+    assert inflected is not None and inflected.label is Label.supported
+    swapped = rules_verdict(source, question, "The ballet tells the story of Odette, a "
+                            "sorceress turned into a swan by an evil sorcerer's curse.")
+    assert swapped is None or swapped.label is not Label.supported
