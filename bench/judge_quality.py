@@ -204,6 +204,7 @@ def score(cases: list[Case], verdicts: list[Verdict | None]) -> dict[str, Any]:
             kind: {**counts, "recall": _ratio(counts["flagged"], counts["n"])}
             for kind, counts in sorted(kinds.items())
         },
+        "precision_by_flag": precision_by_flag(votes),
         "flagged_number_date": {
             "n": len(flagged),
             "true_errors": sum(c.error for c, _ in flagged),
@@ -215,6 +216,19 @@ def score(cases: list[Case], verdicts: list[Verdict | None]) -> dict[str, Any]:
             ],
         },
     }
+
+
+def precision_by_flag(votes: list[tuple[Case, Verdict]]) -> dict[str, dict[str, Any]]:
+    """Per error category a judge gave: its flags, how many are real errors (of any kind),
+    and how many of those are of the kind it named (the truth's kind)."""
+    out: dict[str, Counter] = defaultdict(Counter)
+    for case, verdict in votes:
+        row = out[verdict.category.value]
+        row["flags"] += 1
+        row["errors"] += case.error
+        row["same_kind"] += case.error and case.kind == verdict.category.value
+    return {category: {**row, "precision": _ratio(row["errors"], row["flags"])}
+            for category, row in sorted(out.items())}
 
 
 def _ratio(a: int, b: int) -> float | None:
@@ -232,6 +246,9 @@ def report(name: str, judge: str, result: dict[str, Any]) -> None:
     )
     for kind, row in result["recall_by_kind"].items():
         print(f"{'':17}{kind:22} recall {_fmt(row['recall'])} ({row['flagged']}/{row['n']})")
+    for category, row in result.get("precision_by_flag", {}).items():
+        print(f"{'':17}flagged {category:22} precision {_fmt(row['precision'])} "
+              f"({row['errors']}/{row['flags']}; same kind {row['same_kind']})")
 
 
 def _fmt(value: float | None) -> str:
