@@ -138,7 +138,8 @@ def _tokens(text: str, known_names: frozenset[str] = frozenset()) -> _Tokens:
     names = []
     for i, (m, word, key) in enumerate(zip(matches, words, keys, strict=True)):
         first = i == 0 or bool(re.search(r"[.!?:]\s*$", text[matches[i - 1].end() : m.start()]))
-        if _ROMAN.match(word) and i and words[i - 1][0].isupper():
+        # "World War I", "Henry VIII": a numeral after a name ("Europe I think": a pronoun)
+        if _ROMAN.match(word) and i and names[i - 1] and (word != "I" or i > 1 and names[i - 2]):
             keys[i] = "#" + word  # "World War I": a numeral, never the pronoun
             names.append(True)
             continue

@@ -250,3 +250,13 @@ def test_an_inflected_word_is_the_same_word_but_a_different_noun_is_not():
     swapped = rules_verdict(source, question, "The ballet tells the story of Odette, a "
                             "sorceress turned into a swan by an evil sorcerer's curse.")
     assert swapped is None or swapped.label is not Label.supported
+
+
+def test_the_pronoun_i_is_not_a_roman_numeral():
+    source = Passage(id="d#0", doc_id="d", sha256="x",
+                     text="According to surveys in Europe and the U.S. , purple is the color "
+                          "most often associated with royalty , magic , mystery and piety .")
+    for answer in ("Well I do n't think so , because it is associated with royalty , magic , "
+                   "mystery and piety .",
+                   "In Europe I think purple is the color most often associated with royalty."):
+        assert Aligner([source]).differences(answer) == [], answer
