@@ -27,8 +27,8 @@ from typing import Any
 from audit.judges.base import JudgeOutcome
 from audit.judges.llm import judge_prices, parse_verdict
 from audit.judges.prompts import build_messages, judge_template, repair_message, verdict_schema
-from audit.pipeline import SampleOptions, panel_specs
-from audit.runner import AuditPlan, judge_one, run_panel
+from audit.pipeline import SampleOptions
+from audit.runner import judge_one, run_panel
 from core.batch.jobs import (
     BATCH_DISCOUNT,
     COLLECTED,
@@ -46,8 +46,9 @@ from core.batch.submit import (
     submit_items,
 )
 from core.calls import price_of
-from core.errors import ConfigError, JudgeOutputError, ProviderError
+from core.errors import JudgeOutputError, ProviderError
 from core.models import (
+    EvidenceRef,
     JudgeSpec,
     Judgment,
     JudgmentStatus,
@@ -56,6 +57,7 @@ from core.models import (
     content_hash,
 )
 from core.providers.base import ChatRequest, Completion
+from core.runs import AuditRun, open_run, save_run
 from core.store import Store
 
 DEFAULT_ATTEMPTS = 2  # the first request and one retry (or repair), as interactively
@@ -74,7 +76,7 @@ class RunAllOptions(SampleOptions):
 class Prepared:
     """A run's plan, the records to judge, their evidence and every source passage."""
 
-    plan: AuditPlan
+    plan: AuditRun
     records: list[QARecord]
     evidence_of: Callable[[QARecord], list[Passage]]
     passages: dict[str, Passage]
@@ -104,29 +106,11 @@ def prepare(options: SampleOptions, *, every_record: bool, store: Store | None =
     """
     from audit.runner import choose_sample
     from audit.sampling import sample_records
-    from core.datasets import load_dataset
 
     sources = options.run_sources()  # before the dataset: a missing choice costs nothing
-    dataset = load_dataset(options.dataset_path, question_field=options.question_field,
-                           answer_field=options.answer_field, id_field=options.id_field,
-                           skip_invalid=options.skip_invalid)
+    dataset = options.load_dataset()
     population = len(dataset.records)
-    plan = AuditPlan(
-        dataset_sha256=dataset.sha256,
-        dataset_path=str(options.dataset_path),
-        sources_sha256=sources.sha256,
-        n=population if every_record else min(options.n, population),
-        seed=options.seed,
-        judges=panel_specs(options.judges_file),
-        stratify=None if every_record else options.stratify,
-        evidence_k=options.evidence_k,
-        population=population,
-        until_margin=None if every_record else options.until_margin,
-        closed_book=sources.closed_book,
-        sources_complete=sources.complete,
-        extra=sources.config() | {"confidence": options.confidence,
-                                  "scope": "all" if every_record else "sample"},
-    )
+    plan = options.run_record(dataset, sources, every_record=every_record)
     if store is not None:
         store.record_dataset(dataset.sha256, str(options.dataset_path), population)
         records = choose_sample(store, plan, dataset.records)
@@ -199,7 +183,7 @@ async def submit_run(store: Store, prepared: Prepared, *, backend_for: BackendFa
     the keys of the jobs submitted.
     """
     plan = prepared.plan
-    store.create_run(plan.run_id, "audit", plan.dataset_sha256, plan.config())
+    save_run(store, plan)
     done = store.done_keys(plan.run_id)
     in_flight = _in_flight(store, plan.run_id)
     keys = []
@@ -208,17 +192,19 @@ async def submit_run(store: Store, prepared: Prepared, *, backend_for: BackendFa
         for record in prepared.records:
             if (record.id, spec.name) in done or (record.id, spec.name) in in_flight:
                 continue
-            request = judge_request(spec, record, prepared.evidence_of(record),
-                                    prepared.plan.closed_book)
+            evidence = prepared.evidence_of(record)
+            request = judge_request(spec, record, evidence, prepared.plan.closed_book)
+            refs = EvidenceRef.of(evidence)
             if (hit := store.cached_call(call_key(spec, request))) is not None:
                 completion = Completion.model_validate(hit["response"])
                 judgment = await _judgment(spec, record, prepared.passages, plan.run_id,
-                                           ItemResult("", completion=completion), cost=hit["cost_usd"],
-                                           cache_hit=True)
+                                           ItemResult("", completion=completion), refs,
+                                           cost=hit["cost_usd"], cache_hit=True)
                 store.save_judgment(judgment)
                 continue
             items.append({"custom_id": custom_id(record.id, spec.name, 1), "record_id": record.id,
-                          "attempt": 1, "request": request.model_dump(mode="json")})
+                          "attempt": 1, "request": request.model_dump(mode="json"),
+                          "evidence": [r.model_dump() for r in refs]})
         if items:
             keys += await submit_items(store, plan.run_id, spec, items, backend_for, max_per_job)
     return keys
@@ -244,12 +230,10 @@ async def collect_run(store: Store, run_id: str, *, backend_for: BackendFactory 
     With ``wait`` it polls every ``poll_s`` seconds until no job is open (or ``timeout_s``).
     Failed items are re-submitted while fewer than ``attempts`` were made.
     """
-    run = store.get_run(run_id)
-    if run is None:
-        raise ConfigError(f"no run {run_id!r} in {store.path}; see `audit runs`")
-    specs = {s["name"]: JudgeSpec.model_validate(s) for s in run["config"]["judges"]}
+    run = open_run(store, run_id).audit
+    specs = {spec.name: spec for spec in run.judges}
     records = {r["id"]: QARecord.model_validate(r) for r in store.run_records(run_id)}
-    passages = passages if passages is not None else _run_passages(run["config"])
+    passages = passages if passages is not None else _run_passages(run)
     outcome = CollectOutcome(run_id)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     backends: dict[str, BatchBackend] = {}
@@ -278,8 +262,9 @@ async def _collect_job(store: Store, job: dict[str, Any], spec: JudgeSpec, backe
                        records: dict[str, QARecord], passages: dict[str, Passage], attempts: int,
                        outcome: CollectOutcome) -> None:
     async def settle(item: dict[str, Any], result: ItemResult) -> str:
+        refs = [EvidenceRef.model_validate(r) for r in item.get("evidence", [])]
         judgment = await _judgment(spec, records[item["record_id"]], passages, job["run_id"],
-                                   result)
+                                   result, refs)
         store.save_judgment(judgment)
         outcome.new_judgments += 1
         if result.completion is not None:
@@ -311,7 +296,7 @@ def _retry_item(item: dict[str, Any], result: ItemResult | None) -> dict[str, An
     attempt = item["attempt"] + 1
     return {"custom_id": custom_id(item["record_id"], item["judge"], attempt),
             "record_id": item["record_id"], "attempt": attempt,
-            "request": request.model_dump(mode="json")}
+            "request": request.model_dump(mode="json"), "evidence": item.get("evidence", [])}
 
 
 def _parse_errors(raw: str) -> list[str]:
@@ -353,7 +338,8 @@ class _BatchAnswer:
 
 
 async def _judgment(spec: JudgeSpec, record: QARecord, passages: dict[str, Passage], run_id: str,
-                    result: ItemResult, cost: float | None = None, cache_hit: bool = False) -> Judgment:
+                    result: ItemResult, evidence: list[EvidenceRef], cost: float | None = None,
+                    cache_hit: bool = False) -> Judgment:
     if cost is None:
         cost = 0.0
         if result.completion is not None:
@@ -361,16 +347,16 @@ async def _judgment(spec: JudgeSpec, record: QARecord, passages: dict[str, Passa
             cost = price_of(spec.model, c.tokens_in, c.tokens_out, judge_prices(spec)) * BATCH_DISCOUNT
     judgment = await judge_one(_BatchAnswer(spec, result, cost, cache_hit), record, [], passages,
                                run_id)
-    return judgment.model_copy(update={"latency_s": 0.0})  # batch latency is per job, not item
+    # Batch latency is per job, not item; the evidence is what the request showed.
+    return judgment.model_copy(update={"latency_s": 0.0, "evidence": evidence})
 
 
-def _run_passages(config: dict[str, Any]) -> dict[str, Passage]:
-    from audit.run_sources import is_closed_book
+def _run_passages(run: AuditRun) -> dict[str, Passage]:
     from core.retrieval import load_index
 
-    if is_closed_book(config):
+    if run.closed_book or run.sources_path is None:
         return {}
-    return load_index(Path(config["sources_path"])).passages
+    return load_index(Path(run.sources_path)).passages
 
 
 def _set_status(store: Store, run_id: str, expected: int, pending: bool) -> None:
@@ -400,7 +386,7 @@ async def run_all(store: Store, options: RunAllOptions, *, backend_for: BackendF
         outcome = CollectOutcome(plan.run_id)
         _set_status(store, plan.run_id, len(prepared.records) * len(plan.judges), False)
         return outcome
-    store.create_run(plan.run_id, "audit", plan.dataset_sha256, plan.config())
+    save_run(store, plan)
     await submit_run(store, prepared, backend_for=backend_for, max_per_job=options.max_per_job)
     return await collect_run(store, plan.run_id, backend_for=backend_for, wait=wait, poll_s=poll_s,
                              attempts=options.attempts, passages=prepared.passages)

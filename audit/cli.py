@@ -270,20 +270,20 @@ def review(run_id, judge, db_path) -> None:
     from rich.prompt import Prompt
 
     from audit.pipeline import run_evidence
-    from audit.report_data import resolve_run_id
     from audit.review import pending_items, review_loop
     from audit.specifics import run_specifics
+    from core.runs import open_run
     from reports.review import show_item
 
     store = open_store(db_path)
-    run_id = resolve_run_id(store, run_id)
+    run = open_run(store, run_id)
+    run_id = run.id
     items = pending_items(store, run_id, judge, run_evidence(store, run_id))
     console = out_console()
     if not items:
         console.print(f"nothing left to review in {run_id} for {judge!r}")
         return
-    specifics = run_specifics(store.get_run(run_id)["config"],
-                              only={item.record.id for item in items})
+    specifics = run_specifics(run.audit, only={item.record.id for item in items})
     try:
         saved = review_loop(store, run_id, judge, items, ask=lambda q: Prompt.ask(q, default=""),
                             show=lambda item: show_item(item, console, specifics),
@@ -404,9 +404,10 @@ def filter_(run_id, out, dataset, drop, db_path) -> None:
 @db_option
 def runs(db_path) -> None:
     """List stored audit runs."""
+    from core.runs import list_runs
     from reports.terminal import render_runs
 
-    render_runs(open_store(db_path).list_runs("audit"), out_console())
+    render_runs(list_runs(open_store(db_path)), out_console())
 
 
 # -- large audits: every record, optionally through the providers' batch services ---------
@@ -492,10 +493,10 @@ def collect(run_id, wait, poll_interval, db_path) -> None:
     import asyncio
 
     from audit.batch_run import collect_run
-    from audit.report_data import resolve_run_id
+    from core.runs import open_run
 
     store = open_store(db_path)
-    run_id = resolve_run_id(store, run_id)
+    run_id = open_run(store, run_id).id
     show_collect(asyncio.run(collect_run(store, run_id, wait=wait, poll_s=poll_interval)))
 
 

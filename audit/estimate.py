@@ -17,13 +17,13 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit.gold import label_vector, panel_names, require_gold_judge
+from audit.gold import label_vector, require_gold_judge
 from audit.predictions import PREDICTION_KINDS, panel_predictions
-from audit.run_sources import is_closed_world
 from audit.stats.ppi import PPIEstimate, ppi_rate
 from audit.stats.rates import error_rate
 from core.errors import ConfigError
 from core.models import Severity
+from core.runs import StoredRun, list_runs, open_run
 from core.store import Store
 
 MIN_GOLD = 10  # fewest gold labels for a PPI interval (normal approximation) in a stratum
@@ -83,55 +83,53 @@ class EstimateReport(_Model):
 # -- finding the runs --------------------------------------------------------------------
 
 
-def covers_every_record(run: dict) -> bool:
-    config = run["config"]
-    return config.get("scope") == "all" or (
-        bool(config.get("population")) and config.get("n") == config.get("population"))
-
-
-def resolve_cheap_run(store: Store, gold_run: dict, cheap_run_id: str | None) -> dict:
-    """The named run, the active sample's own cheap run, the gold run if it covers every
-    record, or the latest run over every record of the same dataset."""
-    from audit.report_data import resolve_run_id
-
-    sampling = gold_run["config"].get("sampling") or {}
-    if cheap_run_id is None and sampling.get("cheap_run"):
-        cheap_run_id = sampling["cheap_run"]
-    if cheap_run_id is not None:
-        run = store.get_run(resolve_run_id(store, cheap_run_id))
-    elif covers_every_record(gold_run):
-        run = gold_run
-    else:
-        sha = gold_run["config"].get("dataset_sha256")
-        run = next((r for r in store.list_runs("audit") if covers_every_record(r)
-                    and r["config"].get("dataset_sha256") == sha), None)
+def cheap_run_for(store: Store, dataset_sha256: str, cheap_run_id: str | None, *,
+                  none_found: str) -> StoredRun:
+    """The named run (an id or a unique prefix), or the latest run over every record of the
+    dataset; ``none_found`` says what to do when there is none."""
+    if cheap_run_id is None:
+        run = next((r for r in list_runs(store) if r.audit.covers_every_record
+                    and r.audit.dataset_sha256 == dataset_sha256), None)
         if run is None:
-            raise ConfigError(
-                f"no run over every record of run {gold_run['id']}'s dataset: run `audit run "
-                "--all` (same --dataset and --sources) first, or name one with --cheap RUN")
-    if run is None or not covers_every_record(run):
-        raise ConfigError(f"run {cheap_run_id} did not judge every record; PPI needs the cheap "
-                          "judges on all of them (`audit run --all`)")
-    if run["config"].get("dataset_sha256") != gold_run["config"].get("dataset_sha256"):
-        raise ConfigError(f"runs {run['id']} and {gold_run['id']} audited different datasets "
-                          "(their content hashes differ); use runs of the same dataset")
+            raise ConfigError(none_found)
+        return run
+    run = open_run(store, cheap_run_id)
+    if not run.audit.covers_every_record:
+        raise ConfigError(f"run {run.id} did not judge every record; the cheap run must have "
+                          "the cheap judges on all of them (`audit run --all`)")
+    if run.audit.dataset_sha256 != dataset_sha256:
+        raise ConfigError(f"run {run.id} audited another version of the dataset (its content "
+                          "hash differs); use a run of the same dataset")
     return run
 
 
-def gold_inclusion(store: Store, gold_run: dict, cheap_run: dict,
+def resolve_cheap_run(store: Store, gold_run: StoredRun, cheap_run_id: str | None) -> StoredRun:
+    """The named run, the active sample's own cheap run, the gold run if it covers every
+    record, or the latest run over every record of the same dataset."""
+    gold = gold_run.audit
+    if cheap_run_id is None and gold.sampling is not None:
+        cheap_run_id = gold.sampling.cheap_run
+    if cheap_run_id is None and gold.covers_every_record:
+        return gold_run
+    return cheap_run_for(store, gold.dataset_sha256, cheap_run_id, none_found=(
+        f"no run over every record of run {gold_run.id}'s dataset: run `audit run --all` "
+        "(same --dataset and --sources) first, or name one with --cheap RUN"))
+
+
+def gold_inclusion(store: Store, gold_run: StoredRun, cheap_run: StoredRun,
                    records: list[dict]) -> tuple[Design, np.ndarray | None]:
     """The gold sample's design and each record's inclusion probability (None: uniform)."""
-    if gold_run["id"] == cheap_run["id"]:
+    if gold_run.id == cheap_run.id:
         return "uniform", None
-    stored = store.inclusion(gold_run["id"])
+    stored = store.inclusion(gold_run.id)
     if stored:
         missing = [r["id"] for r in records if r["id"] not in stored]
         if missing:
-            raise ConfigError(f"run {gold_run['id']} has no inclusion probability for "
-                              f"{len(missing)} record(s) of run {cheap_run['id']}")
+            raise ConfigError(f"run {gold_run.id} has no inclusion probability for "
+                              f"{len(missing)} record(s) of run {cheap_run.id}")
         return "active", np.array([stored[r["id"]] for r in records])
-    if gold_run["config"].get("stratify") == "topic":
-        sampled = [str(r.get("topic") or "") for r in store.run_records(gold_run["id"])]
+    if gold_run.audit.stratify == "topic":
+        sampled = [str(r.get("topic") or "") for r in store.run_records(gold_run.id)]
         topics = [str(r.get("topic") or "") for r in records]
         size = {t: topics.count(t) for t in set(topics)}
         drawn = {t: sampled.count(t) for t in set(topics)}
@@ -155,34 +153,29 @@ def estimate_error_rate(
     hard_severity: str = "major",
 ) -> EstimateReport:
     """PPI++ estimates of the inclusive and hard error rate of the whole dataset."""
-    from audit.report_data import resolve_run_id
-
     if prediction not in PREDICTION_KINDS:
         raise ConfigError(f"prediction must be one of {', '.join(PREDICTION_KINDS)}, got {prediction!r}")
     if by not in (None, "topic"):
         raise ConfigError(f"can only break the estimate down by topic, got {by!r}")
     hard_rank = Severity(hard_severity).rank
-    gold_run = store.get_run(resolve_run_id(store, gold_run_id))
-    if gold_run is None:  # resolve_run_id raises first; this keeps the type precise
-        raise ConfigError(f"no run {gold_run_id!r}")
+    gold_run = open_run(store, gold_run_id)
     cheap_run = resolve_cheap_run(store, gold_run, cheap_run_id)
-    records = store.run_records(cheap_run["id"])
+    records = store.run_records(cheap_run.id)
     ids = [r["id"] for r in records]
-    gold_judgments = store.judgments(gold_run["id"])
+    gold_judgments = store.judgments(gold_run.id)
     gold = require_gold_judge(gold_run, gold_judgments, gold_judge)
-    panel = [name for name in panel_names(cheap_run) if name != gold]
+    panel = [name for name in cheap_run.audit.panel if name != gold]
     if not panel:
-        raise ConfigError(f"run {cheap_run['id']} has no judges besides {gold!r} to predict with")
-    cheap_judgments = (gold_judgments if cheap_run["id"] == gold_run["id"]
-                       else store.judgments(cheap_run["id"]))
+        raise ConfigError(f"run {cheap_run.id} has no judges besides {gold!r} to predict with")
+    cheap_judgments = (gold_judgments if cheap_run.id == gold_run.id
+                       else store.judgments(cheap_run.id))
     predictions = panel_predictions(cheap_judgments, ids, panel, kind=prediction,
-                                    hard_rank=hard_rank,
-                                    closed_world=is_closed_world(cheap_run["config"]))
-    gold_world = is_closed_world(gold_run["config"])
+                                    hard_rank=hard_rank, closed_world=cheap_run.audit.closed_world)
+    gold_world = gold_run.audit.closed_world
     y_inclusive = label_vector(gold_judgments, ids, gold, closed_world=gold_world)
     y_hard = label_vector(gold_judgments, ids, gold, hard_rank, closed_world=gold_world)
     design, inclusion = gold_inclusion(store, gold_run, cheap_run, records)
-    sampled = len(store.run_records(gold_run["id"]))
+    sampled = len(store.run_records(gold_run.id))
 
     def stratum(name: str, mask: np.ndarray) -> StratumEstimate:
         pi = None if inclusion is None else inclusion[mask]
@@ -202,7 +195,7 @@ def estimate_error_rate(
         topics = np.array([str(r.get("topic") or "(none)") for r in records])
         strata = [stratum(t, topics == t) for t in sorted(set(topics))]
     return EstimateReport(
-        cheap_run_id=cheap_run["id"], gold_run_id=gold_run["id"], gold_judge=gold, panel=panel,
+        cheap_run_id=cheap_run.id, gold_run_id=gold_run.id, gold_judge=gold, panel=panel,
         prediction=prediction, design=design, confidence=confidence,
         hard_severity=Severity(hard_severity).value, population=len(ids), sampled=sampled,
         gold_labels=overall.gold_labels, no_cheap_verdict=predictions.undecided,
@@ -271,7 +264,7 @@ def why_width(ppi: PPIEstimate | None, ratio: float | None, m: int) -> str:
 def _notes(gold_run, cheap_run, gold, sampled, labelled, undecided, design,
            prediction) -> list[str]:
     notes = []
-    if gold_run["id"] == cheap_run["id"]:
+    if gold_run.id == cheap_run.id:
         notes.append(f"the gold labels are in the cheap run itself: the {labelled} records "
                      f"{gold!r} labelled are taken to be a random sample of its records")
     elif labelled < sampled:

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audit.report_data import resolve_audit_run
-from audit.run_sources import is_closed_world
 from core.errors import ConfigError, DatasetError
+from core.runs import open_run
 from core.store import Store
 
 DROP_CHOICES = {"errors": "error", "unverifiable": "unverifiable"}  # option → consensus state
@@ -38,22 +37,22 @@ def filter_dataset(store: Store, run_id: str | None, out: Path, dataset_path=Non
                           f"{', '.join(unknown) or 'nothing'}")
     states_dropped = {DROP_CHOICES[d] for d in drop}
     from audit.summary import summarize
-    from core.datasets import load_dataset, write_jsonl
+    from core.datasets import write_jsonl
 
-    run = resolve_audit_run(store, run_id)
-    config = run["config"]
-    dataset = load_dataset(dataset_path or config["dataset_path"])
-    if dataset.sha256 != config["dataset_sha256"]:
+    stored = open_run(store, run_id)
+    run = stored.audit
+    dataset = run.load_dataset(dataset_path)  # the run's field mapping and --skip-invalid
+    if dataset.sha256 != run.dataset_sha256:
         raise DatasetError(
-            f"{dataset.path}: the dataset changed after audit {run['id']} (sha256"
-            f" {dataset.sha256[:12]} now, {config['dataset_sha256'][:12]} audited); re-run the audit"
+            f"{dataset.path}: the dataset changed after audit {stored.id} (sha256"
+            f" {dataset.sha256[:12]} now, {run.dataset_sha256[:12]} audited); re-run the audit"
         )
-    judgments = store.judgments(run["id"])
+    judgments = store.judgments(stored.id)
     judged = {j.record_id for j in judgments}
-    rows = [{"id": r["id"], "topic": r.get("topic")} for r in store.run_records(run["id"])
+    rows = [{"id": r["id"], "topic": r.get("topic")} for r in store.run_records(stored.id)
             if r["id"] in judged]
     states = summarize(judgments, rows, population=len(dataset.records), bootstrap=0,
-                       closed_world=is_closed_world(config)).records
+                       closed_world=run.closed_world).records
     removed = [r.id for r in dataset.records if states.get(r.id) in states_dropped]
     disputed = [r.id for r in dataset.records if states.get(r.id) == "disputed"]
     unverifiable = [r.id for r in dataset.records if states.get(r.id) == "unverifiable"

@@ -26,10 +26,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from audit.run_sources import is_closed_world
 from audit.topics import assign_topics, topic_matches
 from core.errors import ConfigError, DatasetError
 from core.models import GateDecision, JudgmentStatus, Outcome, QARecord
+from core.runs import AuditRun, StoredRun, open_run
 from core.store import Store
 from core.toml_files import read_toml
 
@@ -116,12 +116,10 @@ def run_policy(store: Store, run_id: str | None, policy_file: str | Path | None 
                dataset_path: str | Path | None = None) -> GatePolicy:
     """The policy in force for audit run ``run_id`` (an id, a unique prefix or None: the
     latest) checked against ``dataset_path`` (default: the audited file)."""
-    from audit.report_data import resolve_audit_run
-
     if policy_file is None and dataset_path is None:
         if run_id is None and store.latest_run_id("audit") is None:
             return GatePolicy()  # no run yet (``audit gate --show-policy`` on a new database)
-        dataset_path = resolve_audit_run(store, run_id)["config"].get("dataset_path")
+        dataset_path = open_run(store, run_id).audit.dataset_path or None
     return find_policy(policy_file, dataset_path)
 
 
@@ -223,60 +221,51 @@ def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) ->
     )
 
 
-def current_sha256(path: str | Path | None) -> str | None:
-    """The dataset's content hash now: None if the file is gone, ``UNREADABLE`` if it no
-    longer loads."""
-    from core.datasets import load_dataset
+def checked_sha256(dataset_path: str | Path | None, run: AuditRun) -> str | None:
+    """The content hash of the file a gate check is about, read as the run read its dataset
+    (same field mapping and ``--skip-invalid``).
 
-    if path is None or not Path(path).exists():
-        return None
-    try:
-        return load_dataset(path).sha256
-    except DatasetError:
-        return UNREADABLE
-
-
-def checked_sha256(dataset_path: str | Path | None, audited_path: str | None) -> str | None:
-    """The content hash of the file a gate check is about.
-
-    Without ``dataset_path`` it is the audited file (which may since have gone or changed);
-    a file named explicitly (``finetune train --data``, ``audit gate --dataset``) must load,
-    so that its decision can be stored under its own hash.
+    Without ``dataset_path`` it is the audited file, which may since have gone (None) or
+    no longer load (``UNREADABLE``); a file named explicitly (``finetune train --data``,
+    ``audit gate --dataset``) must load, so that its decision can be stored under its own hash.
     """
-    from core.datasets import load_dataset
-
     if dataset_path is None:
-        return current_sha256(audited_path)
-    return load_dataset(dataset_path).sha256
+        if not run.dataset_path or not Path(run.dataset_path).exists():
+            return None
+        try:
+            return run.load_dataset().sha256
+        except DatasetError:
+            return UNREADABLE
+    return run.load_dataset(dataset_path).sha256
 
 
-def ppi_bounds(store: Store, run: dict, policy: GatePolicy,
+def ppi_bounds(store: Store, run: StoredRun, policy: GatePolicy,
                cheap_run_id: str | None) -> tuple[float, float, float, str]:
     """(estimate, low, high, basis) of the whole dataset's rate by PPI, for rate_source = ppi."""
     from audit.estimate import estimate_error_rate
 
-    report = estimate_error_rate(store, run["id"], cheap_run_id=cheap_run_id,
+    report = estimate_error_rate(store, run.id, cheap_run_id=cheap_run_id,
                                  gold_judge=policy.gold_judge, confidence=policy.confidence)
     ppi = (report.overall.hard if policy.rate == "hard" else report.overall.inclusive).ppi
     if ppi is None:
-        raise ConfigError(f"rate_source = 'ppi' needs at least 3 gold labels in run {run['id']}, "
+        raise ConfigError(f"rate_source = 'ppi' needs at least 3 gold labels in run {run.id}, "
                           f"got {report.gold_labels}")
     basis = (f"by PPI over {report.population} records ({report.gold_labels} gold labels from "
              f"{report.gold_judge!r}, cheap run {report.cheap_run_id})")
     return ppi.estimate, ppi.interval.low, ppi.interval.high, basis
 
 
-def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None,
+def gate_evidence(store: Store, run: StoredRun, policy: GatePolicy, dataset_path=None,
                   cheap_run_id: str | None = None) -> GateEvidence:
     from audit.summary import summarize
 
-    config = run["config"]
-    records = [QARecord.model_validate(r) for r in store.run_records(run["id"])]
-    judgments = store.judgments(run["id"])
+    config = run.audit
+    records = [QARecord.model_validate(r) for r in store.run_records(run.id)]
+    judgments = store.judgments(run.id)
     judged = {j.record_id for j in judgments}
     rows = [{"id": r.id, "topic": r.topic} for r in records if r.id in judged]
-    closed_world = is_closed_world(config)
-    summary = summarize(judgments, rows, population=config.get("population") or None,
+    closed_world = config.closed_world
+    summary = summarize(judgments, rows, population=config.population or None,
                         confidence=policy.confidence, bootstrap=0, closed_world=closed_world)
     consensus = summary.consensus
     estimate = consensus.hard if policy.rate == "hard" else consensus.inclusive
@@ -307,10 +296,10 @@ def gate_evidence(store: Store, run: dict, policy: GatePolicy, dataset_path=None
     if policy.rate_source == "ppi":
         point, low, high, basis = ppi_bounds(store, run, policy, cheap_run_id)
     return GateEvidence(
-        audit_run_id=run["id"],
-        audit_dataset_sha256=config["dataset_sha256"],
-        current_dataset_sha256=checked_sha256(dataset_path, config.get("dataset_path")),
-        audit_created=datetime.fromisoformat(run["created"]),
+        audit_run_id=run.id,
+        audit_dataset_sha256=config.dataset_sha256,
+        current_dataset_sha256=checked_sha256(dataset_path, config),
+        audit_created=datetime.fromisoformat(run.created),
         n=len(rows),
         errors=errors,
         decided=estimate.n if estimate else 0,
@@ -345,10 +334,8 @@ def evaluate_gate(
     ``cheap_run_id`` (rate_source = "ppi" only): the run over every record whose judges
     predict; default: the latest such run of the same dataset.
     """
-    from audit.report_data import resolve_audit_run
-
-    run = resolve_audit_run(store, run_id)
-    policy = policy or run_policy(store, run["id"], dataset_path=dataset_path)
+    run = open_run(store, run_id)
+    policy = policy or run_policy(store, run.id, dataset_path=dataset_path)
     decision = decide(policy, gate_evidence(store, run, policy, dataset_path, cheap_run_id))
     store.save_decision(decision)
     return decision

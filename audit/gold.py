@@ -16,6 +16,7 @@ from audit.stats.consensus import majority_vote
 from audit.stats.diagnostic import DiagnosticAccuracy, diagnostic_accuracy
 from core.errors import ConfigError
 from core.models import Judgment, Outcome
+from core.runs import StoredRun
 
 PANEL_CONSENSUS = "panel consensus"
 
@@ -39,40 +40,35 @@ class GoldComparison(_Model):
     judges: list[JudgeVersusGold]
 
 
-def panel_names(run: dict) -> list[str]:
-    """The judges the run was configured with (reviewers and imported labels are not)."""
-    return [j["name"] for j in run["config"].get("judges", [])]
-
-
-def gold_candidates(run: dict, judgments: list[Judgment]) -> list[str]:
+def gold_candidates(run: StoredRun, judgments: list[Judgment]) -> list[str]:
     """Judges with decided labels in the run that are not in its configured panel."""
-    panel = set(panel_names(run))
+    panel = set(run.audit.panel)
     return sorted({j.judge for j in judgments if j.decided and j.judge not in panel})
 
 
-def resolve_gold_judge(run: dict, judgments: list[Judgment], gold: str | None) -> str | None:
+def resolve_gold_judge(run: StoredRun, judgments: list[Judgment], gold: str | None) -> str | None:
     """``gold`` if the run has judgments from it; else the one candidate, or None."""
     names = sorted({j.judge for j in judgments})
     if gold is not None:
         if gold not in names:
-            raise ConfigError(f"no judge {gold!r} in run {run['id']}; its judges: "
+            raise ConfigError(f"no judge {gold!r} in run {run.id}; its judges: "
                               f"{', '.join(names) or 'none'}")
         return gold
     candidates = gold_candidates(run, judgments)
     return candidates[0] if len(candidates) == 1 else None
 
 
-def require_gold_judge(run: dict, judgments: list[Judgment], gold: str | None) -> str:
+def require_gold_judge(run: StoredRun, judgments: list[Judgment], gold: str | None) -> str:
     """Like ``resolve_gold_judge``, but a clear error when no single gold judge is found."""
     found = resolve_gold_judge(run, judgments, gold)
     if found is not None:
         return found
     candidates = gold_candidates(run, judgments)
     if candidates:
-        raise ConfigError(f"run {run['id']} has several judges outside its panel "
+        raise ConfigError(f"run {run.id} has several judges outside its panel "
                           f"({', '.join(candidates)}): name the gold one with --gold")
     raise ConfigError(
-        f"run {run['id']} has no gold labels: review it (`audit review {run['id']}`), import "
+        f"run {run.id} has no gold labels: review it (`audit review {run.id}`), import "
         "them (`audit import-labels FILE --name NAME`), or name an API judge with --gold")
 
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audit.gold import panel_names
 from core.errors import ConfigError, DatasetError
 from core.models import (
     Category,
@@ -29,6 +28,7 @@ from core.models import (
     Verdict,
     canonical_json,
 )
+from core.runs import open_run
 from core.store import Store
 
 LABELS = {
@@ -149,14 +149,12 @@ def read_labels(path: str | Path, known: set[str]) -> dict[str, tuple[int, Verdi
 
 def import_labels(store: Store, path: str | Path, name: str, run_id: str | None = None) -> ImportOutcome:
     """Check every row of ``path``, then store all of them as judge ``name`` in one transaction."""
-    from audit.report_data import resolve_run_id
-
     name = name.strip()
     if not name:
         raise ConfigError("--name must not be empty: it names the gold judge (e.g. 'truth')")
-    run_id = resolve_run_id(store, run_id)
-    run = store.get_run(run_id) or {"config": {}}
-    if name in panel_names(run):
+    run = open_run(store, run_id)
+    run_id = run.id
+    if name in run.audit.panel:
         raise ConfigError(f"{name!r} is a judge of run {run_id}'s panel; choose another --name")
     known = {r["id"] for r in store.run_records(run_id)}
     labels = read_labels(path, known)

@@ -8,17 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audit.panel import DEFAULT_PANEL, load_judges_file
-from audit.run_sources import (
-    EXAMPLE_DATASET,
-    EXAMPLE_DIR,
-    RunSources,
-    choose_sources,
-    is_closed_book,
-    is_closed_world,
-    load_run_sources,
-)
-from audit.runner import AuditPlan, Progress, RunOutcome, Warn, choose_sample, run_panel
+from audit.run_sources import EXAMPLE_DATASET, EXAMPLE_DIR, RunSources, choose_sources, load_run_sources
+from audit.runner import Progress, RunOutcome, Warn, choose_sample, run_panel
+from core.datasets import Dataset
 from core.models import JudgeSpec, Judgment
+from core.runs import ActiveSampling, AuditRun, DatasetFields, open_run
 from core.store import Store
 
 __all__ = ["EXAMPLE_DIR", "SampleOptions", "audit_sample", "panel_specs", "run_evidence"]
@@ -57,6 +51,40 @@ class SampleOptions:
                                         self.sources_complete)
         return load_run_sources(path, complete, hybrid=self.hybrid, k=self.evidence_k)
 
+    def load_dataset(self) -> Dataset:
+        from core.datasets import load_dataset
+
+        return load_dataset(self.dataset_path, question_field=self.question_field,
+                            answer_field=self.answer_field, id_field=self.id_field,
+                            skip_invalid=self.skip_invalid)
+
+    def run_record(self, dataset: Dataset, sources: RunSources, *, every_record: bool = False,
+                   sampling: ActiveSampling | None = None) -> AuditRun:
+        """The stored record of the run these options make over ``dataset``."""
+        population = len(dataset.records)
+        return AuditRun(
+            dataset_path=str(self.dataset_path),
+            dataset_sha256=dataset.sha256,
+            fields=DatasetFields(question=self.question_field, answer=self.answer_field,
+                                 id=self.id_field),
+            skip_invalid=self.skip_invalid,
+            sources_path=None if sources.path is None else str(sources.path),
+            sources_sha256=sources.sha256,
+            closed_book=sources.closed_book,
+            sources_complete=sources.complete and not sources.closed_book,
+            retrieval=None if sources.closed_book else "hybrid" if self.hybrid else "bm25",
+            evidence_k=self.evidence_k,
+            judges=panel_specs(self.judges_file),
+            n=population if every_record else min(self.n, population),
+            seed=self.seed,
+            stratify=None if every_record or sampling else self.stratify,
+            population=population,
+            until_margin=None if every_record or sampling else self.until_margin,
+            confidence=self.confidence,
+            scope="all" if every_record else "sample",
+            sampling=sampling,
+        )
+
 
 def panel_specs(judges_file: Path | None) -> list[JudgeSpec]:
     return load_judges_file(judges_file) if judges_file else list(DEFAULT_PANEL)
@@ -66,34 +94,14 @@ def audit_sample(
     store: Store, options: SampleOptions, progress: Progress | None = None, warn: Warn | None = None
 ) -> RunOutcome:
     """Sample, judge and store; re-running with the same options resumes the same run."""
-    from core.datasets import load_dataset, skipped_line
+    from core.datasets import skipped_line
 
     sources = options.run_sources()  # before the dataset: a missing choice costs nothing
-    dataset = load_dataset(
-        options.dataset_path,
-        question_field=options.question_field,
-        answer_field=options.answer_field,
-        id_field=options.id_field,
-        skip_invalid=options.skip_invalid,
-    )
+    dataset = options.load_dataset()
     if (skipped := skipped_line(dataset)) and warn is not None:
         warn(skipped)
     store.record_dataset(dataset.sha256, str(options.dataset_path), len(dataset.records))
-    plan = AuditPlan(
-        dataset_sha256=dataset.sha256,
-        dataset_path=str(options.dataset_path),
-        sources_sha256=sources.sha256,
-        n=min(options.n, len(dataset.records)),
-        seed=options.seed,
-        judges=panel_specs(options.judges_file),
-        stratify=options.stratify,
-        evidence_k=options.evidence_k,
-        population=len(dataset.records),
-        until_margin=options.until_margin,
-        closed_book=sources.closed_book,
-        sources_complete=sources.complete,
-        extra=sources.config() | {"confidence": options.confidence},
-    )
+    plan = options.run_record(dataset, sources)
     sample = choose_sample(store, plan, dataset.records)
     should_stop = None
     if options.until_margin:
@@ -129,14 +137,26 @@ def _margin_reached(
 
 
 def run_evidence(store: Store, run_id: str):
-    """``evidence_of(record)`` for a stored run, from the sources it was audited with (none
-    for a closed-book run)."""
-    from core.errors import ConfigError
+    """``evidence_of(record)`` for a stored run: the passages its judges were shown (stored
+    with their judgments), else (runs stored before that) retrieved again from the run's
+    sources with its retrieval mode; nothing for a closed-book run."""
+    stored = open_run(store, run_id)
+    run = stored.audit
+    if run.closed_book or run.sources_path is None:
+        return lambda record: []
+    sources = load_run_sources(Path(run.sources_path), run.closed_world,
+                               hybrid=run.retrieval == "hybrid", k=run.evidence_k)
+    shown = {}
+    for judgment in store.judgments(stored.id):
+        if judgment.evidence and judgment.record_id not in shown:
+            shown[judgment.record_id] = judgment.evidence
 
-    run = store.get_run(run_id)
-    if run is None:
-        raise ConfigError(f"no run {run_id!r} in {store.path}; see `audit runs`")
-    config = run["config"]
-    path = None if is_closed_book(config) else Path(config["sources_path"])
-    sources = load_run_sources(path, is_closed_world(config), k=config.get("evidence_k", 4))
-    return sources.evidence_of
+    def evidence_of(record):
+        refs = shown.get(record.id)
+        if refs is None:
+            return sources.evidence_of(record)
+        # A passage whose text changed since the audit is not the one the judges saw.
+        return [sources.passages[r.id] for r in refs
+                if r.id in sources.passages and sources.passages[r.id].sha256 == r.sha256]
+
+    return evidence_of

@@ -23,11 +23,11 @@ from audit.citations import normalise, quote_in_passage
 from audit.gate import GatePolicy
 from audit.gold import GoldComparison, compare_with_gold, resolve_gold_judge
 from audit.health import RunHealth, run_health
-from audit.run_sources import is_closed_book, is_closed_world
 from audit.specifics import SpecificsSection, sample_specifics
 from audit.summary import AgreementSummary, AuditSummary, summarize
-from core.errors import ConfigError, SourceError
+from core.errors import SourceError
 from core.models import GateDecision, Judgment, JudgmentStatus, Label, Outcome, Passage
+from core.runs import AuditRun, StoredRun, open_run
 from core.store import Store
 
 SCHEMA_VERSION: Final = "1"
@@ -68,6 +68,7 @@ class RunHeader(_Model):
     confidence: float
     stratify: str | None = None
     evidence_k: int | None = None
+    retrieval: str | None = Field(default=None, description="bm25 or hybrid; None: not recorded")
     judges: list[JudgeInfo]
 
 
@@ -393,38 +394,11 @@ def _no_overlap(spans: list[Span]) -> list[Span]:
 # -- assembling the report ----------------------------------------------------------------
 
 
-def resolve_run_id(store: Store, run_id: str | None) -> str:
-    """``run_id`` itself, the one audit run it is a unique prefix of, or the latest run."""
-    if run_id is None:
-        latest = store.latest_run_id("audit")
-        if latest is None:
-            raise ConfigError(f"no audit run in {store.path}; run `audit sample` first")
-        return latest
-    if store.get_run(run_id) is not None:
-        return run_id
-    matches = [r["id"] for r in store.list_runs("audit") if r["id"].startswith(run_id)]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        shown = ", ".join(matches[:6]) + (", …" if len(matches) > 6 else "")
-        raise ConfigError(f"{run_id!r} matches {len(matches)} runs ({shown}); give more characters")
-    raise ConfigError(f"no run {run_id!r} in {store.path}; see `audit runs` for the run ids")
-
-
-def resolve_audit_run(store: Store, run_id: str | None) -> dict:
-    """The audit run ``run_id`` names (an id or a unique prefix), or the latest one; a clear
-    error if there is none."""
-    run = store.get_run(resolve_run_id(store, run_id))
-    if run is None or run["kind"] != "audit":
-        raise ConfigError(f"{run_id!r} is not an audit run; see `audit runs` for the run ids")
-    return run
-
-
-def load_run_passages(config: dict[str, Any]) -> dict[str, Passage] | None:
+def load_run_passages(run: AuditRun) -> dict[str, Passage] | None:
     """The passages of the run's sources folder, or None when it cannot be read now."""
     from core.sources import load_passages
 
-    folder = config.get("sources_path")
+    folder = run.sources_path
     if not folder or not Path(folder).is_dir():
         return None
     try:
@@ -435,7 +409,7 @@ def load_run_passages(config: dict[str, Any]) -> dict[str, Passage] | None:
 
 def build_report(
     store: Store,
-    run_id: str,
+    run_id: str | None,
     *,
     passages: dict[str, Passage] | None = None,
     bootstrap: int = 1000,
@@ -444,33 +418,32 @@ def build_report(
     gold_judge: str | None = None,
     with_specifics: bool = True,
 ) -> AuditReport:
-    """The report of a stored audit run; ``passages`` default to the run's sources folder.
+    """The report of a stored audit run (an id, a unique prefix, or None: the latest);
+    ``passages`` default to the run's sources folder.
 
     ``max_unusable_share`` (default: the default gate policy's) decides ``health.degraded``.
     ``gold_judge`` names the judge whose labels are gold (default: the run's one reviewer or
     imported judge, if any); every other judge is then scored against it.
     ``with_specifics`` adds the checks that need no sources (they read the whole dataset).
     """
-    run = store.get_run(run_id)
-    if run is None:
-        raise ConfigError(f"no run {run_id!r} in {store.path}; see `audit runs` for the run ids")
-    config = run["config"]
+    stored = open_run(store, run_id)
+    run_id, config = stored.id, stored.audit
     if passages is None:
         passages = load_run_passages(config)
     judgments = store.judgments(run_id)
     sampled = store.run_records(run_id)
     judged_ids = {j.record_id for j in judgments}
     records = [r for r in sampled if r["id"] in judged_ids]
-    closed_world = is_closed_world(config)
+    closed_world = config.closed_world
     summary = summarize(
-        judgments, records, population=config.get("population") or None,
-        confidence=config.get("confidence", 0.95), bootstrap=bootstrap,
-        seed=config.get("seed") or 0, hard_severity=hard_severity, closed_world=closed_world,
+        judgments, records, population=config.population or None,
+        confidence=config.confidence, bootstrap=bootstrap,
+        seed=config.seed, hard_severity=hard_severity, closed_world=closed_world,
     )
     rows = _record_rows(records, judgments, summary, passages or {}, passages is not None,
                         closed_world)
     readings, reading = _readings(summary)
-    header = _header(run, len(sampled), len(records), passages is not None)
+    header = _header(stored, len(sampled), len(records), passages is not None)
     if max_unusable_share is None:
         max_unusable_share = GatePolicy().max_unusable_share
     return AuditReport(
@@ -485,7 +458,7 @@ def build_report(
         suspicious=[r.id for r in rows if r.suspicious],
         decisions=store.decisions(run_id, dataset_sha256=header.dataset_sha256),
         health=run_health(summary, [j.name for j in header.judges], max_unusable_share),
-        gold=_gold(run, judgments, [r["id"] for r in records], gold_judge, summary, bootstrap),
+        gold=_gold(stored, judgments, [r["id"] for r in records], gold_judge, summary, bootstrap),
         specifics=sample_specifics(config, [r["id"] for r in sampled]) if with_specifics else None,
     )
 
@@ -496,16 +469,16 @@ def _gold(run, judgments, record_ids, gold_judge, summary, bootstrap) -> GoldCom
         return None
     return compare_with_gold(judgments, record_ids, gold, confidence=summary.confidence,
                              bootstrap=bootstrap, seed=summary.seed,
-                             closed_world=is_closed_world(run["config"]))
+                             closed_world=run.audit.closed_world)
 
 
 _OFFLINE = ("local", "rules")  # judges that can only compare an answer with evidence
 
 
-def evidence_words(config: dict) -> str:
+def evidence_words(run: AuditRun) -> str:
     """What the run checked answers against, and so what its figures can tell."""
-    if is_closed_book(config):
-        llm = [j["name"] for j in config.get("judges", []) if j.get("provider") not in _OFFLINE]
+    if run.closed_book:
+        llm = [j.name for j in run.judges if j.provider not in _OFFLINE]
         if not llm:
             return ("closed-book (no sources): the offline judges only compare answers with "
                     "evidence, so every answer they decide is unverifiable; this run cannot "
@@ -514,38 +487,37 @@ def evidence_words(config: dict) -> str:
         return (f"closed-book (no sources): only {', '.join(llm)} judge(s) from their own "
                 "knowledge; every verdict is uncited, and what they cannot tell is "
                 "unverifiable, never an error")
-    if is_closed_world(config):
+    if run.closed_world:
         return ("sources declared complete (closed world): a claim they do not state counts "
                 "as an error")
     return ("sources not declared complete (open world): a claim they neither support nor "
             "contradict is unverifiable, not an error")
 
 
-def _header(run: dict, n_sampled: int, n_judged: int, sources_available: bool) -> RunHeader:
-    config = run["config"]
-    closed_book = is_closed_book(config)
+def _header(run: StoredRun, n_sampled: int, n_judged: int, sources_available: bool) -> RunHeader:
+    config = run.audit
     return RunHeader(
-        run_id=run["id"],
-        status=run["status"],
-        created=run["created"],
-        updated=run["updated"],
-        dataset_path=config.get("dataset_path"),
-        dataset_sha256=config.get("dataset_sha256") or run.get("dataset_sha256"),
-        sources_path=config.get("sources_path"),
-        sources_sha256=config.get("sources_sha256"),
-        closed_book=closed_book,
-        sources_complete=is_closed_world(config),
+        run_id=run.id,
+        status=run.status,
+        created=run.created,
+        updated=run.updated,
+        dataset_path=config.dataset_path,
+        dataset_sha256=config.dataset_sha256,
+        sources_path=config.sources_path,
+        sources_sha256=config.sources_sha256,
+        closed_book=config.closed_book,
+        sources_complete=config.closed_world,
         evidence=evidence_words(config),
-        sources_available=sources_available and not closed_book,
+        sources_available=sources_available and not config.closed_book,
         n_sampled=n_sampled,
         n_judged=n_judged,
-        population=config.get("population") or None,
-        seed=config.get("seed"),
-        confidence=config.get("confidence", 0.95),
-        stratify=config.get("stratify"),
-        evidence_k=config.get("evidence_k"),
-        judges=[JudgeInfo(name=j["name"], provider=j["provider"], model=j.get("model", ""))
-                for j in config.get("judges", [])],
+        population=config.population or None,
+        seed=config.seed,
+        confidence=config.confidence,
+        stratify=config.stratify,
+        evidence_k=config.evidence_k,
+        retrieval=config.retrieval,
+        judges=[JudgeInfo(name=j.name, provider=j.provider, model=j.model) for j in config.judges],
     )
 
 

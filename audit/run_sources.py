@@ -10,8 +10,9 @@ Whether a ``not_in_sources`` verdict is an error depends on the sources being *c
 - *open world* (the default for a user's sources, always for ``--no-sources``): a claim the
   sources neither support nor contradict is *unverifiable*, never an error.
 
-Both choices are stored in the run (``sources_path``, ``sources_sha256``, ``sources_complete``,
-``closed_book``), so gate, filter, review and reports read the run as it was audited.
+Both choices are stored in the run's record (``core.runs.AuditRun``: ``sources_path``,
+``sources_sha256``, ``sources_complete``, ``closed_book``), so gate, filter, review and reports
+read the run as it was audited.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from core.errors import ConfigError
 from core.models import Passage, QARecord, content_hash
@@ -43,11 +43,6 @@ class RunSources:
     @property
     def closed_book(self) -> bool:
         return self.path is None
-
-    def config(self) -> dict[str, Any]:
-        """The keys a stored run carries about its sources (``sources_sha256`` is the plan's)."""
-        return {"sources_path": None if self.path is None else str(self.path),
-                "sources_complete": self.complete, "closed_book": self.closed_book}
 
 
 def is_example(path: Path | None, example: Path) -> bool:
@@ -89,15 +84,3 @@ def load_run_sources(path: Path | None, complete: bool, *, hybrid: bool = False,
     sha256 = content_hash(sorted(p.sha256 for p in passages.values()))
     return RunSources(Path(path), complete, passages, sha256,
                       lambda record: evidence_for(record, index, k=k))
-
-
-def is_closed_world(config: dict[str, Any]) -> bool:
-    """Whether a stored run counts ``not_in_sources`` as an error. Runs stored before the
-    choice was recorded all had sources and counted it so: they read as closed world."""
-    if config.get("closed_book"):
-        return False
-    return bool(config.get("sources_complete", True))
-
-
-def is_closed_book(config: dict[str, Any]) -> bool:
-    return bool(config.get("closed_book", False))

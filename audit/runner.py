@@ -1,7 +1,8 @@
 """Run a panel of judges over a seeded sample, committing each judgment as it completes.
 
-The run id is a hash of everything that defines the audit (dataset content, sources,
-sample size and seed, panel), so the same command resumes the same run: judgments already
+The run (``core.runs.AuditRun``) is stored first; its id is a hash of everything that
+defines the audit (dataset content, sources, sample size and seed, panel), so the same command
+resumes the same run: judgments already
 stored are not repeated, failed ones are retried, and cached model calls cost nothing.
 """
 
@@ -18,65 +19,12 @@ from audit.judges.base import Judge
 from audit.panel import build_judge
 from audit.sampling import sample_records
 from core.errors import AssayError, ConfigError, JudgeOutputError
-from core.models import JudgeSpec, Judgment, JudgmentStatus, Passage, QARecord, content_hash
+from core.models import EvidenceRef, JudgeSpec, Judgment, JudgmentStatus, Passage, QARecord
+from core.runs import AuditRun, save_run
 from core.store import Store
 
 Progress = Callable[..., None]  # progress(done, total, note=None)
 Warn = Callable[[str], None]  # one line for a person, e.g. a judge that became unusable
-
-
-@dataclass
-class AuditPlan:
-    """Everything that defines one audit run (and so its id)."""
-
-    dataset_sha256: str
-    dataset_path: str
-    sources_sha256: str
-    n: int
-    seed: int
-    judges: list[JudgeSpec]
-    stratify: str | None = None
-    evidence_k: int = 4
-    population: int = 0
-    until_margin: float | None = None
-    closed_book: bool = False  # no sources: no retrieval, judges told so (audit.run_sources)
-    sources_complete: bool = True  # closed world: not_in_sources counts as an error
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def run_id(self) -> str:
-        key = {
-            "dataset": self.dataset_sha256,
-            "sources": self.sources_sha256,
-            "n": self.n,
-            "seed": self.seed,
-            "stratify": self.stratify,
-            "k": self.evidence_k,
-            "judges": [spec.model_dump(mode="json") for spec in self.judges],
-            "until_margin": self.until_margin,
-        }
-        # Only when set, so the ids of sourced closed-world runs stay what they were.
-        if self.closed_book:
-            key["closed_book"] = True
-        if not self.sources_complete:
-            key["open_world"] = True
-        return "audit-" + content_hash(key)[:12]
-
-    def config(self) -> dict:
-        return {
-            "dataset_path": self.dataset_path,
-            "dataset_sha256": self.dataset_sha256,
-            "sources_sha256": self.sources_sha256,
-            "n": self.n,
-            "seed": self.seed,
-            "stratify": self.stratify,
-            "evidence_k": self.evidence_k,
-            "population": self.population,
-            "until_margin": self.until_margin,
-            "judges": [spec.model_dump(mode="json") for spec in self.judges],
-            "closed_book": self.closed_book,
-            "sources_complete": self.sources_complete and not self.closed_book,
-        } | self.extra
 
 
 @dataclass
@@ -90,7 +38,7 @@ class RunOutcome:
     unusable: dict[str, str] = field(default_factory=dict)  # judge -> why, for this run
 
 
-def choose_sample(store: Store, plan: AuditPlan, records: list[QARecord]) -> list[QARecord]:
+def choose_sample(store: Store, plan: AuditRun, records: list[QARecord]) -> list[QARecord]:
     """The run's sample: stored on first use, read back on resume (never re-drawn)."""
     stored = store.run_records(plan.run_id)
     if stored:
@@ -109,7 +57,8 @@ async def judge_one(
     missing package, key, model or server), which is raised: the judge cannot work this run.
     """
     started = time.monotonic()
-    base = {"run_id": run_id, "record_id": record.id, "judge": judge.spec.name}
+    base = {"run_id": run_id, "record_id": record.id, "judge": judge.spec.name,
+            "evidence": EvidenceRef.of(evidence)}
     try:
         outcome = await judge.judge(record, evidence)
     except JudgeOutputError as exc:
@@ -248,7 +197,7 @@ class _Unbuilt:
 
 async def run_panel(
     store: Store,
-    plan: AuditPlan,
+    plan: AuditRun,
     sample: list[QARecord],
     evidence_of: Callable[[QARecord], list[Passage]],
     passages: dict[str, Passage],
@@ -267,7 +216,7 @@ async def run_panel(
              else PanelGuard.build(specs if specs is not None else plan.judges, store, warn,
                                    closed_book=plan.closed_book))
     judges = guard.judges
-    store.create_run(plan.run_id, "audit", plan.dataset_sha256, plan.config())
+    save_run(store, plan)
     store.set_run_status(plan.run_id, "running")
     calls_before = store.count_calls()  # every uncached model call lands in the ledger
     done = store.done_keys(plan.run_id)

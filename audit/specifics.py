@@ -21,6 +21,7 @@ from audit.claims import Claim, ClaimList, NameBook, list_claims
 from audit.consistency import Conflict, conflicts_by_record, find_conflicts
 from core.errors import AssayError, ConfigError
 from core.models import QARecord
+from core.runs import AuditRun
 
 EXPORT_FIELDS = ["record_id", "sentence", "kinds", "values", "entities", "named", "hedged",
                  "unverified", "conflicts"]
@@ -151,17 +152,14 @@ class SpecificsSection(_Model):
     statement: str = NOT_ERRORS
 
 
-def run_specifics(config: dict, only: set[str] | None = None) -> SpecificsReport | None:
-    """The checks over a run's dataset, read again from its path; None when the file is gone
-    or has changed since the audit (the figures must be those of the data that was audited)."""
-    from core.datasets import load_dataset
-
-    path = config.get("dataset_path")
+def run_specifics(run: AuditRun, only: set[str] | None = None) -> SpecificsReport | None:
+    """The checks over a run's dataset, read again as it was audited; None when the file is
+    gone or has changed since the audit (the figures must be those of the data audited)."""
     try:
-        dataset = load_dataset(path) if path else None
+        dataset = run.load_dataset() if run.dataset_path else None
     except AssayError:
         return None
-    if dataset is None or dataset.sha256 != config.get("dataset_sha256"):
+    if dataset is None or dataset.sha256 != run.dataset_sha256:
         return None
     records = dataset.records
     book, claims = _claims_of(dataset.sha256, records)
@@ -183,10 +181,10 @@ def _claims_of(sha256: str, records: Sequence[QARecord]) -> tuple[NameBook, Clai
     return _CLAIMS_CACHE[sha256]
 
 
-def sample_specifics(config: dict, sampled_ids: Sequence[str]) -> SpecificsSection:
+def sample_specifics(run: AuditRun, sampled_ids: Sequence[str]) -> SpecificsSection:
     """The section for a run: the whole audited dataset is checked; records shown are the
     sampled ones."""
-    report = run_specifics(config, only=set(sampled_ids))
+    report = run_specifics(run, only=set(sampled_ids))
     if report is None:
         return SpecificsSection(available=False, note="the audited dataset file is gone or has "
                                 "changed since the audit; run `audit claims` on it instead")

@@ -74,10 +74,9 @@ def set_inputs(name: str, work: Path) -> tuple[Path, Path, dict[str, bool], list
 
 def collect(name: str, work: Path) -> dict[str, Any]:
     """Run (or resume) `audit run --all` with the offline panel; the per-record predictions."""
-    from audit.estimate import covers_every_record
-    from audit.gold import panel_names
     from audit.predictions import panel_predictions
     from core.datasets import load_dataset
+    from core.runs import list_runs
     from core.store import Store
 
     dataset, sources, truth, extra = set_inputs(name, work)
@@ -92,12 +91,12 @@ def collect(name: str, work: Path) -> dict[str, Any]:
         raise SystemExit(f"`{' '.join(command)}` failed with exit {done.returncode}")
     store = Store(db)
     sha = load_dataset(dataset).sha256
-    run = next(r for r in store.list_runs("audit")
-               if covers_every_record(r) and r["config"]["dataset_sha256"] == sha)
-    records = store.run_records(run["id"])
+    run = next(r for r in list_runs(store)
+               if r.audit.covers_every_record and r.audit.dataset_sha256 == sha)
+    records = store.run_records(run.id)
     ids = [r["id"] for r in records]
-    judgments = store.judgments(run["id"])
-    panel = panel_names(run)
+    judgments = store.judgments(run.id)
+    panel = run.audit.panel
     p_error = panel_predictions(judgments, ids, panel).inclusive
     consensus = panel_predictions(judgments, ids, panel, kind="consensus").inclusive
     return {
@@ -105,7 +104,7 @@ def collect(name: str, work: Path) -> dict[str, Any]:
         "audit_command": " ".join(["audit", *command[1:]]),
         "audit_exit_code": done.returncode,
         "seconds_this_invocation": round(seconds, 1),
-        "run_id": run["id"],
+        "run_id": run.id,
         "panel": panel,
         "records": [{"id": rid, "topic": r.get("topic"), "truth": truth[rid],
                      "p_error": round(float(p), 6), "consensus": float(c)}

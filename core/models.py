@@ -92,6 +92,17 @@ class Passage(_Model):
     sha256: str
 
 
+class EvidenceRef(_Model):
+    """A passage a judge was shown, as stored with its judgment: id and content hash."""
+
+    id: str
+    sha256: str
+
+    @classmethod
+    def of(cls, passages: list[Passage]) -> list[EvidenceRef]:
+        return [cls(id=p.id, sha256=p.sha256) for p in passages]
+
+
 class Provenance(_Model):
     """Where a generated record came from."""
 
@@ -196,6 +207,7 @@ class Judgment(_Model):
     tokens_out: int = 0
     cost_usd: float = 0.0
     cache_hit: bool = False
+    evidence: list[EvidenceRef] = Field(default_factory=list)  # shown to the judge, in order
 
     @property
     def decided(self) -> bool:

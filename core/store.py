@@ -113,8 +113,25 @@ def m003_sample_inclusion(db: sqlite3.Connection) -> None:
     )
 
 
+def m004_typed_runs(db: sqlite3.Connection) -> None:
+    """Every stored run's configuration as its typed record (core.runs); batch items keep
+    the evidence passages their request showed (ids and hashes), as judgments do."""
+    from core.runs import upgrade_config
+
+    rows = db.execute(
+        "SELECT id, kind, dataset_sha256, config FROM runs"
+        " WHERE kind IN ('audit', 'eval-audit', 'eval')"
+    ).fetchall()
+    for run_id, kind, sha256, config in rows:
+        upgraded = upgrade_config(kind, json.loads(config), sha256)
+        if upgraded is not None:
+            db.execute("UPDATE runs SET config = ? WHERE id = ?",
+                       (canonical_json(upgraded), run_id))
+    db.execute("ALTER TABLE batch_items ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    m001_initial, m002_batch_jobs, m003_sample_inclusion,
+    m001_initial, m002_batch_jobs, m003_sample_inclusion, m004_typed_runs,
 ]
 
 
@@ -207,6 +224,13 @@ class Store:
                 (run_id, kind, dataset_sha256, canonical_json(config), now, now),
             )
             return cursor.rowcount == 1
+
+    def set_run_config(self, run_id: str, config: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET config = ?, updated = ? WHERE id = ?",
+                (canonical_json(config), utcnow(), run_id),
+            )
 
     def set_run_status(self, run_id: str, status: str) -> None:
         with self.transaction() as db:
@@ -400,7 +424,8 @@ class Store:
     ) -> bool:
         """Record a job about to be submitted, with its items; False if ``key`` exists.
 
-        Each item is ``{"custom_id", "record_id", "attempt", "request"}``.
+        Each item is ``{"custom_id", "record_id", "attempt", "request"}``, and ``evidence``:
+        the passages the request shows (``EvidenceRef`` dicts).
         """
         now = utcnow()
         with self.transaction() as db:
@@ -412,10 +437,10 @@ class Store:
             if cursor.rowcount == 0:
                 return False
             db.executemany(
-                "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
                 [
                     (key, item["custom_id"], i, item["record_id"], judge, item["attempt"],
-                     canonical_json(item["request"]))
+                     canonical_json(item["request"]), canonical_json(item.get("evidence", [])))
                     for i, item in enumerate(items)
                 ],
             )
@@ -443,7 +468,8 @@ class Store:
 
     def batch_items(self, key: str) -> list[dict[str, Any]]:
         rows = self.query("SELECT * FROM batch_items WHERE key = ? ORDER BY position", (key,))
-        return [dict(row) | {"request": json.loads(row["request"])} for row in rows]
+        return [dict(row) | {"request": json.loads(row["request"]),
+                             "evidence": json.loads(row["evidence"])} for row in rows]
 
     def set_batch_item_status(self, key: str, custom_id: str, status: str) -> None:
         with self.transaction() as db:

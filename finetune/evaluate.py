@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audit.runner import AuditPlan
 from core.errors import ConfigError
 from core.models import JudgeSpec, Judgment, QARecord, content_hash, utcnow
+from core.runs import AuditRun, EvalInputs, EvalRun, find_run, open_run, save_run
 from finetune.handoff import BundleError, ChatTemplateInfo, HandoffManifest, sha256_file
 
 EVAL_VERSION = "eval-v1"
@@ -252,12 +252,6 @@ def confident_error(state: str) -> float:
     return float("nan") if state == "undecided" else float(state == "error")
 
 
-class _EvalAuditPlan(AuditPlan):
-    @property
-    def run_id(self) -> str:
-        return "evalaudit-" + super().run_id.removeprefix("audit-")
-
-
 def audit_answers(store, prompts: list[QARecord], answers: list[Answer], model: str,
                   judges: list[JudgeSpec], sources: Path, evidence_k: int) -> tuple[str, list[str]]:
     """Audit one model's answers with the audit runner; (run id, state per prompt)."""
@@ -268,12 +262,12 @@ def audit_answers(store, prompts: list[QARecord], answers: list[Answer], model: 
     records = [p.model_copy(update={"answer": a.text or "(no answer)", "meta": {"model": model}})
                for p, a in zip(prompts, answers, strict=True)]
     index = load_index(sources)
-    plan = _EvalAuditPlan(
-        dataset_sha256=dataset_sha256(records), dataset_path=f"eval answers of the {model} model",
+    plan = AuditRun(
+        kind="eval-audit", answers_of=model, dataset_path=f"eval answers of the {model} model",
+        dataset_sha256=dataset_sha256(records), sources_path=str(sources),
         sources_sha256=content_hash(sorted(p.sha256 for p in index.passages.values())),
-        n=len(records), seed=0, judges=judges, evidence_k=evidence_k, population=len(records),
-        extra={"sources_path": str(sources), "model": model})
-    store.create_run(plan.run_id, "eval-audit", plan.dataset_sha256, plan.config())
+        n=len(records), seed=0, judges=judges, evidence_k=evidence_k, population=len(records))
+    save_run(store, plan)
     store.set_run_records(plan.run_id, [r.model_dump(mode="json") for r in records])
     asyncio.run(run_panel(store, plan, records, lambda r: evidence_for(r, index, k=evidence_k),
                           index.passages))
@@ -312,22 +306,15 @@ def audit_context(store, spec: EvalSpec) -> tuple[list[JudgeSpec], Path, Path | 
     """(judges, sources, training data, evidence k): the training audit's, unless given."""
     from audit.panel import DEFAULT_PANEL
 
-    config: dict[str, Any] = {}
-    if spec.audit_run_id:
-        run = store.get_run(spec.audit_run_id)
-        if run is None or run["kind"] != "audit":
-            raise ConfigError(f"no audit run {spec.audit_run_id!r} in {store.path}; see "
-                              "`audit runs`, or leave out --audit")
-        config = run["config"]
-    judges = spec.judges or [JudgeSpec.model_validate(j) for j in config.get("judges", [])] \
-        or list(DEFAULT_PANEL)
-    sources = spec.sources or (Path(config["sources_path"]) if config.get("sources_path")
-                               else None)
+    run = open_run(store, spec.audit_run_id).audit if spec.audit_run_id else None
+    judges = spec.judges or (run.judges if run else []) or list(DEFAULT_PANEL)
+    audited = run.sources_path if run else None
+    sources = spec.sources or (Path(audited) if audited else None)
     if sources is None:
         raise ConfigError("no sources to audit the answers against: pass --sources DIR "
                           "(or --audit RUN_ID of an audit that names its sources)")
-    train = spec.train or (Path(config["dataset_path"]) if config.get("dataset_path") else None)
-    return judges, sources, train, int(config.get("evidence_k", spec.evidence_k))
+    train = spec.train or (Path(run.dataset_path) if run and run.dataset_path else None)
+    return judges, sources, train, run.evidence_k if run else spec.evidence_k
 
 
 def run_eval(spec: EvalSpec, store, progress: Progress | None = None) -> dict[str, Any]:
@@ -344,24 +331,24 @@ def run_eval(spec: EvalSpec, store, progress: Progress | None = None) -> dict[st
     template = check_template(manifest, tokenizer, spec.model_dir)
     judges, sources, train, evidence_k = audit_context(store, spec)
     adapter_dir = folder / manifest.adapter_dir
-    inputs = {
-        "version": EVAL_VERSION, "model": str(spec.model_dir),
-        "base_config_sha256": manifest.base_config_sha256, "adapter": str(folder),
-        "adapter_sha256": sha256_file(adapter_dir / "adapter_model.safetensors"),
-        "run_name": manifest.run_name, "trained_on": manifest.dataset_sha256,
-        "gate": manifest.gate.model_dump(mode="json"),
-        "prompts": str(spec.prompts), "prompts_sha256": prompts.sha256,
-        "template": {"source": template.source, "sha256": template.sha256},
-        "max_new_tokens": spec.max_new_tokens, "judges": [j.model_dump(mode="json") for j in judges],
-        "sources": str(sources), "evidence_k": evidence_k, "train": str(train) if train else None,
-        "audit_run_id": spec.audit_run_id, "confidence": spec.confidence, "seed": spec.seed,
-        "preference": {"provider": spec.preference_provider, "model": spec.preference_model},
-    }
-    run_id = "eval-" + content_hash(inputs)[:12]
-    stored = store.get_run(run_id)
-    if stored is not None and "result" in stored["config"]:
+    inputs = EvalInputs(
+        version=EVAL_VERSION, model=str(spec.model_dir),
+        base_config_sha256=manifest.base_config_sha256, adapter=str(folder),
+        adapter_sha256=sha256_file(adapter_dir / "adapter_model.safetensors"),
+        run_name=manifest.run_name, trained_on=manifest.dataset_sha256,
+        gate=manifest.gate.model_dump(mode="json"),
+        prompts=str(spec.prompts), prompts_sha256=prompts.sha256,
+        template={"source": template.source, "sha256": template.sha256},
+        max_new_tokens=spec.max_new_tokens, judges=judges,
+        sources=str(sources), evidence_k=evidence_k, train=str(train) if train else None,
+        audit_run_id=spec.audit_run_id, confidence=spec.confidence, seed=spec.seed,
+        preference={"provider": spec.preference_provider, "model": spec.preference_model},
+    )
+    run_id = inputs.run_id
+    stored = find_run(store, run_id)
+    if stored is not None and stored.eval.result:
         say(f"{run_id} already evaluated; showing the stored result")
-        return stored["config"]["result"] | {"from_store": True}
+        return stored.eval.result | {"from_store": True}
 
     records = prompts.records
     say(f"generating {len(records)} answers per model (max {spec.max_new_tokens} new tokens)")
@@ -371,12 +358,13 @@ def run_eval(spec: EvalSpec, store, progress: Progress | None = None) -> dict[st
         base = generate_answers(model, tokenizer, template, records, spec.max_new_tokens,
                                 spec.batch_size, content_hash(prefix + ["base"]))
     tuned = generate_answers(model, tokenizer, template, records, spec.max_new_tokens,
-                             spec.batch_size, content_hash(prefix + [inputs["adapter_sha256"]]))
+                             spec.batch_size, content_hash(prefix + [inputs.adapter_sha256]))
     del model
     answers = {"base": base, "tuned": tuned}
     result = _measure(spec, store, records, answers, judges, sources, train, evidence_k, say)
-    result = {"run_id": run_id, "created": utcnow(), "inputs": inputs, **result}
-    store.create_run(run_id, "eval", prompts.sha256, {"inputs": inputs, "result": result})
+    result = {"run_id": run_id, "created": utcnow(), "inputs": inputs.model_dump(mode="json"),
+              **result}
+    save_run(store, EvalRun(inputs=inputs, result=result))
     store.set_run_status(run_id, "complete")
     return result
 
@@ -443,11 +431,7 @@ def trace_new_errors(store, audit_run_id, train: Path, records, answers, states)
 
 def load_result(store, run_id: str | None = None) -> dict[str, Any]:
     """A stored evaluation result (the latest when ``run_id`` is None)."""
-    run_id = run_id or store.latest_run_id("eval")
-    run = store.get_run(run_id) if run_id else None
-    if run is None or run["kind"] != "eval":
-        raise ConfigError(f"no eval run {run_id!r} in {store.path}; run `finetune eval` first")
-    return run["config"]["result"]
+    return open_run(store, run_id, "eval").eval.result
 
 
 def write_json(result: dict[str, Any], path: Path) -> Path:

@@ -28,12 +28,12 @@ def cli() -> None:
 @db_option
 def show(run_id, errors_only, topic, judge, gold, db_path) -> None:
     """Show the report of RUN_ID (default: the latest audit run; a unique prefix works)."""
-    from audit.report_data import build_report, resolve_run_id
+    from audit.report_data import build_report
     from core.store import Store
     from reports.terminal import render_report
 
     store = Store(db_path)
-    report = build_report(store, resolve_run_id(store, run_id), gold_judge=gold)
+    report = build_report(store, run_id, gold_judge=gold)
     if judge and judge not in report.summary.judges:
         raise click.BadParameter(
             f"no judge {judge!r} in this run; its judges: {', '.join(report.summary.judges)}",
@@ -50,12 +50,12 @@ def show(run_id, errors_only, topic, judge, gold, db_path) -> None:
 @db_option
 def export(run_id, fmt, out, gold, db_path) -> None:
     """Export the report of RUN_ID as JSON (versioned schema), Markdown, HTML, CSV or Parquet."""
-    from audit.report_data import build_report, resolve_run_id
+    from audit.report_data import build_report
     from core.store import Store
     from reports.export import export_report
 
     store = Store(db_path)
-    report = build_report(store, resolve_run_id(store, run_id), gold_judge=gold)
+    report = build_report(store, run_id, gold_judge=gold)
     if out == "-":
         if fmt == "parquet":
             raise click.BadParameter("parquet is binary: give a file with --out",

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from audit.report_data import AuditReport, RecordRow, Span, VerdictRow
     from audit.stats.results import AgreementResult, RateEstimate
     from audit.summary import AuditSummary
+    from core.runs import StoredRun
 
 MARK_OPEN, MARK_CLOSE = ">>", "<<"
 _STATE_STYLE = {"error": "bold red", "unverifiable": "magenta", "ok": "green",
@@ -214,7 +215,7 @@ def render_report(
                            "whole run.", style="dim"))
 
 
-def render_runs(runs: list[dict], console: Console) -> None:
+def render_runs(runs: list[StoredRun], console: Console) -> None:
     """The table of stored audit runs (``audit runs``)."""
     plain = plain_output(console)
     if not runs:
@@ -227,11 +228,10 @@ def render_runs(runs: list[dict], console: Console) -> None:
     for column in ("dataset", "n", "judges"):
         table.add_column(column, overflow="fold")
     for run in runs:
-        config = run.get("config", {})
-        judges = ", ".join(j.get("name", "?") for j in config.get("judges", []))
-        table.add_row(Text(run["id"]), Text(run["created"][:19].replace("T", " ")),
-                      Text(run["status"]), Text(str(config.get("dataset_path", "-"))),
-                      Text(str(config.get("n", "-"))), Text(judges))
+        audit = run.audit
+        table.add_row(Text(run.id), Text(run.created[:19].replace("T", " ")),
+                      Text(run.status), Text(audit.dataset_path or "-"), Text(str(audit.n)),
+                      Text(", ".join(audit.panel)))
     console.print(table)
 
 

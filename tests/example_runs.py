@@ -10,9 +10,19 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.runs import AuditRun, save_run
 from core.store import Store
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "advising"
+
+
+def save_audit_run(store: Store, run_id: str, dataset_sha256: str, **fields) -> AuditRun:
+    """Store an audit run record as ``run_id`` (a made-up run: defaults for what the test
+    does not set)."""
+    defaults = {"dataset_path": "d.jsonl", "sources_sha256": "s", "judges": [], "n": 0}
+    record = AuditRun.model_validate(defaults | fields | {"dataset_sha256": dataset_sha256})
+    save_run(store, record, run_id)
+    return record
 
 
 @dataclass
@@ -72,8 +82,9 @@ def store_half_wrong_run(folder: Path, records) -> tuple[Store, object]:
     data = write_jsonl(records, folder / "data.jsonl")
     dataset = load_dataset(data)
     store = Store(folder / "assay.db")
-    store.create_run("audit-1", "audit", dataset.sha256,
-                     {"dataset_sha256": dataset.sha256, "dataset_path": str(data)})
+    save_audit_run(store, "audit-1", dataset.sha256, dataset_path=str(data),
+                   judges=[{"name": "rules", "provider": "rules"},
+                           {"name": "local", "provider": "local"}])
     store.set_run_records("audit-1", [r.model_dump(mode="json") for r in dataset.records])
     for i, record in enumerate(dataset.records):
         label = Label.contradicted if i % 2 == 0 else Label.supported

@@ -40,6 +40,7 @@ from core.calls import price_of
 from core.models import JudgeSpec, JudgmentStatus
 from core.providers.base import ChatRequest
 from core.providers.openai import OpenAIProvider
+from core.runs import save_run
 from core.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,8 +146,7 @@ def test_a_job_created_but_never_saved_is_found_not_submitted_twice(audit_files,
     """A crash after batches.create but before the job id reached SQLite."""
     store = Store()
     prepared = prepare(options(audit_files), every_record=True, store=store)
-    store.create_run(prepared.plan.run_id, "audit", prepared.plan.dataset_sha256,
-                     prepared.plan.config())
+    save_run(store, prepared.plan)
     spec = prepared.plan.judges[0]
     items = [{"custom_id": custom_id(r.id, "gpt", 1), "record_id": r.id, "attempt": 1,
               "request": judge_request(spec, r, prepared.evidence_of(r)).model_dump(mode="json")}

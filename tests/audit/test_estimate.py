@@ -20,6 +20,7 @@ from audit.pipeline import SampleOptions
 from audit.predictions import verdict_p_error
 from audit.stats import error_rate, ppi_rate
 from core.errors import ConfigError
+from core.runs import open_run
 
 
 def with_gold(example_runs, tmp_path, run_id=None, ids=None):
@@ -115,8 +116,8 @@ def test_active_sample_records_its_probabilities_and_is_weighted(example_runs, t
     assert max(inclusion.values()) > 1.3 * min(inclusion.values())  # not a uniform design
     ids = [r["id"] for r in store.run_records(outcome.run_id)]
     assert len(set(ids)) == 40
-    config = store.get_run(outcome.run_id)["config"]
-    assert config["sampling"]["cheap_run"] == example_runs.cheap
+    sampling = open_run(store, outcome.run_id).audit.sampling
+    assert sampling is not None and sampling.cheap_run == example_runs.cheap
     again = audit_active_sample(store, options, example_runs.cheap, floor=0.3)
     assert (again.run_id, again.new_judgments) == (outcome.run_id, 0)
     assert [r["id"] for r in store.run_records(outcome.run_id)] == ids  # resumed, not redrawn

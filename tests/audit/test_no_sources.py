@@ -24,6 +24,7 @@ from audit.judges.prompts import CLOSED_BOOK_SYSTEM_PROMPT
 from audit.report_data import build_report
 from audit.summary import summarize
 from core.models import Category, Judgment, JudgmentStatus, Label, Severity, Verdict
+from core.runs import open_run
 from core.store import Store
 from reports.html import to_html
 
@@ -100,9 +101,9 @@ def test_closed_book_offline_run_is_all_unverifiable_and_the_gate_is_inconclusiv
     assert "NOT MEASURED" in flat(out)
 
     store, report = latest_report(tmp_path)
-    config = store.get_run(report.run.run_id)["config"]
-    assert config["closed_book"] is True and config["sources_path"] is None
-    assert config["sources_complete"] is False and config["sources_sha256"] == "none"
+    run = open_run(store, report.run.run_id).audit
+    assert run.closed_book and run.sources_path is None and run.retrieval is None
+    assert not run.sources_complete and run.sources_sha256 == "none"
     assert report.run.closed_book and report.run.sources_path is None
     consensus = report.summary.consensus
     assert consensus.errors == 0 and consensus.unverifiable == N_STUDY  # errors not inflated

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from example_runs import save_audit_run
 
 from audit.report_data import (
     AGREEMENT_BANDS,
     VerdictRow,
     agreement_words,
     build_report,
-    resolve_run_id,
     snippet,
     suspicious_reasons,
     wrong_spans,
 )
 from core.errors import ConfigError
 from core.models import Category, Citation, Judgment, JudgmentStatus, Label, Severity, Verdict
+from core.runs import open_run
 from core.store import Store
 
 
@@ -102,10 +103,9 @@ def _store_with_run(tmp_path, run_id="audit-aaaa11112222", sources=True) -> Stor
         folder.mkdir(exist_ok=True)
         (folder / "fees.md").write_text("The late fee is $250.", encoding="utf-8")
     store = Store(tmp_path / "t.db")
-    config = {"dataset_path": "d.jsonl", "dataset_sha256": "cd" * 32, "n": 3, "seed": 1,
-              "population": 50, "confidence": 0.9, "sources_path": str(folder),
-              "judges": [{"name": "a", "provider": "rules"}, {"name": "b", "provider": "rules"}]}
-    store.create_run(run_id, "audit", "cd" * 32, config)
+    save_audit_run(store, run_id, "cd" * 32, n=3, seed=1, population=50, confidence=0.9,
+                   sources_path=str(folder),
+                   judges=[{"name": "a", "provider": "rules"}, {"name": "b", "provider": "rules"}])
     records = [{"id": f"q{i}", "question": "What is the late fee?", "answer": answer,
                 "topic": "fees"} for i, answer in enumerate(
                     ["The late fee is $500.", "The late fee is $250.", "It is $250."])]
@@ -147,25 +147,30 @@ def test_build_report_without_readable_sources(tmp_path):
     assert [s.text for s in report.record("q0").wrong_spans] == ["$500"]
 
 
-def test_resolve_run_id(tmp_path):
+def test_a_run_opens_by_id_by_unique_prefix_or_as_the_latest(tmp_path):
     store = Store(tmp_path / "empty.db")
     with pytest.raises(ConfigError, match="audit sample"):
-        resolve_run_id(store, None)
+        open_run(store, None)
     store = _store_with_run(tmp_path)
-    assert resolve_run_id(store, None) == "audit-aaaa11112222"
-    assert resolve_run_id(store, "audit-aaaa") == "audit-aaaa11112222"
+    assert open_run(store, None).id == "audit-aaaa11112222"
+    assert open_run(store, "audit-aaaa").id == "audit-aaaa11112222"
     with pytest.raises(ConfigError, match="audit runs"):
-        resolve_run_id(store, "audit-zzzz")
+        open_run(store, "audit-zzzz")
     with pytest.raises(ConfigError, match="no run"):
         build_report(store, "audit-zzzz")
+    save_audit_run(store, "audit-aaaa99990000", "ef" * 32)
+    with pytest.raises(ConfigError, match=r"'audit-aaaa' matches 2 runs \(audit-aaaa\w+, "
+                                          r"audit-aaaa\w+\); give more characters"):
+        open_run(store, "audit-aaaa")
+    with pytest.raises(ConfigError, match="is an audit run, not an eval run"):
+        open_run(store, "audit-aaaa11112222", "eval")
 
 
 def _two_judge_report(tmp_path, pairs: list[tuple[Verdict, Verdict]]):
     """The report of a run whose record i got verdicts ``pairs[i]`` from judges a and b."""
     store = Store(tmp_path / "pairs.db")
-    config = {"dataset_path": "d.jsonl", "dataset_sha256": "ef" * 32, "seed": 1,
-              "judges": [{"name": "a", "provider": "rules"}, {"name": "b", "provider": "rules"}]}
-    store.create_run("audit-pairs", "audit", "ef" * 32, config)
+    save_audit_run(store, "audit-pairs", "ef" * 32, seed=1,
+                   judges=[{"name": "a", "provider": "rules"}, {"name": "b", "provider": "rules"}])
     store.set_run_records("audit-pairs", [
         {"id": f"r{i}", "question": f"What is rule {i}?", "answer": f"Rule {i} applies."}
         for i in range(len(pairs))])

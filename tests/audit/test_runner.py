@@ -10,9 +10,10 @@ import pytest
 from test_llm_judge import PASSAGES, RECORD, FakeOpenAI, chat_completion  # noqa: F401
 
 from audit.judges.llm import LLMJudge
-from audit.runner import AuditPlan, choose_sample, judge_one, run_panel
+from audit.runner import choose_sample, judge_one, run_panel
 from core.models import JudgeSpec, JudgmentStatus, QARecord
 from core.providers.openai import OpenAIProvider
+from core.runs import AuditRun
 from core.store import Store
 
 BY_ID = {p.id: p for p in PASSAGES}
@@ -56,7 +57,7 @@ def test_provider_failure_is_recorded_then_retried_by_a_rerun(store):
 
     records = [RECORD, QARecord(id="rec-8", question="Are gift cards refundable?",
                                 answer="No, gift cards are not refundable.")]
-    plan = AuditPlan(dataset_sha256="d" * 64, dataset_path="x.jsonl", sources_sha256="s",
+    plan = AuditRun(dataset_sha256="d" * 64, dataset_path="x.jsonl", sources_sha256="s",
                      n=2, seed=0, judges=[JudgeSpec(name="gpt", provider="openai",
                                                     model="gpt-4.1-mini")])
     sample = choose_sample(store, plan, records)
@@ -111,8 +112,8 @@ def numbered(n: int) -> list[QARecord]:
             for i in range(n)]
 
 
-def plan_for(judges, n: int, **extra) -> AuditPlan:
-    return AuditPlan(dataset_sha256="e" * 64, dataset_path="x.jsonl", sources_sha256="s", n=n,
+def plan_for(judges, n: int, **extra) -> AuditRun:
+    return AuditRun(dataset_sha256="e" * 64, dataset_path="x.jsonl", sources_sha256="s", n=n,
                      seed=0, judges=[j.spec for j in judges], population=n, **extra)
 
 
@@ -150,7 +151,7 @@ def test_an_unbuildable_judge_is_unusable_not_fatal(store, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
     gpt = JudgeSpec(name="gpt", provider="openai", model="gpt-4.1-mini")
     rules = JudgeSpec(name="rules", provider="rules")
-    plan = AuditPlan(dataset_sha256="f" * 64, dataset_path="x.jsonl", sources_sha256="s", n=3,
+    plan = AuditRun(dataset_sha256="f" * 64, dataset_path="x.jsonl", sources_sha256="s", n=3,
                      seed=0, judges=[gpt, rules])
     outcome = asyncio.run(run_panel(store, plan, choose_sample(store, plan, numbered(3)),
                                     lambda r: PASSAGES, BY_ID))
@@ -188,7 +189,7 @@ def test_when_no_judge_can_work_the_first_error_is_raised_and_nothing_is_stored(
 
     monkeypatch.delenv("OPENAI_API_KEY")
     gpt = JudgeSpec(name="gpt", provider="openai", model="gpt-4.1-mini")
-    plan = AuditPlan(dataset_sha256="a" * 64, dataset_path="x.jsonl", sources_sha256="s", n=2,
+    plan = AuditRun(dataset_sha256="a" * 64, dataset_path="x.jsonl", sources_sha256="s", n=2,
                      seed=0, judges=[gpt])
     warnings: list[str] = []
     with pytest.raises(AuthError, match="OPENAI_API_KEY"):
@@ -201,7 +202,7 @@ def test_a_judges_file_mistake_is_raised_before_anything_runs(store):
     from core.errors import ConfigError
 
     typo = JudgeSpec(name="gpt", provider="openai", model="m", params={"temprature": 0})
-    plan = AuditPlan(dataset_sha256="b" * 64, dataset_path="x.jsonl", sources_sha256="s", n=2,
+    plan = AuditRun(dataset_sha256="b" * 64, dataset_path="x.jsonl", sources_sha256="s", n=2,
                      seed=0, judges=[typo, JudgeSpec(name="rules", provider="rules")])
     with pytest.raises(ConfigError, match="unknown params temprature"):
         asyncio.run(run_panel(store, plan, choose_sample(store, plan, numbered(2)),

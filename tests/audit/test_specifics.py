@@ -204,6 +204,7 @@ def test_cli_claims_prints_the_figures_and_exports(tmp_path):
 def test_run_report_shows_conflicts_on_both_sampled_records_not_as_errors(tmp_path):
     import io
 
+    from example_runs import save_audit_run
     from rich.console import Console
 
     from audit.report_data import build_report
@@ -214,9 +215,9 @@ def test_run_report_shows_conflicts_on_both_sampled_records_not_as_errors(tmp_pa
 
     dataset = load_dataset(STUDY)
     store = Store(tmp_path / "assay.db")
-    config = {"dataset_path": str(STUDY), "dataset_sha256": dataset.sha256, "seed": 0,
+    config = {"dataset_path": str(STUDY), "seed": 0,
               "judges": [{"name": "a", "provider": "rules"}, {"name": "b", "provider": "rules"}]}
-    store.create_run("audit-x", "audit", dataset.sha256, config)
+    save_audit_run(store, "audit-x", dataset.sha256, **config)
     sampled = [r for r in dataset.records if r.id in {"1:1", "2:1", "8:1"}]
     store.set_run_records("audit-x", [r.model_dump(mode="json") for r in sampled])
     store.save_judgments([
@@ -247,7 +248,7 @@ def test_run_report_shows_conflicts_on_both_sampled_records_not_as_errors(tmp_pa
     # A changed dataset file: the section says so instead of showing other data's figures.
     changed = tmp_path / "changed.jsonl"
     changed.write_text(STUDY.read_text().splitlines()[0] + "\n")
-    store.create_run("audit-y", "audit", dataset.sha256, {**config, "dataset_path": str(changed)})
+    save_audit_run(store, "audit-y", dataset.sha256, **{**config, "dataset_path": str(changed)})
     store.set_run_records("audit-y", [r.model_dump(mode="json") for r in sampled])
     later = build_report(store, "audit-y", bootstrap=0).specifics
     assert later is not None and not later.available and "changed" in later.note

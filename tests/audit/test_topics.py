@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from example_runs import save_audit_run
+
 from audit.gate import GatePolicy, evaluate_gate, load_policy
 from audit.topics import assign_topics, topic_matches
 from core.datasets import load_dataset
@@ -89,8 +91,7 @@ def judgment(run_id, record_id, judge, error):
 def test_critical_rule_fires_on_data_without_a_topic_field(tmp_path):
     dataset = load_dataset(STUDY)
     store = Store(tmp_path / "assay.db")
-    store.create_run("audit-study", "audit", dataset.sha256,
-                     {"dataset_path": str(STUDY), "dataset_sha256": dataset.sha256, "seed": 0})
+    save_audit_run(store, "audit-study", dataset.sha256, dataset_path=str(STUDY))
     records = dataset.records
     store.set_run_records("audit-study", [r.model_dump(mode="json") for r in records])
     wrong = {"5:1", "10:1"}  # the invented GRE rule; a statement-of-purpose answer
@@ -161,7 +162,7 @@ def test_a_policy_threshold_lets_the_gate_place_a_paraphrase(tmp_path):
                                 "answer": record.answer}) + "\n")
     sha = load_dataset(data).sha256
     store = Store(tmp_path / "assay.db")
-    store.create_run("audit-w", "audit", sha, {"dataset_path": str(data), "dataset_sha256": sha})
+    save_audit_run(store, "audit-w", sha, dataset_path=str(data))
     store.set_run_records("audit-w", [record.model_dump(mode="json")])
     store.save_judgments([judgment("audit-w", "q1", j, True) for j in ("rules", "rules-2")])
     critical = next(r for r in evaluate_gate(store, "audit-w", data, policy).reasons

@@ -26,7 +26,8 @@ def test_migration_upgrades_an_existing_m001_database(tmp_path):
 
     store = Store(path)
     names = [row[0] for row in store.query("SELECT name FROM _migrations ORDER BY name")]
-    assert names == ["m001_initial", "m002_batch_jobs", "m003_sample_inclusion"]
+    assert names == ["m001_initial", "m002_batch_jobs", "m003_sample_inclusion",
+                     "m004_typed_runs"]
     assert store.get_run("r1")["status"] == "complete"  # existing data untouched
     assert store.batch_jobs() == []
 

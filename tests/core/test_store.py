@@ -16,9 +16,9 @@ def test_store_uses_wal_and_records_migrations(tmp_path):
     store = Store(tmp_path / "a.db")
     assert store.query("PRAGMA journal_mode")[0][0] == "wal"
     names = [row["name"] for row in store.query("SELECT name FROM _migrations")]
-    assert names == ["m001_initial", "m002_batch_jobs", "m003_sample_inclusion"]
+    assert names == ["m001_initial", "m002_batch_jobs", "m003_sample_inclusion", "m004_typed_runs"]
     Store(tmp_path / "a.db")  # reopening does not re-run migrations
-    assert len(store.query("SELECT name FROM _migrations")) == 3
+    assert len(store.query("SELECT name FROM _migrations")) == 4
 
 
 def test_judgments_round_trip_and_failed_ones_are_not_done(tmp_path):

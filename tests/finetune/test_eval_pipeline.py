@@ -11,9 +11,11 @@ import warnings
 from pathlib import Path
 
 import pytest
+from example_runs import save_audit_run
 
 from core.datasets import load_dataset, write_jsonl
 from core.models import Judgment, JudgmentStatus, Label, Verdict
+from core.runs import open_run
 from core.store import Store
 from finetune.evaluate import (
     EvalSpec,
@@ -112,9 +114,9 @@ def test_answers_that_hit_the_token_limit_are_flagged(tiny):
 def audited_training_data(folder: Path, store: Store) -> tuple[Path, str]:
     records = load_dataset(EXAMPLE / "dataset.jsonl").records[:12]
     data = write_jsonl(records, folder / "train.jsonl")
-    store.create_run("audit-train", "audit", load_dataset(data).sha256,
-                     {"dataset_path": str(data), "sources_path": str(EXAMPLE / "sources"),
-                      "judges": [{"name": "rules", "provider": "rules"}]})
+    save_audit_run(store, "audit-train", load_dataset(data).sha256, dataset_path=str(data),
+                   sources_path=str(EXAMPLE / "sources"),
+                   judges=[{"name": "rules", "provider": "rules"}])
     store.set_run_records("audit-train", [r.model_dump(mode="json") for r in records])
     for record in records:
         store.save_judgment(Judgment(run_id="audit-train", record_id=record.id, judge="rules",
@@ -149,9 +151,9 @@ def test_run_eval_stores_an_eval_run_and_audits_answers_with_the_training_panel(
         assert store.get_run(run_id)["kind"] == "eval-audit"
         assert len(store.judgments(run_id)) == 3
     assert store.latest_run_id("audit") == "audit-train"  # answer audits are not training audits
-    run = store.get_run(result["run_id"])
-    assert run["kind"] == "eval" and run["status"] == "complete"
-    assert run["config"]["result"]["preference"]["wins"] == pref["wins"]
+    run = open_run(store, result["run_id"], "eval")
+    assert run.status == "complete"
+    assert run.eval.result["preference"]["wins"] == pref["wins"]
     again = run_eval(spec, store)
     assert again["from_store"] is True and again["run_id"] == result["run_id"]
 

@@ -16,6 +16,7 @@ from core.models import (
     Severity,
     Verdict,
 )
+from core.runs import AuditRun, save_run
 from core.store import Store
 
 RUN_ID = "audit-0123456789ab"
@@ -161,7 +162,7 @@ def build_sample_run(root: Path) -> tuple[Store, str]:
                    {"name": "local", "provider": "local", "model": "gemma-3-270m", "params": {}},
                    {"name": "rules", "provider": "rules", "model": "", "params": {}}],
     }
-    store.create_run(RUN_ID, "audit", "ab" * 32, config)
+    save_run(store, AuditRun.model_validate(config), RUN_ID)
     store.set_run_records(RUN_ID, RECORDS)
     for record_id, by_judge in JUDGMENTS.items():
         for judge, body in by_judge.items():

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from core.runs import list_runs
 from reports.terminal import render_report, render_run_summary, render_runs
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -97,7 +98,7 @@ def test_judge_filter_shows_that_judges_errors(sample_report):
 def test_render_runs_lists_stored_runs(sample_run):
     store, run_id = sample_run
     console = Console(file=StringIO(), width=120, force_terminal=False, color_system=None)
-    render_runs(store.list_runs("audit"), console)
+    render_runs(list_runs(store), console)
     out = console.file.getvalue()
     assert run_id in out and "gemini, local, rules" in out and "data/advising.jsonl" in out
     console = Console(file=StringIO(), width=80, force_terminal=False, color_system=None)

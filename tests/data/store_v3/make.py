@@ -41,7 +41,7 @@ subprocess.run([sys.executable, "-m", "audit", "gate", "--db", str(db),
 prompts = example[:3]
 answers = [Answer(text=r.answer, tokens=10, truncated=False) for r in prompts]
 run_id, _ = audit_answers(store, prompts, answers, "base", list(DEFAULT_PANEL), EXAMPLE_SOURCES, 4)
-inputs = {"version": 1, "model": "gemma", "base_config_sha256": "0" * 64, "adapter": "adapter",
+inputs = {"version": "eval-v1", "model": "gemma", "base_config_sha256": "0" * 64, "adapter": "adapter",
           "adapter_sha256": "1" * 64, "run_name": "legacy", "trained_on": "2" * 64, "gate": {},
           "prompts": "prompts.jsonl", "prompts_sha256": "3" * 64,
           "template": {"source": "tokenizer", "sha256": "4" * 64}, "max_new_tokens": 64,
