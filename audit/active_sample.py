@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 
 from audit.estimate import cheap_run_for
-from audit.pipeline import SampleOptions
 from audit.predictions import panel_predictions
 from audit.runner import Progress, RunOutcome, Warn, run_panel
+from audit.sample import SampleOptions
 from audit.sampling import sample_active
 from core.errors import ConfigError
 from core.models import QARecord

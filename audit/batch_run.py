@@ -27,8 +27,8 @@ from typing import Any
 from audit.judges.base import JudgeOutcome
 from audit.judges.llm import judge_prices, parse_verdict
 from audit.judges.prompts import build_messages, judge_template, repair_message, verdict_schema
-from audit.pipeline import SampleOptions
 from audit.runner import judge_one, run_panel
+from audit.sample import SampleOptions
 from core.batch.jobs import (
     BATCH_DISCOUNT,
     COLLECTED,

@@ -94,7 +94,7 @@ def sample(ctx, db_path, dry_run, policy_file, active, cheap_run, floor, **kwarg
     max_unusable_share of records, or fewer than two judges gave verdicts); 2: usage error.
     """
     from audit.active_sample import audit_active_sample
-    from audit.pipeline import SampleOptions, audit_sample
+    from audit.sample import SampleOptions, audit_sample
     from reports.progress import progress_bar
 
     if cheap_run and not active:
@@ -269,8 +269,8 @@ def review(run_id, judge, db_path) -> None:
     """Review a run's sampled records yourself, as one more judge (stop and resume freely)."""
     from rich.prompt import Prompt
 
-    from audit.pipeline import run_evidence
     from audit.review import pending_items, review_loop
+    from audit.sample import run_evidence
     from audit.specifics import run_specifics
     from core.runs import open_run
     from reports.review import show_item

@@ -7,7 +7,7 @@ Converts the set into Assay's dataset + sources form (audit/quality.py: one sour
 per item, records citing their own passage), draws a seeded sample balanced between correct
 and erroneous answers from the REPORTING slice (HaluEval: items with an odd id number; the
 even ones are the development slice, where the local judge is calibrated and where changes
-to the panel may be tried), runs ``audit.pipeline.audit_sample`` on exactly those records,
+to the panel may be tried), runs ``audit.sample.audit_sample`` on exactly those records,
 and scores every judge, the consensus (weighted; ties resolved), the plain majority,
 Dawid–Skene and the panel's mean P(error)
 against the truth. Without --judges the default offline panel (local + rules) is used.
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
-    from audit.pipeline import SampleOptions, audit_sample
+    from audit.sample import SampleOptions, audit_sample
     from core.local_model import cache_dir
     from core.store import Store
 
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _specs(judges_file: Path | None):
-    from audit.pipeline import panel_specs
+    from audit.sample import panel_specs
 
     return panel_specs(judges_file)
 

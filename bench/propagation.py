@@ -7,7 +7,7 @@
    changed number/date/entity, a negated rule, an invented policy sentence), up to
    ``--heldout``; the question is rephrased by a fixed template (deterministic, light
    rephrasings, not free paraphrases), the reference is the *correct* answer.
-3. The planted data is audited (``audit.pipeline.audit_sample``; judges: the local likelihood
+3. The planted data is audited (``audit.sample.audit_sample``; judges: the local likelihood
    judge on ``--model`` and the rules judge; a census by default), so tracing can say whether
    the audit flagged the records the errors came from.
 4. QLoRA on planted and on control (``finetune.training.run_session``; the planted run with
@@ -285,7 +285,7 @@ def judges_file(work: Path, model_dir: Path) -> Path:
 
 
 def audit_planted(store, work: Path, model_dir: Path, n: int | None) -> str:
-    from audit.pipeline import SampleOptions, audit_sample
+    from audit.sample import SampleOptions, audit_sample
 
     data = work / "train_planted.jsonl"
     records = sum(1 for line in data.read_text().splitlines() if line.strip())

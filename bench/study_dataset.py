@@ -77,8 +77,8 @@ def _rate(estimate) -> dict | None:
 def closed_book_audit(path: Path, n: int) -> dict:
     """`audit sample --no-sources --n N` with the default panel, in a scratch store."""
     from audit.gate import evaluate_gate, load_policy
-    from audit.pipeline import SampleOptions, audit_sample
     from audit.report_data import build_report
+    from audit.sample import SampleOptions, audit_sample
     from core.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:

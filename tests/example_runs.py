@@ -46,7 +46,7 @@ class ExampleRuns:
 def build_example_runs(folder: Path) -> ExampleRuns:
     """Judge the example with the rules judge: every record, then a uniform sample of 40."""
     from audit.batch_run import RunAllOptions, run_all
-    from audit.pipeline import SampleOptions, audit_sample
+    from audit.sample import SampleOptions, audit_sample
 
     judges = folder / "rules.toml"
     judges.write_text('[[judge]]\nname = "rules"\nprovider = "rules"\n', encoding="utf-8")

@@ -16,8 +16,8 @@ from audit.active_sample import audit_active_sample
 from audit.estimate import estimate_error_rate
 from audit.gate import GatePolicy, evaluate_gate
 from audit.label_import import import_labels
-from audit.pipeline import SampleOptions
 from audit.predictions import verdict_p_error
+from audit.sample import SampleOptions
 from audit.stats import error_rate, ppi_rate
 from core.errors import ConfigError
 from core.runs import open_run

@@ -180,7 +180,7 @@ def test_evaluate_run_scores_judges_consensus_and_invalid_citations(tmp_path):
 
 
 def test_a_real_rules_only_audit_on_converted_items(halueval_rows, tmp_path):
-    from audit.pipeline import SampleOptions, audit_sample
+    from audit.sample import SampleOptions, audit_sample
 
     answers = quality.halueval_answers(halueval_rows[:6])
     inputs = quality.write_assay_inputs(answers, tmp_path / "set")

@@ -162,7 +162,7 @@ def test_an_unbuildable_judge_is_unusable_not_fatal(store, monkeypatch):
 
 
 def test_until_margin_stops_at_the_first_window_whose_interval_is_narrow_enough(store):
-    from audit.pipeline import _margin_reached
+    from audit.sample import _margin_reached
     from audit.stats import margin_reached
 
     errors_on = frozenset(f"r{i:02d}" for i in range(0, 40, 5))  # every fifth record wrong

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from audit.pipeline import SampleOptions, audit_sample
+from audit.sample import SampleOptions, audit_sample
 from core.store import Store
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad" / "sharegpt_bad_lines.jsonl"

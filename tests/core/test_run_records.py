@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from audit.gate import UNREADABLE, checked_sha256, evaluate_gate
-from audit.pipeline import SampleOptions, audit_sample, run_evidence
 from audit.report_data import build_report
+from audit.sample import SampleOptions, audit_sample, run_evidence
 from core.datasets import load_dataset
 from core.runs import AuditRun, list_runs, open_run
 from core.store import Store
