@@ -415,7 +415,7 @@ def runs(db_path) -> None:
 
 def show_dry_run(db_path, options, *, every_record: bool, batch: bool) -> None:
     """Print what a run would send (per judge: requests, tokens, USD); write the requests."""
-    from audit.batch_run import estimate_run, prepare
+    from audit.run_all import estimate_run, prepare
     from core.store import default_db_path
     from reports.estimate import render_estimate
 
@@ -462,7 +462,7 @@ def run(ctx, db_path, every_record, batch, dry_run, wait, poll_interval, max_per
     """
     import asyncio
 
-    from audit.batch_run import RunAllOptions, run_all
+    from audit.run_all import RunAllOptions, run_all
     from reports.progress import progress_bar
 
     if not every_record:
@@ -492,7 +492,7 @@ def collect(run_id, wait, poll_interval, db_path) -> None:
     """Pick up the batch results of a run (after a crash, or a day later)."""
     import asyncio
 
-    from audit.batch_run import collect_run
+    from audit.run_all import collect_run
     from core.runs import open_run
 
     store = open_store(db_path)

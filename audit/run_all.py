@@ -1,4 +1,5 @@
-"""Large audits: every record, through the providers' batch services, resumable from SQLite.
+"""`audit run --all` and `audit collect`: every record, through the providers' batch services,
+resumable from SQLite.
 
 ``run_all`` judges every record of a dataset. LLM judges (openai, gemini) go through the
 provider's batch service when ``batch=True``; local and rules judges run in-process as in

@@ -87,7 +87,7 @@ def start_server(command: list[str], port: int, log: Path) -> subprocess.Popen:
 
 def judge_requests(count: int, offset: int, max_tokens: int, k: int) -> list:
     """Real first-attempt judge requests for ``count`` example records, from ``offset`` on."""
-    from audit.batch_run import judge_request
+    from audit.run_all import judge_request
     from audit.sample import EXAMPLE_DIR
     from core.datasets import load_dataset
     from core.models import JudgeSpec

@@ -45,7 +45,7 @@ class ExampleRuns:
 
 def build_example_runs(folder: Path) -> ExampleRuns:
     """Judge the example with the rules judge: every record, then a uniform sample of 40."""
-    from audit.batch_run import RunAllOptions, run_all
+    from audit.run_all import RunAllOptions, run_all
     from audit.sample import SampleOptions, audit_sample
 
     judges = folder / "rules.toml"

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from batch_service import FakeBatchService
 
-from audit.batch_run import RunAllOptions, run_all
 from audit.gate import GateEvidence, GatePolicy, decide
 from audit.judges.prompts import CLOSED_BOOK_SYSTEM_PROMPT
 from audit.report_data import build_report
+from audit.run_all import RunAllOptions, run_all
 from audit.summary import summarize
 from core.models import Category, Judgment, JudgmentStatus, Label, Severity, Verdict
 from core.runs import open_run

@@ -23,7 +23,9 @@ import pytest
 from batch_service import FakeBatchService  # noqa: E402
 from click.testing import CliRunner
 
-from audit.batch_run import (
+from audit.judges.llm import LLMJudge
+from audit.judges.prompts import build_messages
+from audit.run_all import (
     RunAllOptions,
     call_key,
     collect_run,
@@ -33,8 +35,6 @@ from audit.batch_run import (
     prepare,
     run_all,
 )
-from audit.judges.llm import LLMJudge
-from audit.judges.prompts import build_messages
 from core.batch.openai_batch import OpenAIBatch
 from core.calls import price_of
 from core.models import JudgeSpec, JudgmentStatus
@@ -234,7 +234,7 @@ def test_sigkill_between_submit_and_collect_loses_nothing(audit_files, service, 
 
 
 def test_only_openai_and_gemini_judges_can_batch():
-    from audit.batch_run import build_backend
+    from audit.run_all import build_backend
     from core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="no batch service"):
