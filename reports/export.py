@@ -28,11 +28,11 @@ from reports.terminal import (
     hard_text,
     lower_bound_note,
     num,
-    pct,
     rate_text,
     short_verdict,
     sources_text,
     split_spans,
+    spread_text,
     unverifiable_text,
     verdict_text,
 )
@@ -180,7 +180,7 @@ def to_markdown(report: AuditReport) -> str:
            f"- {md(hard_text(summary))}"]
     if summary.range_inclusive:
         spread = summary.range_inclusive
-        out.append(f"- across judges: {pct(spread.low)} to {pct(spread.high)}. {md(spread.why)}")
+        out.append(f"- across judges: {md(spread_text(spread))}. {md(spread.why)}")
     out += [f"- {md(report.reading)}", ""]
     out += _md_agreement(report) + _md_judges(report) + _md_gold(report) + _md_errors(report)
     out += _md_disagreements(report) + _md_breakdowns(report) + _md_problems(report)

@@ -28,6 +28,7 @@ from reports.terminal import (
     short_verdict,
     sources_text,
     split_spans,
+    spread_text,
     unverifiable_text,
     verdict_text,
 )
@@ -162,8 +163,7 @@ def _headline(report: AuditReport) -> str:
              + f"{c.ok} ok, {c.undecided} undecided; {c.disputed} tie(s) resolved.</p>"]
     if s.range_inclusive:
         r = s.range_inclusive
-        parts.append(f"<p>Across judges: {esc(pct(r.low))} ({esc(', '.join(r.low_judges))}) to "
-                     f"{esc(pct(r.high))} ({esc(', '.join(r.high_judges))}). "
+        parts.append(f"<p>Across judges: {esc(spread_text(r))}. "
                      f'<span class="muted">{esc(r.why)}</span></p>')
     parts.append(f"<p><em>{esc(report.reading)}</em></p>")
     return _section("headline", "Headline", "".join(parts))

@@ -38,6 +38,15 @@ def pct(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value * 100:.{digits}f}%"
 
 
+def spread_text(spread) -> str:
+    """The judges' rates from lowest to highest, or the one rate they all give."""
+    if pct(spread.low) == pct(spread.high):
+        judges = sorted({*spread.low_judges, *spread.high_judges})
+        return f"{pct(spread.low)} from every judge ({', '.join(judges)})"
+    return (f"{pct(spread.low)} ({', '.join(spread.low_judges)}) to "
+            f"{pct(spread.high)} ({', '.join(spread.high_judges)})")
+
+
 def num(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -302,8 +311,7 @@ def headline_panel(report: AuditReport, plain: bool = False) -> Panel:
     ]
     spread = summary.range_inclusive
     if spread is not None:
-        lines.append(Text(f"Across judges: {pct(spread.low)} ({', '.join(spread.low_judges)}) "
-                          f"to {pct(spread.high)} ({', '.join(spread.high_judges)})"))
+        lines.append(Text(f"Across judges: {spread_text(spread)}"))
         lines.append(Text(spread.why, style="dim"))
     lines.append(Text(report.reading, style="italic"))
     return report_panel(Group(*lines), "Headline", plain, "red")

@@ -104,3 +104,13 @@ def test_render_runs_lists_stored_runs(sample_run):
     console = Console(file=StringIO(), width=80, force_terminal=False, color_system=None)
     render_runs([], console)
     assert "no audit runs" in console.file.getvalue()
+
+
+def test_the_range_across_judges_names_one_rate_once_when_every_judge_gives_it():
+    from audit.stats.results import RateRange
+    from reports.terminal import spread_text
+
+    assert spread_text(RateRange(0.25, 2 / 3, ["local"], ["gemini"])) == \
+        "25.0% (local) to 66.7% (gemini)"
+    assert spread_text(RateRange(0.0, 0.0, ["local", "rules"], ["local", "rules"])) == \
+        "0.0% from every judge (local, rules)"
