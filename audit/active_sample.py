@@ -34,14 +34,10 @@ def audit_active_sample(
     warn: Warn | None = None,
 ) -> RunOutcome:
     """Draw (or resume) the active sample and judge it with the panel of ``options``."""
-    from core.datasets import skipped_line
-
     if options.stratify or options.until_margin:
         raise ConfigError("--active cannot be combined with --stratify or --until-margin")
     sources = options.run_sources()
-    dataset = options.load_dataset()
-    if (skipped := skipped_line(dataset)) and warn is not None:
-        warn(skipped)
+    dataset = options.load_dataset(warn)
     cheap = cheap_run_for(store, dataset.sha256, cheap_run_id, none_found=(
         "--active needs a cheap run over every record of this dataset: run `audit run --all` "
         "first (or name one with --cheap RUN)"))

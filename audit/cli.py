@@ -419,7 +419,7 @@ def show_dry_run(db_path, options, *, every_record: bool, batch: bool) -> None:
     from core.store import default_db_path
     from reports.estimate import render_estimate
 
-    prepared = prepare(options, every_record=every_record)
+    prepared = prepare(options, every_record=every_record, warn=warn_line)
     path = Path(db_path) if db_path else default_db_path()
     store = open_store(db_path) if path.exists() else None
     out = path.parent / "dry-run" / f"{prepared.plan.run_id}.jsonl"

@@ -28,7 +28,7 @@ from typing import Any
 from audit.judges.base import JudgeOutcome
 from audit.judges.llm import judge_prices, parse_verdict
 from audit.judges.prompts import build_messages, judge_template, repair_message, verdict_schema
-from audit.runner import judge_one, run_panel
+from audit.runner import Warn, judge_one, run_panel
 from audit.sample import SampleOptions
 from core.batch.jobs import (
     BATCH_DISCOUNT,
@@ -99,17 +99,18 @@ class CollectOutcome:
 # -- preparing the run -------------------------------------------------------------------------
 
 
-def prepare(options: SampleOptions, *, every_record: bool, store: Store | None = None) -> Prepared:
+def prepare(options: SampleOptions, *, every_record: bool, store: Store | None = None,
+            warn: Warn | None = None) -> Prepared:
     """Load dataset and sources; the records are all of them or the seeded sample.
 
     With a ``store`` the dataset and the sample are recorded (``choose_sample``); without
-    one (a dry run) nothing is written.
+    one (a dry run) nothing is written. Records left out by ``--skip-invalid`` are said.
     """
     from audit.runner import choose_sample
     from audit.sampling import sample_records
 
     sources = options.run_sources()  # before the dataset: a missing choice costs nothing
-    dataset = options.load_dataset()
+    dataset = options.load_dataset(warn)
     population = len(dataset.records)
     plan = options.run_record(dataset, sources, every_record=every_record)
     if store is not None:
@@ -375,7 +376,7 @@ async def run_all(store: Store, options: RunAllOptions, *, backend_for: BackendF
                   wait: bool = False, poll_s: float = 30.0, progress=None,
                   warn=None) -> CollectOutcome:
     """Judge every record: in-process judges now, LLM judges in batch jobs (or now)."""
-    prepared = prepare(options, every_record=True, store=store)
+    prepared = prepare(options, every_record=True, store=store, warn=warn)
     plan = prepared.plan
     batched = [s for s in plan.judges if options.batch and s.provider in BATCH_PROVIDERS]
     direct = [s for s in plan.judges if s not in batched]

@@ -51,12 +51,16 @@ class SampleOptions:
                                         self.sources_complete)
         return load_run_sources(path, complete, hybrid=self.hybrid, k=self.evidence_k)
 
-    def load_dataset(self) -> Dataset:
-        from core.datasets import load_dataset
+    def load_dataset(self, warn: Warn | None = None) -> Dataset:
+        """The dataset; with ``--skip-invalid`` the records left out are said (``warn``)."""
+        from core.datasets import load_dataset, skipped_line
 
-        return load_dataset(self.dataset_path, question_field=self.question_field,
-                            answer_field=self.answer_field, id_field=self.id_field,
-                            skip_invalid=self.skip_invalid)
+        dataset = load_dataset(self.dataset_path, question_field=self.question_field,
+                               answer_field=self.answer_field, id_field=self.id_field,
+                               skip_invalid=self.skip_invalid)
+        if (skipped := skipped_line(dataset)) and warn is not None:
+            warn(skipped)
+        return dataset
 
     def run_record(self, dataset: Dataset, sources: RunSources, *, every_record: bool = False,
                    sampling: ActiveSampling | None = None) -> AuditRun:
@@ -94,12 +98,8 @@ def audit_sample(
     store: Store, options: SampleOptions, progress: Progress | None = None, warn: Warn | None = None
 ) -> RunOutcome:
     """Sample, judge and store; re-running with the same options resumes the same run."""
-    from core.datasets import skipped_line
-
     sources = options.run_sources()  # before the dataset: a missing choice costs nothing
-    dataset = options.load_dataset()
-    if (skipped := skipped_line(dataset)) and warn is not None:
-        warn(skipped)
+    dataset = options.load_dataset(warn)
     store.record_dataset(dataset.sha256, str(options.dataset_path), len(dataset.records))
     plan = options.run_record(dataset, sources)
     sample = choose_sample(store, plan, dataset.records)

@@ -19,3 +19,19 @@ def test_audit_sample_says_which_records_it_skipped(tmp_path):
     assert warnings == [
         "skipped 2 invalid records (--skip-invalid); the first: "
         f'{BAD}, line 1, field "conversations[3].value": is empty (and 1 more)']
+
+
+def test_audit_run_all_says_which_records_it_skipped(tmp_path):
+    import asyncio
+
+    from audit.run_all import RunAllOptions, run_all
+
+    judges = tmp_path / "judges.toml"
+    judges.write_text('[[judge]]\nname = "rules"\nprovider = "rules"\n')
+    warnings: list[str] = []
+    options = RunAllOptions(dataset=BAD, no_sources=True, judges_file=judges, skip_invalid=True)
+    outcome = asyncio.run(run_all(Store(tmp_path / "a.db"), options, warn=warnings.append))
+    assert outcome.done
+    assert warnings == [
+        "skipped 2 invalid records (--skip-invalid); the first: "
+        f'{BAD}, line 1, field "conversations[3].value": is empty (and 1 more)']
