@@ -84,6 +84,12 @@ DEFAULTS = {
     "verify_words": 3,  # ... and at least this many
     "max_span": 5,  # most content words one substitution may replace
     "unaligned_words": 3,  # a claim this long (names aside) that no sentence is about: unanswered
+    # "A or B" without a comparison: the question's description (at least describe_words
+    # words) must be stated by a sentence naming the other one (describe_share of the words)
+    # with describe_margin words more than any sentence naming the chosen one
+    "describe_words": 3,
+    "describe_share": 0.5,
+    "describe_margin": 2,
     "relevant_share": 0.3,  # "about" it: shares this share of its content words (names aside)
 }
 
@@ -292,19 +298,23 @@ class Aligner:
         return out
 
     def comparison(self, question: str, answer: str) -> Difference | None:
-        """An "A or B" question answered with the one the source's dates put on the wrong side
-        ("Who was born first, A or B?" / "B was born first." where A's date is earlier)."""
+        """An "A or B" question answered with the wrong one: the one the source's dates put
+        on the other side ("Who was born first, A or B?" / "B was born first." where A's date
+        is earlier), or, without a comparison, the one whose sentences do not state what the
+        question describes ("Which magazine was founded in 1987, A or B?" / "B" where the
+        sentence saying "founded in 1987" names A and not B)."""
         pair = _alternatives(question)
-        early = _EARLY.search(question)
-        late = _LATE.search(question)
-        if pair is None or bool(early) == bool(late):
+        if pair is None:
             return None
-        first = [(_position(answer, name), name) for name in pair]
-        named = sorted((at, name) for at, name in first if at >= 0)
+        named = sorted((at, name) for at, name in ((_position(answer, n), n) for n in pair)
+                       if at >= 0)
         if not named:
             return None
         chosen = named[0][1]
         other = pair[1] if chosen == pair[0] else pair[0]
+        early, late = _EARLY.search(question), _LATE.search(question)
+        if bool(early) == bool(late):
+            return self._described(question, answer, chosen, other) if len(named) == 1 else None
         says_early = bool(early)
         if _LATE.search(answer) and not _EARLY.search(answer):
             says_early = False
@@ -320,6 +330,27 @@ class Aligner:
         return Difference("comparison", answer, f"{chosen} {'first' if says_early else 'later'}",
                           f"{mine[1].text} / {theirs[1].text}", mine[1], Category.wrong_date,
                           0.75, also=(theirs[1],))
+
+    def _described(self, question: str, answer: str, chosen: str,
+                   other: str) -> Difference | None:
+        keys = {name: set(content_words(name)) for name in (chosen, other)}
+        wanted = set(content_words(question)) - keys[chosen] - keys[other]
+        if len(wanted) < self.params["describe_words"]:
+            return None
+
+        def best(name: str, rival: str) -> tuple[int, EvidenceSentence] | None:
+            scored = [(len(wanted & set(t.keys)), s) for s, t in zip(self.sentences, self.tokens,
+                                                                      strict=True)
+                      if keys[name] <= set(t.keys) and not keys[rival] <= set(t.keys)]
+            return max(scored, key=lambda x: x[0], default=None)
+
+        mine, theirs = best(chosen, other), best(other, chosen)
+        if theirs is None or theirs[0] < self.params["describe_share"] * len(wanted) \
+                or theirs[0] - (mine[0] if mine else 0) < self.params["describe_margin"]:
+            return None
+        return Difference("comparison", answer, chosen, f"{other}: {theirs[1].text}",
+                          theirs[1], Category.wrong_entity, 0.7,
+                          also=(mine[1],) if mine else ())
 
     def _dated(self, name: str) -> tuple[tuple[int, int, int], EvidenceSentence] | None:
         """The first time point of the first evidence sentence naming ``name`` and a date."""

@@ -594,9 +594,12 @@ def _difference_verdict(difference: Difference) -> Verdict:
     if difference.kind == "condition":
         why = (f"the answer states the rule without condition ({difference.answer_text!r}) but "
                f"the source makes it conditional: {difference.evidence_text!r}")
-    elif difference.kind == "comparison":
+    elif difference.kind == "comparison" and difference.category is Category.wrong_date:
         why = (f"the answer puts {difference.answer_text} but the source's dates say otherwise: "
                f"{difference.evidence_text}")
+    elif difference.kind == "comparison":
+        why = (f"the answer chooses {difference.answer_text!r} but the source states what the "
+               f"question describes of {difference.evidence_text}")
     elif difference.kind == "polarity":
         why = f"the answer {difference.answer_text} where the aligned source sentence does not"
     else:

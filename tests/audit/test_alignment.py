@@ -260,3 +260,21 @@ def test_the_pronoun_i_is_not_a_roman_numeral():
                    "mystery and piety .",
                    "In Europe I think purple is the color most often associated with royalty."):
         assert Aligner([source]).differences(answer) == [], answer
+
+
+def test_an_a_or_b_answer_is_checked_against_the_sentence_stating_the_description():
+    source = ("Cooking Light is an American monthly food and lifestyle magazine founded in "
+              "1987.Hot Rod is a monthly American car magazine devoted to hot rodding.")
+    question = ("Which magazine is an American monthly food and lifestyle magazine founded in "
+                "1987, Cooking Light or Hot Rod?")
+    verdict = rules_verdict(source, question, "Hot Rod was founded in 1987.")
+    assert verdict is not None and verdict.label is Label.contradicted
+    assert verdict.category is Category.wrong_entity
+    assert [c.quote for c in verdict.citations] == [
+        "Cooking Light is an American monthly food and lifestyle magazine founded in 1987.",
+        "Hot Rod is a monthly American car magazine devoted to hot rodding."]
+    evidence = Passage(id="d#0", doc_id="d", text=source, sha256=sha256_text(source))
+    assert verify_citations(verdict, {"d#0": evidence}, question).valid
+    for right in ("Cooking Light", "Cooking Light was founded in 1987."):
+        verdict = rules_verdict(source, question, right)
+        assert verdict is None or verdict.label is not Label.contradicted, right
