@@ -455,11 +455,12 @@ _LATE = re.compile(r"\b(?:later|latest|younger|youngest|after|newer|newest|more 
                    re.I)
 _NAME_RUN = r"[A-Z][\w'’.-]*(?:\s+(?:(?:of|for|the|and|de|la)\s+)?[A-Z][\w'’.-]*)*"
 _ALTERNATIVES = re.compile(rf"({_NAME_RUN})\s*,?\s+or\s+(?:the\s+)?({_NAME_RUN})")
+_WHICH_OF_TWO = re.compile(rf"({_NAME_RUN})\s+and\s+(?:the\s+)?({_NAME_RUN})\b.*\bwhich\b", re.S)
 
 
 def _alternatives(question: str) -> tuple[str, str] | None:
-    """The two named alternatives of an "A or B" question."""
-    m = _ALTERNATIVES.search(question)
+    """The two named alternatives of an "A or B" (or "A and B ... which one") question."""
+    m = _ALTERNATIVES.search(question) or _WHICH_OF_TWO.search(question)
     return (m.group(1), m.group(2)) if m else None
 
 

@@ -195,6 +195,16 @@ class RulesJudge:
         # condition, a yes/no) is beyond this judge, which then abstains.
         # Questions and short reactions ("Sure thing.") state nothing to check.
         asserted = aligner.asserted(answer)
+        unknown = aligner.unknown_names(asserted)
+        if unknown:
+            return Verdict(
+                label=Label.not_in_sources,
+                category=Category.unsupported_claim,
+                severity=Severity.minor,
+                confidence=0.6,
+                rationale=f"the answer names {', '.join(dict.fromkeys(unknown))}, found nowhere "
+                "in the evidence",
+            )
         coverage, best = _coverage(_without(asserted, matched), sentences)
         if (not unmatched and coverage >= self.params["support_coverage"]
                 and content_words(asserted) and not aligner.unknown_names(asserted)

@@ -135,7 +135,7 @@ def test_an_abbreviation_is_not_a_swapped_name():
     assert Aligner([source]).differences(answer) == []
 
 
-def test_a_name_found_nowhere_in_the_evidence_is_never_supported():
+def test_a_name_found_nowhere_in_the_evidence_is_not_in_sources():
     source = ("\"Stricken\" was used as official theme for WWE's New Year's Revolution in 2006. "
               "It took place on January 8, 2006, at the Pepsi Arena in Albany.")
     evidence = Passage(id="d#0", doc_id="d", text=source, sha256=sha256_text(source))
@@ -144,8 +144,9 @@ def test_a_name_found_nowhere_in_the_evidence_is_never_supported():
     wrong = "In 2006, the Pepsi Arena used a song by Slipknot as the theme for New Year's " \
             "Revolution."
     record = QARecord(id="r", question=question, answer=wrong)
-    assert rules.decide(record, [evidence]) is None or \
-        rules.decide(record, [evidence]).label is not Label.supported
+    verdict = rules.decide(record, [evidence])
+    assert verdict is not None and verdict.label is Label.not_in_sources
+    assert "Slipknot" in verdict.rationale
     right = record.model_copy(update={"answer": "\"Stricken\" was used as official theme for "
                                                 "WWE's New Year's Revolution in 2006."})
     assert rules.decide(right, [evidence]).label is Label.supported
@@ -278,3 +279,17 @@ def test_an_a_or_b_answer_is_checked_against_the_sentence_stating_the_descriptio
     for right in ("Cooking Light", "Cooking Light was founded in 1987."):
         verdict = rules_verdict(source, question, right)
         assert verdict is None or verdict.label is not Label.contradicted, right
+
+
+def test_which_of_two_named_in_the_question_is_checked_like_a_or_b():
+    source = ("El Nuevo Cojo Ilustrado is an American online Spanish language magazine "
+              "published from Los Angeles.Golf Magazine is a monthly golf magazine owned by "
+              "Time Inc.")
+    question = ("El Nuevo Cojo and Golf Magazine are both special interest publications but "
+                "which one is owned by Time Inc?")
+    verdict = rules_verdict(source, question, "El Nuevo Cojo Ilustrado is owned by Time Inc.")
+    assert verdict is not None and verdict.label is Label.contradicted
+    assert verdict.citations[0].quote == ("Golf Magazine is a monthly golf magazine owned by "
+                                          "Time Inc.")
+    right = rules_verdict(source, question, "Golf Magazine is owned by Time Inc.")
+    assert right is None or right.label is not Label.contradicted
