@@ -168,57 +168,41 @@ class RulesJudge:
             return _difference_verdict(max(differences, key=lambda d: d.confidence))
         if not content_words(answer):
             return None  # a bare yes/no that states no rule of the evidence
-        coverage, best = _coverage(_without(answer, matched), sentences)
+        coverage, _ = _coverage(_without(answer, matched), sentences)
         if coverage < self.params["unsupported_coverage"]:
-            return Verdict(
-                label=Label.not_in_sources,
-                category=Category.unsupported_claim,
-                severity=Severity.minor,
-                confidence=round(0.55 + 0.3 * (self.params["unsupported_coverage"] - coverage), 3),
-                rationale=f"only {coverage:.0%} of the answer's content words occur in the "
-                "evidence",
-            )
-        # Its words are in the evidence, but no evidence sentence is about any of its claims,
-        # stated without hedge: a confident answer the sources retrieved do not give.
-        claims = aligner.unanswered(answer)
-        if claims and not matched:
-            return Verdict(
-                label=Label.not_in_sources,
-                category=Category.unanswerable,
-                severity=Severity.minor,
-                confidence=0.6,
-                rationale=f"no evidence sentence is about any of the answer's {claims} "
-                "claim(s): the sources retrieved do not answer it",
-            )
-        # ``ok`` means every checkable claim was verified: each sentence of the answer must
-        # hold a value found in the evidence; a sentence with nothing checkable (an entity, a
-        # condition, a yes/no) is beyond this judge, which then abstains.
-        # Questions and short reactions ("Sure thing.") state nothing to check.
+            return _not_in_sources(
+                Category.unsupported_claim,
+                round(0.55 + 0.3 * (self.params["unsupported_coverage"] - coverage), 3),
+                f"only {coverage:.0%} of the answer's content words occur in the evidence")
+        missing = _missing(aligner, answer, bool(matched))
+        if missing:
+            return missing
+        return self._support(record.question, aligner, answer, matched, unmatched, sentences)
+
+    def _support(self, question: str, aligner: Aligner, answer: str,
+                 matched: list[tuple[_Fact, _Fact | None]], unmatched: list[_Fact],
+                 sentences: list[_Sentence]) -> Verdict | None:
+        """``supported`` when every claim was checked, else None (abstain).
+
+        ``ok`` means every checkable claim was verified: each sentence that asserts
+        something (questions and interjections do not) holds a value found in the evidence,
+        states a rule the evidence states alike, or is stated by one evidence sentence; a
+        sentence with nothing checkable is beyond this judge, which then abstains."""
         asserted = aligner.asserted(answer)
-        unknown = aligner.unknown_names(asserted)
-        if unknown:
-            return Verdict(
-                label=Label.not_in_sources,
-                category=Category.unsupported_claim,
-                severity=Severity.minor,
-                confidence=0.6,
-                rationale=f"the answer names {', '.join(dict.fromkeys(unknown))}, found nowhere "
-                "in the evidence",
-            )
         coverage, best = _coverage(_without(asserted, matched), sentences)
-        if (not unmatched and coverage >= self.params["support_coverage"]
-                and content_words(asserted) and not aligner.unknown_names(asserted)
-                and self._every_sentence_checked(asserted, record.question, matched, sentences,
-                                                 aligner)):
-            cited = _dedupe([e.sentence for _, e in matched if e and e.sentence] + best)[:3]
-            return Verdict(
-                label=Label.supported,
-                confidence=round(0.55 + 0.3 * coverage, 3),
-                citations=[Citation(passage_id=s.passage.id, quote=s.text) for s in cited],
-                rationale=f"{len(matched)} checkable value(s) found in the evidence and "
-                f"{coverage:.0%} of the answer's content words occur in it",
-            )
-        return None
+        if (unmatched or coverage < self.params["support_coverage"]
+                or not content_words(asserted)
+                or not self._every_sentence_checked(asserted, question, matched, sentences,
+                                                    aligner)):
+            return None
+        cited = _dedupe([e.sentence for _, e in matched if e and e.sentence] + best)[:3]
+        return Verdict(
+            label=Label.supported,
+            confidence=round(0.55 + 0.3 * coverage, 3),
+            citations=[Citation(passage_id=s.passage.id, quote=s.text) for s in cited],
+            rationale=f"{len(matched)} checkable value(s) found in the evidence and "
+            f"{coverage:.0%} of the answer's content words occur in it",
+        )
 
     def _every_sentence_checked(self, answer: str, question: str,
                                 matched: list[tuple[_Fact, _Fact | None]],
@@ -596,6 +580,30 @@ def _contradiction(conflict: _Conflict) -> Verdict:
         citations=[Citation(passage_id=conflict.evidence.passage.id, quote=quote)],
         rationale=why,
     )
+
+
+def _not_in_sources(category: Category, confidence: float, rationale: str) -> Verdict:
+    return Verdict(label=Label.not_in_sources, category=category, severity=Severity.minor,
+                   confidence=confidence, rationale=rationale)
+
+
+def _missing(aligner: Aligner, answer: str, values_found: bool) -> Verdict | None:
+    """What the evidence does not hold although most of the answer's words are in it: a
+    name it names nowhere, or (no value of the answer found) claims no evidence sentence is
+    about, stated without hedge: a confident answer the sources retrieved do not give."""
+    claims = aligner.unanswered(answer)
+    if claims and not values_found:
+        return _not_in_sources(
+            Category.unanswerable, 0.6,
+            f"no evidence sentence is about any of the answer's {claims} claim(s): the "
+            "sources retrieved do not answer it")
+    unknown = aligner.unknown_names(aligner.asserted(answer))
+    if unknown:
+        return _not_in_sources(
+            Category.unsupported_claim, 0.6,
+            f"the answer names {', '.join(dict.fromkeys(unknown))}, found nowhere in the "
+            "evidence")
+    return None
 
 
 def _difference_verdict(difference: Difference) -> Verdict:
