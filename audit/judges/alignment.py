@@ -14,10 +14,19 @@ stems). What differs is read as one of:
   words (at least / at most, before / after, more / less, all / some);
 - ``condition``: the evidence sentence makes the rule conditional (if, unless, except, as long
   as ...) and the answer states it for every case ("always", "every", "any") without the
-  condition.
+  condition;
+- ``comparison`` (``Aligner.comparison``): an "A or B" question answered with the one the
+  source's dates put on the wrong side (first, older, later ...), or with the one whose
+  sentences do not state what the question describes.
 
-Each ``Difference`` carries the evidence sentence it was compared with, verbatim, so it can be
-cited. Pure and deterministic; the rules judge decides what a difference is worth.
+Each ``Difference`` carries the evidence sentence(s) it was compared with, verbatim, so it can
+be cited. The same alignment says what the evidence does not hold (``unknown_names``: names
+found nowhere in it; ``unanswered``: confident claims no evidence sentence is about) and when
+a claim is verified (``verified``: one evidence sentence states it; ``grounded``: a verified
+value does not vouch for words the source never pairs with it); ``asserted`` leaves out what
+states nothing (questions, interjections). Pure and deterministic; the rules judge decides
+what each finding is worth. Thresholds (``DEFAULTS``) were chosen on the development slices of
+the labelled benchmarks only.
 """
 
 from __future__ import annotations
@@ -106,7 +115,7 @@ class EvidenceSentence:
 class Difference:
     """What an answer sentence changes in the evidence sentence it was aligned with."""
 
-    kind: str  # entity, polarity, quantifier, condition
+    kind: str  # entity, polarity, quantifier, condition, comparison
     claim: str  # the answer sentence
     answer_text: str  # the answer's words that differ
     evidence_text: str  # the evidence's words they replace (or the dropped condition)
