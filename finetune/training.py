@@ -12,6 +12,9 @@ The Trainer runs the loop; this module gives it what makes sessions chain exactl
   bar, and handoff bundles every K steps, before the wall-clock budget runs out, at a session's
   step limit and at the end.
 
+What the parts share is typed (finetune.session_state): the ``SessionPlan`` fixed when the
+session starts, and the ``SessionProgress`` the callback and the trainer update as it trains.
+
 Under ``accelerate launch`` (DDP) each process loads its own 4-bit base model on its GPU and
 an optimizer step keeps the samples of a one-process step (finetune.distributed); the first
 process writes the bundles. A process never drives more than one GPU: without ``accelerate
@@ -27,10 +30,9 @@ import math
 import os
 import platform
 import resource
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
 from core.models import content_hash, utcnow
@@ -44,35 +46,14 @@ from finetune.distributed import (
     split_step,
 )
 from finetune.formatting import encode_records, template_info
-from finetune.handoff import (
-    GateRecord,
-    HandoffManifest,
-    SessionInfo,
-    StepLog,
-)
+from finetune.handoff import HandoffManifest, SessionInfo, StepLog
 from finetune.sampler import run_order, total_samples, total_steps
+from finetune.session_state import Device, SessionPlan, SessionProgress, SessionSpec
+
+if TYPE_CHECKING:
+    from finetune.session_callback import SessionCallback  # imports transformers
 
 DEFAULT_SAVE_S = 10.0  # assumed bundle write time until one has been measured
-
-
-@dataclass
-class SessionSpec:
-    """What one session trains: a new run, or the continuation of a bundle."""
-
-    model_dir: Path
-    data_path: Path
-    out: Path
-    config: TrainConfig
-    gate: GateRecord
-    budget_s: float
-    started: float = field(default_factory=time.monotonic)
-    save_every: int | None = None
-    session_steps: int | None = None
-    resume: tuple[Path, HandoffManifest] | None = None
-    progress: bool = True
-    run_name: str = ""
-    callbacks: list[Any] = field(default_factory=list)
-    """Extra transformers ``TrainerCallback``s (benchmarks time steps with them)."""
 
 
 @dataclass
@@ -131,14 +112,6 @@ def library_versions() -> dict[str, str]:
 
 
 # -- device and model -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Device:
-    kind: str  # "cuda" or "cpu"
-    name: str
-    dtype_name: str  # compute dtype: bfloat16, float16 or float32
-    optim: str
 
 
 def pick_device() -> Device:
@@ -416,23 +389,26 @@ def run_session(spec: SessionSpec) -> SessionResult:
     adapter = spec.resume[0] / spec.resume[1].adapter_dir if spec.resume else None
     model = attach_adapter(model, config, adapter)
 
-    ctx = _SessionContext(spec=spec, config=config, device=device, steps=steps, samples=samples,
-                          n=n, start_step=start_step, base_hash=base_hash,
-                          dataset_sha256=dataset.sha256, gate=gate, template=template,
-                          history=history, sessions=sessions, started_at=utcnow(),
-                          record_ids=[r.id for r in dataset.records], per_process=per_process)
-    trainer = _build_trainer(ctx, model, tokenizer, EncodedDataset(encoded))
+    plan = SessionPlan(spec=spec, config=config, device=device, total_steps=steps,
+                       samples=samples, n_records=n, start_step=start_step,
+                       base_config_sha256=base_hash, dataset_sha256=dataset.sha256, gate=gate,
+                       template=template, record_ids=tuple(r.id for r in dataset.records),
+                       per_process=per_process, prior_sessions=tuple(sessions),
+                       started_at=utcnow())
+    progress = SessionProgress(history=history)
+    from finetune.session_callback import SessionCallback
+
+    callback = SessionCallback(plan, progress)
+    trainer = _build_trainer(plan, progress, callback, model, tokenizer, EncodedDataset(encoded))
     trainer.train()
-    callback = ctx.callback
-    if ctx.last_step > (ctx.bundles_steps[-1] if ctx.bundles_steps else -1):
-        reason = "complete" if ctx.last_step >= steps else callback.stop_reason or "end"
-        callback.write_bundle(trainer.model, trainer.optimizer, reason)
+    callback.write_last_bundle(trainer.model, trainer.optimizer)
     gpu_peak, _ = peak_memory()
     return SessionResult(
-        out=spec.out, bundles=ctx.bundles, first_step=start_step + 1, last_step=ctx.last_step,
-        total_steps=steps, stop_reason=callback.stop_reason or "complete",
-        steps=ctx.history[prior_steps:], peak_gpu_memory_gib=gpu_peak,
-        template_source=template.source, parallel=ctx.parallel,
+        out=spec.out, bundles=progress.bundles, first_step=start_step + 1,
+        last_step=progress.last_step, total_steps=steps,
+        stop_reason=progress.stop_reason or "complete", steps=progress.history[prior_steps:],
+        peak_gpu_memory_gib=gpu_peak, template_source=template.source,
+        parallel=progress.parallel,
     )
 
 
@@ -448,39 +424,14 @@ def check_resumable(manifest: HandoffManifest, base_hash: str, data_hash: str) -
             f"({manifest.dataset_path}), but --data has {data_hash[:12]}; resume with the same data")
 
 
-@dataclass
-class _SessionContext:
-    spec: SessionSpec
-    config: TrainConfig
-    device: Device
-    steps: int
-    samples: int
-    n: int
-    start_step: int
-    base_hash: str
-    dataset_sha256: str
-    gate: GateRecord
-    template: Any
-    history: list[StepLog]
-    sessions: list[SessionInfo]
-    started_at: str
-    per_process: tuple[int, int]  # (batch, accumulation) of each process: finetune.distributed
-    record_ids: list[str] = field(default_factory=list)
-    parallel: dict[str, Any] = field(default_factory=dict)
-    bundles: list[Path] = field(default_factory=list)
-    bundles_steps: list[int] = field(default_factory=list)
-    last_step: int = 0
-    callback: Any = None
-
-
-def training_arguments(ctx: _SessionContext):
+def training_arguments(plan: SessionPlan):
     """The Trainer's arguments for this process's share of the step (one GPU, no DataParallel)."""
     from transformers import TrainingArguments
 
-    config, device = ctx.config, ctx.device
-    batch, accum = ctx.per_process
+    config, device = plan.config, plan.device
+    batch, accum = plan.per_process
     args = TrainingArguments(
-        output_dir=str(ctx.spec.out / ".trainer"),
+        output_dir=str(plan.spec.out / ".trainer"),
         per_device_train_batch_size=batch,
         gradient_accumulation_steps=accum,
         # LoRA on a frozen base: every trainable parameter is used in every forward, so DDP
@@ -491,7 +442,7 @@ def training_arguments(ctx: _SessionContext):
         # Each process's loss is divided by the step's token count over all processes, so the
         # gradient and the logged loss are those of the one-process step.
         average_tokens_across_devices=True,
-        max_steps=ctx.steps - ctx.start_step,
+        max_steps=plan.total_steps - plan.start_step,
         learning_rate=config.lr,
         weight_decay=config.weight_decay,
         max_grad_norm=config.max_grad_norm,
@@ -539,27 +490,24 @@ def micro_batch_seed(seed: int, step: int, micro_batch: int) -> int:
     return ((seed * 1_000_003 + step) * 65_537 + micro_batch) % (2**63)
 
 
-def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
+def _build_trainer(plan: SessionPlan, progress: SessionProgress, callback: SessionCallback,
+                   model, tokenizer, train_dataset):
     import torch
     from torch.utils.data import DataLoader
     from transformers import Trainer
 
-    config, device, place = ctx.config, ctx.device, ranks()
-    args = training_arguments(ctx)
-    batch, _ = ctx.per_process
+    config, device, place = plan.config, plan.device, ranks()
+    args = training_arguments(plan)
+    batch, _ = plan.per_process
     # Each step's micro-batches dealt so that the processes get about the same tokens.
     lengths = [len(e.input_ids) for e in train_dataset.encoded]
-    batches = make_batch_sampler(ctx.n, config.seed, ctx.samples,
-                                 ctx.start_step * config.samples_per_step,
+    batches = make_batch_sampler(plan.n_records, config.seed, plan.samples,
+                                 plan.start_step * config.samples_per_step,
                                  config.samples_per_step, batch, place.world, place.rank,
                                  batch_cost(lengths, config.packing))
-    from finetune.session_callback import SessionCallback
-
-    callback = SessionCallback(ctx)
-    ctx.callback = callback
     optimizer_file = None
-    if ctx.spec.resume is not None and ctx.spec.resume[1].optimizer_state:
-        optimizer_file = ctx.spec.resume[0] / hb.OPTIMIZER_FILE
+    if plan.spec.resume is not None and plan.spec.resume[1].optimizer_state:
+        optimizer_file = plan.spec.resume[0] / hb.OPTIMIZER_FILE
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     collate = make_collator(config.packing, pad_id)
 
@@ -586,21 +534,21 @@ def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
                 scheduled = optimizer or self.optimizer
                 if scheduled is None:
                     raise RuntimeError("create_scheduler needs the optimizer: create it first")
-                multiplier = schedule_lambda(config, ctx.steps)
-                self.lr_scheduler = LambdaLR(scheduled, lambda i: multiplier(i + ctx.start_step))
+                multiplier = schedule_lambda(config, plan.total_steps)
+                self.lr_scheduler = LambdaLR(scheduled, lambda i: multiplier(i + plan.start_step))
             return self.lr_scheduler
 
         def training_step(self, model, inputs, *args, **kwargs):
             index = inputs.pop("record_index").tolist()
             self._ghost = all(is_ghost(i) for i in index)
-            if not ctx.parallel:
-                ctx.parallel = describe_parallel(model, self.args)
+            if not progress.parallel:
+                progress.parallel = describe_parallel(model, self.args)
             mask = inputs.get("attention_mask")
             tokens = int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
             # This rank's k-th micro-batch of the session has its place in the one-process step.
             micro_batch = batches.places[self._dealt % len(batches.places)]
             self._dealt += 1
-            torch.manual_seed(micro_batch_seed(config.seed, ctx.start_step
+            torch.manual_seed(micro_batch_seed(config.seed, plan.start_step
                                                + self.state.global_step, micro_batch))
             loss = super().training_step(model, inputs, *args, **kwargs)
             callback.add_micro_batch(micro_batch, [i for i in index if not is_ghost(i)], loss,
@@ -618,7 +566,7 @@ def _build_trainer(ctx: _SessionContext, model, tokenizer, train_dataset):
             return (loss, outputs) if return_outputs else loss
 
     trainer = SessionTrainer(model=model, args=args, train_dataset=train_dataset,
-                             data_collator=collate, callbacks=[callback, *ctx.spec.callbacks])
+                             data_collator=collate, callbacks=[callback, *plan.spec.callbacks])
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     for quiet in (PrinterCallback, ProgressCallback):
