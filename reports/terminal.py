@@ -89,7 +89,8 @@ def sources_text(report: AuditReport) -> str:
     if run.closed_book:
         return "none (closed-book)"
     corpus = f" (corpus sha256 {run.sources_sha256})" if run.sources_sha256 else ""
-    return f"{run.sources_path or '-'}{corpus}"
+    retrieval = run.retrieval or "retrieval not recorded"
+    return f"{run.sources_path or '-'}{corpus}; {retrieval}, top {run.evidence_k}"
 
 
 def lower_bound_note(report: AuditReport) -> str:
