@@ -12,7 +12,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp "$($py -c 'from core.local_model import gguf_path; print(gguf_path())')" "$stage/gemma.gguf"
 cp -r "$($py -c 'from core.embeddings import model_path; print(model_path())')" "$stage/minilm"
-cp -r .whl "$stage/whl"
+mkdir "$stage/whl" && cp .whl/*.whl "$stage/whl/"  # not the subfolders (device_unsloth.sh's)
 tar -C "$stage" -cf - . | gzip -1 > "$stage.tgz"
 rm -rf .gp[0-9]*
 split -b 62000000 -d -a 1 "$stage.tgz" "$stage.part"

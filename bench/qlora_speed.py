@@ -22,6 +22,15 @@ and the measured steps are batches drawn at random from the rest.
 Assay's path: ``finetune.training.run_session`` itself (records packed into one row per
 micro-batch without padding, position ids restarting per record, liger-kernel's fused linear
 cross-entropy when importable), at a few micro-batch sizes, plus one ablation without liger.
+Packing and liger are transformers' own switches (``DataCollatorWithFlattening``,
+``use_liger_kernel``) through its Trainer: the ladder's baseline has them off, so the speed-up
+at the cap below is mostly theirs, not a kernel of Assay's.
+
+Side by side (``--phases compare``, issue 20): (a) the ladder's plain path, (b) the same with
+transformers' switches on (flattening, liger, sdpa), (c) Unsloth's FastLanguageModel in a
+subprocess (its import error recorded where it cannot be imported), and Assay's own rows
+(tuned, and `finetune train`'s defaults), each ``--repeats`` times in rotated rounds, median
+and spread: bench/qlora_compare.py says how.
 
 Figures: tokens/s counts real (non-pad) tokens over the measured steps, each step timed from
 its first forward to the end of its optimizer step (data collation is outside both paths'
@@ -63,7 +72,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import common  # noqa: E402
+from bench import common, qlora_compare  # noqa: E402
 from bench import qlora_gpu as base  # noqa: E402  (model, tokenizer, records, timing helpers)
 
 CAP_GIB = base.GOAL_PEAK_GIB
@@ -121,14 +130,19 @@ DEFAULTS = {
         "assay": "16x512,32x512,64x512,4x2048,8x2048,16x2048",
         "assay_noliger": "32x512", "loss": "8x512", "loss_steps": 200, "steps": 10,
         "warmup": 2, "records": 1600,
+        # --phases compare (issue 20); all of it takes longer than one 600 s device call
+        "plain": "8x512,16x512", "switches": "32x512,64x512", "assay_tuned": "32x512",
+        "assay_defaults": "512", "unsloth": "16x512,32x512", "repeats": 3, "compare_steps": 20,
     },
     "tiny": {
         "ladder": "1x64,4x64,8x64,2x128,4x128", "ladder_nogc": "1x64,4x64,2x128",
         "assay": "8x64,16x64,4x128", "assay_noliger": "", "loss": "4x64", "loss_steps": 12,
         "steps": 3, "warmup": 1, "records": 120,
+        "plain": "4x64", "switches": "8x64", "assay_tuned": "8x64", "assay_defaults": "64",
+        "unsloth": "4x64", "repeats": 2, "compare_steps": 3,
     },
 }
-PHASES = ("ladder", "assay", "loss")
+PHASES = ("ladder", "assay", "loss", "compare")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -138,7 +152,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--gemma-shape", action="store_true",
                         help="random weights with Gemma 3 270M's config instead of Mistral 7B")
     parser.add_argument("--phases", default="ladder,assay",
-                        help="comma list of ladder, assay, loss (default ladder,assay)")
+                        help="comma list of ladder, assay, loss, compare (default "
+                             "ladder,assay; compare: issue 20's side by side, see "
+                             "bench/qlora_compare.py)")
     parser.add_argument("--ladder", default=None,
                         help="baseline BATCHxSEQ list with gradient checkpointing")
     parser.add_argument("--ladder-nogc", default=None,
@@ -156,7 +172,28 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="gradient checkpointing in both loss runs (same math either way)")
     parser.add_argument("--loss-tolerance", type=float, default=0.02,
                         help="largest relative difference of window mean losses (0.02)")
-    parser.add_argument("--steps", type=int, default=None, help="measured steps per config")
+    compare = parser.add_argument_group(
+        "compare phase", "BATCHxSEQ lists per contender ('' leaves one out); the best of each "
+        "under the cap is its row")
+    compare.add_argument("--plain", default=None,
+                         help="(a) transformers+peft as written, padded, grouped (8x512,16x512)")
+    compare.add_argument("--switches", default=None,
+                         help="(b) transformers+peft with flattening, liger, sdpa "
+                              "(32x512,64x512)")
+    compare.add_argument("--unsloth", default=None,
+                         help="(c) Unsloth FastLanguageModel, padded, grouped (16x512,32x512)")
+    compare.add_argument("--assay-tuned", default=None,
+                         help="Assay, R records packed per micro-batch, liger (32x512)")
+    compare.add_argument("--assay-defaults", default=None,
+                         help="SEQ list: `finetune train --seq SEQ` with no other flag (512)")
+    compare.add_argument("--repeats", type=int, default=None,
+                         help="runs of every config, in rotated rounds (3)")
+    compare.add_argument("--unsloth-dropout", type=float, default=0.0,
+                         help="(c)'s LoRA dropout (0: Unsloth's fast path; the others 0.05)")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build (or find) the random model and its tokenizer, then stop")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="measured steps per config (10; compare: 20)")
     parser.add_argument("--warmup", type=int, default=None, help="unmeasured first steps")
     parser.add_argument("--records", type=int, default=None, help="records per seq (1600)")
     parser.add_argument("--wheels", default=os.environ.get("BENCH_WHEELS"),
@@ -171,8 +208,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="seconds; no config starts that would likely end after this")
     args = parser.parse_args(argv)
     preset = DEFAULTS["tiny" if args.tiny else "gpu"]
+    if args.steps is None and "compare" in args.phases.split(","):
+        args.steps = preset["compare_steps"]
     for name, value in preset.items():
-        if getattr(args, name) is None:
+        if name != "compare_steps" and getattr(args, name) is None:
             setattr(args, name, value)
     args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = set(args.phases) - set(PHASES)
@@ -288,47 +327,76 @@ def grouped_schedule(lengths: list[int], batch: int, warmup: int, steps: int,
 
 
 def run_baseline(model_dir: Path, pool: Pool, tokenizer, batch: int, gc_on: bool,
-                 schedule: list[int], warmup: int, deadline: float | None = None) -> dict:
-    """Plain transformers+peft over ``schedule`` (record indices, ``batch`` per step, in order)."""
+                 schedule: list[int], warmup: int, deadline: float | None = None,
+                 switches: bool = False, liger: bool = False) -> dict:
+    """transformers+peft over ``schedule`` (record indices, ``batch`` per step, in order).
+
+    Plain (a): dynamic padding. ``switches`` (b): transformers' own speed switches on, which a
+    user can set without Assay: ``DataCollatorWithFlattening`` (padding-free, position ids
+    restart per record), ``attn_implementation="sdpa"`` and, with ``liger``,
+    ``use_liger_kernel``.
+    """
+    model = load_plain(model_dir, gc_on, attn="sdpa" if switches else None)
+    return train_rows(model, tokenizer, pool, batch, schedule, warmup, deadline,
+                      flatten=switches, liger=liger, out=model_dir.parent / "baseline-trainer")
+
+
+def load_plain(model_dir: Path, gc_on: bool, attn: str | None = None):
+    """The model as the peft QLoRA recipe loads it: NF4, ``prepare_model_for_kbit_training``
+    (which upcasts the unquantized weights to fp32), LoRA with finetune's defaults."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    from finetune.config import TrainConfig
+    from finetune.training import lora_targets, pick_device
+
+    device, defaults = pick_device(), TrainConfig()
+    dtype = getattr(torch, device.dtype_name)
+    base.free_memory()
+    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                               bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
+    extra = {} if attn is None else {"attn_implementation": attn}
+    model = AutoModelForCausalLM.from_pretrained(
+        str(model_dir), quantization_config=quant, dtype=dtype,
+        device_map={"": 0 if device.kind == "cuda" else "cpu"}, **extra)
+    model.config.use_cache = False
+    model = prepare_model_for_kbit_training(
+        model, use_gradient_checkpointing=gc_on,
+        gradient_checkpointing_kwargs={"use_reentrant": False})
+    torch.manual_seed(defaults.seed)  # the same LoRA init as finetune.training.attach_adapter
+    return get_peft_model(model, LoraConfig(
+        r=defaults.r, lora_alpha=defaults.alpha, lora_dropout=defaults.dropout,
+        target_modules=lora_targets(defaults.targets), bias="none", task_type="CAUSAL_LM"))
+
+
+def train_rows(model, tokenizer, pool: Pool, batch: int, schedule: list[int], warmup: int,
+               deadline: float | None, flatten: bool, liger: bool, out: Path) -> dict:
+    """The transformers Trainer over ``schedule``, each step timed; finetune's optimizer, LR,
+    clipping and precision. ``flatten``: padding-free batches, else padded to the longest."""
     from transformers import (
-        AutoModelForCausalLM,
-        BitsAndBytesConfig,
         DataCollatorForSeq2Seq,
+        DataCollatorWithFlattening,
         Trainer,
         TrainerCallback,
         TrainingArguments,
     )
 
     from finetune.config import TrainConfig
-    from finetune.training import lora_targets, pick_device
+    from finetune.training import pick_device
 
     device, defaults = pick_device(), TrainConfig()
     cuda = device.kind == "cuda"
-    dtype = getattr(torch, device.dtype_name)
-    base.free_memory()
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                               bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=dtype)
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), quantization_config=quant,
-                                                 dtype=dtype, device_map={"": 0 if cuda else "cpu"})
-    model.config.use_cache = False
-    model = prepare_model_for_kbit_training(
-        model, use_gradient_checkpointing=gc_on,
-        gradient_checkpointing_kwargs={"use_reentrant": False})
-    torch.manual_seed(defaults.seed)  # the same LoRA init as finetune.training.attach_adapter
-    model = get_peft_model(model, LoraConfig(
-        r=defaults.r, lora_alpha=defaults.alpha, lora_dropout=defaults.dropout,
-        target_modules=lora_targets(defaults.targets), bias="none", task_type="CAUSAL_LM"))
     log: dict[str, list] = {"loss": [], "seconds": [], "tokens": [], "padded": [], "width": []}
     state = {"tokens": 0, "padded": 0, "width": 0, "loss": 0.0, "t0": 0.0}
 
     class Baseline(Trainer):
         def training_step(self, model, inputs, *args, **kwargs):
-            mask = inputs["attention_mask"]
-            state["tokens"] += int(mask.sum())
-            state["padded"] += mask.numel()
-            state["width"] = max(state["width"], mask.shape[1])
+            mask = inputs.get("attention_mask")
+            ids = inputs["input_ids"]  # flattened batches are one row with no mask or padding
+            state["tokens"] += int(mask.sum()) if mask is not None else ids.numel()
+            state["padded"] += ids.numel()
+            state["width"] = max(state["width"], ids.shape[1])
             loss = super().training_step(model, inputs, *args, **kwargs)
             state["loss"] += float(loss.detach().float())
             return loss
@@ -348,7 +416,7 @@ def run_baseline(model_dir: Path, pool: Pool, tokenizer, batch: int, gc_on: bool
             return control
 
     args = TrainingArguments(
-        output_dir=str(model_dir.parent / "baseline-trainer"), per_device_train_batch_size=batch,
+        output_dir=str(out), per_device_train_batch_size=batch,
         gradient_accumulation_steps=1, max_steps=len(schedule) // batch,
         learning_rate=defaults.lr, lr_scheduler_type="constant",
         weight_decay=defaults.weight_decay, max_grad_norm=defaults.max_grad_norm,
@@ -356,9 +424,10 @@ def run_baseline(model_dir: Path, pool: Pool, tokenizer, batch: int, gc_on: bool
         fp16=device.dtype_name == "float16", use_cpu=not cuda,
         train_sampling_strategy="sequential", logging_strategy="no", save_strategy="no",
         report_to="none", disable_tqdm=True, remove_unused_columns=False,
-        dataloader_num_workers=0, seed=defaults.seed,
+        dataloader_num_workers=0, seed=defaults.seed, use_liger_kernel=liger and cuda,
     )
-    collator = DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100)
+    collator = (DataCollatorWithFlattening(return_position_ids=True) if flatten else
+                DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=-100))
     trainer = Baseline(model=model, args=args, train_dataset=[pool.rows[i] for i in schedule],
                        data_collator=collator, callbacks=[Timer()])
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
@@ -367,6 +436,8 @@ def run_baseline(model_dir: Path, pool: Pool, tokenizer, batch: int, gc_on: bool
         trainer.remove_callback(quiet)
     trainer.train()
     result = summarize(log, warmup) | memory()
+    result["attn_implementation"] = getattr(model.config, "_attn_implementation", None)
+    result["liger"] = bool(liger and cuda)
     result["record_ids"] = [[pool.ids[i] for i in schedule[k * batch:(k + 1) * batch]]
                             for k in range(len(log["loss"]))]
     del trainer, model
@@ -374,8 +445,12 @@ def run_baseline(model_dir: Path, pool: Pool, tokenizer, batch: int, gc_on: bool
 
 
 def run_assay(model_dir: Path, pool: Pool, out: Path, records: int, steps: int, warmup: int,
-              liger: bool, budget_s: float = 24 * 3600, gc_on: bool = True) -> dict:
-    """finetune.training.run_session, as `finetune train` runs it (gate record left empty)."""
+              liger: bool, budget_s: float = 24 * 3600, gc_on: bool = True,
+              defaults: bool = False) -> dict:
+    """finetune.training.run_session, as `finetune train` runs it (gate record left empty).
+
+    ``defaults``: `finetune train --seq SEQ --max-steps N` with nothing else set (``records``
+    and ``liger`` ignored: TrainConfig's 4 records per micro-batch x 4, no liger, cosine)."""
     from finetune.config import TrainConfig
     from finetune.handoff import GateRecord
     from finetune.sampler import run_order
@@ -384,11 +459,17 @@ def run_assay(model_dir: Path, pool: Pool, out: Path, records: int, steps: int, 
     base.free_memory()
     shutil.rmtree(out, ignore_errors=True)
     n = len(pool.rows)
-    config = TrainConfig(epochs=math.ceil((warmup + steps) * records / n) + 1,
-                         batch_size=records, grad_accum=1, seq=pool.seq,
-                         max_steps=warmup + steps, liger=liger,
-                         scheduler="constant_with_warmup", warmup_ratio=0.0,
-                         gradient_checkpointing=gc_on)
+    if defaults:
+        plain = TrainConfig()  # enough epochs for the steps; the LR schedule spans max_steps
+        epochs = max(plain.epochs, math.ceil((warmup + steps) * plain.samples_per_step / n) + 1)
+        config = TrainConfig(seq=pool.seq, max_steps=warmup + steps, epochs=epochs)
+        records, liger = config.batch_size, config.liger
+    else:
+        config = TrainConfig(epochs=math.ceil((warmup + steps) * records / n) + 1,
+                             batch_size=records, grad_accum=1, seq=pool.seq,
+                             max_steps=warmup + steps, liger=liger,
+                             scheduler="constant_with_warmup", warmup_ratio=0.0,
+                             gradient_checkpointing=gc_on)
     spec = SessionSpec(model_dir=model_dir, data_path=pool.path, out=out, config=config,
                        gate=GateRecord(), budget_s=budget_s, progress=False, run_name=out.name)
     result = run_session(spec)
@@ -606,8 +687,9 @@ def main(argv=None) -> int:
     noliger = (parse_configs(args.assay_noliger)
                if "assay" in args.phases and liger_version else [])
     loss = parse_configs(args.loss)[0] if "loss" in args.phases else None
+    compare = qlora_compare.contenders(args, parse_configs) if "compare" in args.phases else []
     seqs = sorted({s for _, s in ladder + ladder_nogc + assay + noliger} | (
-        {loss[1]} if loss else set()))
+        {loss[1]} if loss else set()) | {c.seq for c in compare})
     results = {
         "command": shlex.join([sys.executable, *sys.argv]), "machine": common.machine(libraries=True),
         "model": model_name, "shape": shape, "cap_gib": CAP_GIB, "steps": args.steps,
@@ -621,6 +703,8 @@ def main(argv=None) -> int:
     results |= info
     print(f"model ready in {info['build_seconds']} s (reused: {info['model_reused']})",
           flush=True)
+    if args.build_only:
+        return 0
     pools = {}
     for seq in seqs:
         pools[seq] = Pool(work, tokenizer, args.records, seq)
@@ -687,6 +771,10 @@ def main(argv=None) -> int:
     for records, seq in noliger:
         assay_run(records, seq, False)
     results["speedup_at_cap"] = speedups(results["runs"], seqs)
+    if compare:
+        qlora_compare.run_compare(args, sys.modules[__name__], results, pools, model_dir,
+                                  tokenizer, work, liger_version, started,
+                                  save=lambda: write_results(results, tag))
 
     if loss is not None:
         records, seq = loss
@@ -697,8 +785,13 @@ def main(argv=None) -> int:
     results["total_seconds"] = round(time.monotonic() - started, 1)
     paths = write_results(results, tag)
     print()
-    print(table(results["runs"]))
-    print(json.dumps(results["speedup_at_cap"], indent=1))
+    if results["runs"]:
+        print(table(results["runs"]))
+        print(json.dumps(results["speedup_at_cap"], indent=1))
+    if compare:
+        section = results["compare"]
+        print(qlora_compare.table(section["configs"], section["best_under_cap"],
+                                  section["unsloth_dropout"]))
     if loss is not None:
         comparison = results["loss_curves"].get("comparison")
         print(json.dumps(comparison if comparison else results["loss_curves"], indent=1)[:4000])
