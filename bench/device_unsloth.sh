@@ -20,11 +20,18 @@
 #   together 94,097,163 bytes (89.7 MiB).
 # Part a alone is what Assay's path and (a)/(b) need (bitsandbytes, pydantic, liger-kernel).
 #
-# There, two calls back to back, each starting with `source bench/device_unsloth.sh`:
-#     run(carry=[".whl/unsloth-a"], command="source bench/device_unsloth.sh && python3 \
-#         bench/qlora_speed.py --build-only --work /tmp/qb")
-#     run(carry=[".whl/unsloth-b"], command="source bench/device_unsloth.sh && python3 \
-#         bench/qlora_speed.py --phases compare --work /tmp/qb ...")
+# There, two calls back to back (issue 20's table is the second; the first installs part a and
+# builds the random Mistral-7B-shaped model, about 25 s, so that the second has the time):
+#   1. carry [".whl/unsloth-a"], timeout_s 300:
+#      source bench/device_unsloth.sh && python3 bench/qlora_speed.py --build-only --work /tmp/qb
+#   2. at once, carry [".whl/unsloth-b"], timeout_s 600:
+#      source bench/device_unsloth.sh && set -o pipefail && python3 bench/qlora_speed.py \
+#        --phases compare --work /tmp/qb --plain 8x512 --switches 32x512 --assay-tuned 32x512 \
+#        --assay-defaults 512 --unsloth 32x512 --repeats 3 --steps 20 --warmup 2 \
+#        --time-limit 550 --tag h200_mistral7b_compare512 2>&1 | tee $OUT/log.txt
+#      (results: $OUT/qlora_speed_h200_mistral7b_compare512.json; at seq 2048 the same with
+#      --plain 2x2048 --switches 8x2048 --assay-tuned 8x2048 --assay-defaults 2048
+#      --unsloth 8x2048 and its own tag, after steps 1 and 2 again if the machine went cold)
 # Sourced, it installs whichever part the call carries and sets the environment.
 
 _unsloth_prepare() {
