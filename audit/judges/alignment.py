@@ -195,12 +195,15 @@ class Aligner:
         self.question_words = frozenset(content_words(question))
 
     def unknown_names(self, answer: str) -> list[str]:
-        """Names in ``answer`` that occur in no evidence sentence (as written); the words of
-        values ("USD 1,250", "March 1") are the values checker's business, not names."""
+        """Names in ``answer`` that occur in no evidence sentence (as written); an acronym of
+        names the evidence spells out ("WW2", "World War II") is not one; the words of values
+        ("USD 1,250", "March 1") are the values checker's business, not names."""
         mine = _tokens(_without_values(answer), self.names)
         seen = frozenset().union(*(set(t.keys) for t in self.tokens)) if self.tokens else set()
+        runs = [r for t in self.tokens for r in _initials(t)]
         return [w for w, k, is_name in zip(mine.words, mine.keys, mine.names, strict=True)
-                if is_name and k not in seen]
+                if is_name and k not in seen
+                and not (_acronym(w) and any(r.startswith(w.upper()) for r in runs))]
 
     def asserted(self, answer: str) -> str:
         """``answer`` with what asserts nothing blanked, offsets kept: questions, and
@@ -514,6 +517,19 @@ def _without_values(text: str) -> str:
     for q in extract_quantities(text):
         chars[q.start : q.end] = " " * (q.end - q.start)
     return "".join(chars)
+
+
+def _initials(tokens: _Tokens) -> list[str]:
+    """The initials of every run of names in ``tokens``, from each of its words on:
+    "Northfield Student Health Plan" gives "NSHP", "SHP", "HP" and "P"."""
+    out, run = [], ""
+    for word, is_name in zip([*tokens.words, ""], [*tokens.names, False], strict=True):
+        if is_name:
+            run += word[0].upper()
+            continue
+        out += [run[i:] for i in range(len(run))]
+        run = ""
+    return out
 
 
 def _abbreviation(ours: list[str], theirs: list[str]) -> bool:

@@ -293,3 +293,12 @@ def test_which_of_two_named_in_the_question_is_checked_like_a_or_b():
                                           "Time Inc.")
     right = rules_verdict(source, question, "Golf Magazine is owned by Time Inc.")
     assert right is None or right.label is not Label.contradicted
+
+
+def test_an_acronym_of_names_the_evidence_spells_out_is_not_an_unknown_name():
+    source = Passage(id="d#0", doc_id="d", sha256="x",
+                     text="Students are enrolled in the Northfield Student Health Plan. The term "
+                          "was used during the World War II period.")
+    aligner = Aligner([source])
+    assert aligner.unknown_names("The NSHP covers it. It was used in the WW2 period.") == []
+    assert aligner.unknown_names("The NHS covers it.") == ["NHS"]
