@@ -77,7 +77,17 @@ _OPPOSITES = (
      re.compile(r"\b(?:less|fewer|lower|smaller|shorter|below|under)\b", re.I)),
     ("scope", re.compile(r"\b(?:all|every|always|any|each)\b", re.I),
      re.compile(r"\b(?:some|only|certain|most|sometimes|several)\b", re.I)),
+    ("modality", re.compile(r"\b(?:must|required|requires?|mandatory|ha(?:s|ve) to|needs? to|"
+                            r"shall)\b", re.I),
+     re.compile(r"\b(?:may|can|optional|allowed|permitted|eligible)\b", re.I)),
 )
+# What turning the source's word into its opposite is, by group and the answer's side.
+_OPPOSITE_CATEGORY = {
+    ("scope", True): Category.overgeneralisation, ("scope", False): Category.overgeneralisation,
+    ("bound", True): Category.wrong_number, ("bound", False): Category.wrong_number,
+    ("modality", True): Category.invented_policy,  # "must" where the source says "may"
+    ("modality", False): Category.negated_rule,  # "may" where the source says "must"
+}
 _UNIVERSAL = re.compile(
     r"\b(?:always|every|everyone|any|all|whenever|regardless|no exceptions?|without (?:any )?"
     r"(?:exception|limit|restriction)s?|never|automatically|guaranteed?)\b", re.I)
@@ -435,12 +445,12 @@ class Aligner:
             # one shared word either side: "at least" / "at most" differ in their second word
             ours = " ".join(mine.words[max(0, i1 - 1) : i2 + 1])
             its = " ".join(theirs.words[max(0, j1 - 1) : j2 + 1])
+            if _NOT in mine.keys[i1:i2] or _NOT in theirs.keys[j1:j2]:
+                continue  # a negation: the polarity and modality checks read it
             for kind, one, other in _OPPOSITES:
-                if (one.search(ours) and other.search(its)) or \
-                        (other.search(ours) and one.search(its)):
-                    category = (Category.overgeneralisation if kind == "scope"
-                                else Category.wrong_number if kind == "bound"
-                                else Category.other)
+                first = bool(one.search(ours) and other.search(its))
+                if first or (other.search(ours) and one.search(its)):
+                    category = _OPPOSITE_CATEGORY.get((kind, first), Category.other)
                     return Difference("quantifier", claim, ours, its, sentence, category, 0.75)
         return None
 

@@ -302,3 +302,21 @@ def test_an_acronym_of_names_the_evidence_spells_out_is_not_an_unknown_name():
     aligner = Aligner([source])
     assert aligner.unknown_names("The NSHP covers it. It was used in the WW2 period.") == []
     assert aligner.unknown_names("The NHS covers it.") == ["NHS"]
+
+
+@pytest.mark.parametrize(("answer", "category"), [
+    ("International students must live on campus in their first year.",
+     Category.invented_policy),
+    ("Graduate students may submit the form before the semester starts.",
+     Category.negated_rule),
+])
+def test_must_and_may_are_not_the_same_rule(answer, category):
+    source = ("International students may live on campus in their first year. Graduate "
+              "students must submit the form before the semester starts.")
+    verdict = rules_verdict(source, "What are the rules?", answer)
+    assert verdict is not None and verdict.label is Label.contradicted
+    assert verdict.category is category
+    for same in ("International students can live on campus in their first year.",
+                 "Graduate students have to submit the form before the semester starts."):
+        verdict = rules_verdict(source, "What are the rules?", same)
+        assert verdict is None or verdict.label is not Label.contradicted, same
