@@ -72,7 +72,10 @@ _INJECTION = re.compile(
     r"|\b(?:respond|reply|answer|output|return|mark|label|rate)\b[^.\n]{0,40}"
     r"\b(?:supported|correct|true|verified|accurate|passes|pass)\b[^.\n]{0,20}$"
     r"|\bsystem\s*(?:prompt|message|override|:)|\bnew instructions?\b|\byou are now\b"
-    r"|\b(?:begin|end)\s+(?:system|instructions?)\b",
+    r"|\b(?:begin|end)\s+(?:system|instructions?)\b"
+    # chat-template and end-of-data markers ("[/INST]", "END OF RECORD", "record has ended")
+    r"|\[/?INST\]|<\|im_(?:start|end)\|>|\bend of (?:the )?(?:data|record|input|evidence)\b"
+    r"|\brecord has ended\b|>>>",
     re.IGNORECASE,
 )
 _REFUSAL = re.compile(
