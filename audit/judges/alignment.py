@@ -160,7 +160,7 @@ def _tokens(text: str, known_names: frozenset[str] = frozenset()) -> _Tokens:
     matches = list(_TOKEN.finditer(text))
     words = [m.group(0) for m in matches]
     keys = [_key(w) for w in words]
-    names = []
+    names: list[bool] = []
     for i, (m, word, key) in enumerate(zip(matches, words, keys, strict=True)):
         first = i == 0 or bool(re.search(r"[.!?:]\s*$", text[matches[i - 1].end() : m.start()]))
         # "World War I", "Henry VIII": a numeral after a name ("Europe I think": a pronoun)
@@ -388,7 +388,7 @@ class Aligner:
         return None
 
     def _opcodes(self, mine: _Tokens, theirs: _Tokens) -> list[tuple[str, int, int, int, int]]:
-        return SequenceMatcher(None, mine.keys, theirs.keys, autojunk=False).get_opcodes()
+        return list(SequenceMatcher(None, mine.keys, theirs.keys, autojunk=False).get_opcodes())
 
     def _entity(self, claim: str, mine: _Tokens, sentence: EvidenceSentence,
                 theirs: _Tokens) -> Difference | None:
@@ -456,7 +456,8 @@ class Aligner:
 
     def _condition(self, claim: str, mine: _Tokens, sentence: EvidenceSentence,
                    theirs: _Tokens) -> Difference | None:
-        if not _UNIVERSAL.search(claim):
+        universal = _UNIVERSAL.search(claim)
+        if universal is None:
             return None
         known = set(mine.keys) | self.question_words
         for m in _CONDITION.finditer(sentence.text):
@@ -465,7 +466,7 @@ class Aligner:
             words = set(content_words(condition))
             missing = words - known
             if words and len(missing) >= max(1, 0.5 * len(words)):
-                return Difference("condition", claim, _UNIVERSAL.search(claim).group(0),
+                return Difference("condition", claim, universal.group(0),
                                   condition.strip(), sentence, Category.overgeneralisation,
                                   0.7)
         return None
