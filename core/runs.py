@@ -188,7 +188,8 @@ class EvalRun(_Record):
 
 @dataclass(frozen=True)
 class StoredRun:
-    """A run as stored: its row, and its record typed by kind."""
+    """A run as stored: its row, its record typed by kind, and the ids of its sample in the
+    order drawn (the records themselves: ``Store.run_records``)."""
 
     id: str
     kind: str
@@ -196,6 +197,7 @@ class StoredRun:
     created: str
     updated: str
     record: AuditRun | EvalRun
+    sample_ids: tuple[str, ...] = ()
 
     @property
     def audit(self) -> AuditRun:
@@ -210,7 +212,7 @@ class StoredRun:
         return self.record
 
 
-def _stored(row: dict[str, Any]) -> StoredRun:
+def _stored(store: Store, row: dict[str, Any]) -> StoredRun:
     model = EvalRun if row["kind"] == "eval" else AuditRun
     try:
         record = model.model_validate(row["config"])
@@ -220,7 +222,8 @@ def _stored(row: dict[str, Any]) -> StoredRun:
         raise ConfigError(f"run {row['id']} cannot be read by this version ({where}: "
                           f"{problem['msg']}); audit the data again") from None
     return StoredRun(id=row["id"], kind=row["kind"], status=row["status"],
-                     created=row["created"], updated=row["updated"], record=record)
+                     created=row["created"], updated=row["updated"], record=record,
+                     sample_ids=tuple(store.run_record_ids(row["id"])))
 
 
 def save_run(store: Store, record: AuditRun | EvalRun, run_id: str | None = None) -> bool:
@@ -243,12 +246,12 @@ def save_run(store: Store, record: AuditRun | EvalRun, run_id: str | None = None
 def find_run(store: Store, run_id: str) -> StoredRun | None:
     """The run with exactly this id, or None."""
     row = store.get_run(run_id)
-    return None if row is None else _stored(row)
+    return None if row is None else _stored(store, row)
 
 
 def list_runs(store: Store, kind: RunKind = "audit") -> list[StoredRun]:
     """The runs of ``kind``, newest first."""
-    return [_stored(row) for row in store.list_runs(kind)]
+    return [_stored(store, row) for row in store.list_runs(kind)]
 
 
 @overload

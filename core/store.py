@@ -274,6 +274,12 @@ class Store:
         )
         return [json.loads(row["record"]) for row in rows]
 
+    def run_record_ids(self, run_id: str) -> list[str]:
+        rows = self.query(
+            "SELECT record_id FROM run_records WHERE run_id = ? ORDER BY position", (run_id,)
+        )
+        return [row["record_id"] for row in rows]
+
     def set_inclusion(self, run_id: str, probabilities: dict[str, float]) -> None:
         """Store every record's inclusion probability for a run's sample, once."""
         with self.transaction() as db:

@@ -66,6 +66,7 @@ def test_a_field_mapped_run_is_gated_filtered_and_shown_by_a_prefix(tmp_path):
     assert (record.fields.question, record.fields.answer, record.fields.id) == \
         ("prompt", "response", "uid")
     assert record.skip_invalid and record.retrieval == "bm25" and record.n == 30
+    assert sorted(run.sample_ids) == sorted(r.id for r in record.load_dataset().records)
     prefix = run.id[:10]
 
     gated = audit("gate", prefix, "--json", "--db", db, cwd=tmp_path)
@@ -137,7 +138,7 @@ def test_a_database_of_the_previous_schema_is_migrated_and_read(legacy):
     example = open_run(legacy, "audit-fb41")
     assert example.audit.dataset_path == "examples/advising/dataset.jsonl"
     assert example.audit.closed_world and example.audit.panel == ["local", "rules"]
-    assert len(legacy.judgments(example.id)) == 12
+    assert len(legacy.judgments(example.id)) == 12 and len(example.sample_ids) == 6
     assert legacy.decisions(example.id)[0].status == "fail"
     report = build_report(legacy, example.id, bootstrap=0)
     assert report.run.n_judged == 6 and report.run.sources_available
