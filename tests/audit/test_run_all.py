@@ -140,6 +140,11 @@ def test_expired_batch_keeps_what_finished_and_resubmits_the_rest(audit_files, s
     assert retried == {custom_id(i, "gpt", 2) for i in ids[3:]}
     assert [j.status for j in store.judgments(outcome.run_id)] == [JudgmentStatus.ok] * 6
     assert store.get_run(outcome.run_id)["status"] == "complete"
+    # Each judgment names the passages its request showed, retried items included.
+    prepared = prepare(options(audit_files), every_record=True)
+    shown = {r.id: [p.id for p in prepared.evidence_of(r)] for r in prepared.records}
+    judged = {j.record_id: [ref.id for ref in j.evidence] for j in store.judgments(outcome.run_id)}
+    assert judged == shown and all(shown.values())
 
 
 def test_a_job_created_but_never_saved_is_found_not_submitted_twice(audit_files, service):
@@ -228,7 +233,7 @@ def test_sigkill_between_submit_and_collect_loses_nothing(audit_files, service, 
     assert "all batch jobs collected" in collect.stdout
     store = Store(db)
     assert sorted(j.record_id for j in store.judgments(run_id)) == sorted(ids)
-    assert all(j.status is JudgmentStatus.ok for j in store.judgments(run_id))
+    assert all(j.status is JudgmentStatus.ok and j.evidence for j in store.judgments(run_id))
     assert service.creates == 1  # submitted once, collected once
     assert store.get_run(run_id)["status"] == "complete"
 
