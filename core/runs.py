@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -254,20 +254,15 @@ def list_runs(store: Store, kind: RunKind = "audit") -> list[StoredRun]:
     return [_stored(store, row) for row in store.list_runs(kind)]
 
 
-@overload
-def open_run(store: Store, run_id: str | None, kind: AuditKind = "audit") -> StoredRun: ...
-@overload
-def open_run(store: Store, run_id: str | None, kind: Literal["eval"]) -> StoredRun: ...
 def open_run(store: Store, run_id: str | None, kind: RunKind = "audit") -> StoredRun:
     """The run of ``kind`` that ``run_id`` names (an id or a unique prefix of one), or the
     latest run of ``kind`` when it is None. One clear line when there is none, when the id
     names a run of another kind, or when a prefix fits several runs (listed)."""
-    word = {"audit": "audit", "eval-audit": "eval-audit", "eval": "eval"}[kind]
     hint = "`finetune eval`" if kind == "eval" else "`audit sample`"
     if run_id is None:
         latest = store.latest_run_id(kind)
         if latest is None:
-            raise ConfigError(f"no {word} run in {store.path}; run {hint} first")
+            raise ConfigError(f"no {kind} run in {store.path}; run {hint} first")
         run_id = latest
     run = find_run(store, run_id)
     if run is None:
@@ -282,7 +277,7 @@ def open_run(store: Store, run_id: str | None, kind: RunKind = "audit") -> Store
         run = find_run(store, matches[0])
         assert run is not None
     if run.kind != kind:
-        raise ConfigError(f"{run.id} is an {run.kind} run, not an {word} run; see "
+        raise ConfigError(f"{run.id} is an {run.kind} run, not an {kind} run; see "
                           "`audit runs` for the run ids")
     return run
 
