@@ -186,21 +186,35 @@ def table(configs: dict, best: dict, unsloth_dropout: float | None = None) -> st
 
 
 def run_compare(args, qs, results: dict, pools: dict, model_dir: Path, tokenizer, work: Path,
-                liger_version: str | None, started: float, save) -> None:
+                liger_version: str | None, started: float, save, earlier: dict | None = None
+                ) -> None:
     """Run every contender ``args.repeats`` times in rotated rounds into ``results["compare"]``;
-    ``save()`` writes the results after each run."""
+    ``save()`` writes the results after each run. ``earlier`` is the compare section an earlier
+    call saved (``--resume``): its finished runs count, and only the missing ones run."""
     chosen = contenders(args, qs.parse_configs)
     section = results["compare"] = {
         "method": __doc__.split("\n\n", 1)[1], "repeats": args.repeats,
-        "unsloth_dropout": args.unsloth_dropout, "configs": {}, "best_under_cap": {}}
+        "unsloth_dropout": args.unsloth_dropout, "configs": {}, "best_under_cap": {},
+        "invocations": 1}
     configs = section["configs"]
     for c in chosen:
         configs[c.key] = {"config": {"kind": c.kind, "batch": c.batch, "seq": c.seq},
                           "runs": [], "summary": summarize_runs([], qs.CAP_GIB)}
-    walls: dict[str, list[float]] = {}
+    if earlier:  # --resume: keep the measured runs of an earlier call, run the rest again
+        section["invocations"] = earlier.get("invocations", 1) + 1
+        for key, entry in earlier["configs"].items():
+            if key in configs:
+                runs = [r for r in entry["runs"] if "tokens_per_s" in r and not r.get("error")]
+                configs[key] |= {"runs": runs, "summary": summarize_runs(runs, qs.CAP_GIB)}
+        section["best_under_cap"] = add_ratios(configs)
+    walls: dict[str, list[float]] = {
+        key: [r["wall_seconds"] for r in entry["runs"] if "wall_seconds" in r]
+        for key, entry in configs.items() if entry["runs"]}
     for round_ in range(args.repeats):
         shift = round_ % max(1, len(chosen))
         for c in chosen[shift:] + chosen[:shift]:
+            if len(configs[c.key]["runs"]) > round_:
+                continue  # done by an earlier call
             seen = walls.get(c.key) or [w for ws in walls.values() for w in ws] or [0.0]
             if time.monotonic() - started + statistics.fmean(seen) > args.time_limit:
                 run = {"skipped": "time limit"}

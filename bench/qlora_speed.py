@@ -188,6 +188,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                          help="SEQ list: `finetune train --seq SEQ` with no other flag (512)")
     compare.add_argument("--repeats", type=int, default=None,
                          help="runs of every config, in rotated rounds (3)")
+    compare.add_argument("--resume", action="store_true",
+                         help="keep the finished runs a call with the same --work and --tag "
+                              "left there (the machine still warm) and run the rest")
     compare.add_argument("--unsloth-dropout", type=float, default=0.0,
                          help="(c)'s LoRA dropout (0: Unsloth's fast path; the others 0.05)")
     parser.add_argument("--build-only", action="store_true",
@@ -772,9 +775,16 @@ def main(argv=None) -> int:
         assay_run(records, seq, False)
     results["speedup_at_cap"] = speedups(results["runs"], seqs)
     if compare:
+        kept = work / f"compare_{tag}.json"  # on the machine, for --resume by the next call
+        earlier = json.loads(kept.read_text())["compare"] if args.resume and kept.exists() \
+            else None
+
+        def save() -> None:
+            write_results(results, tag)
+            kept.write_text(json.dumps(results))
+
         qlora_compare.run_compare(args, sys.modules[__name__], results, pools, model_dir,
-                                  tokenizer, work, liger_version, started,
-                                  save=lambda: write_results(results, tag))
+                                  tokenizer, work, liger_version, started, save, earlier)
 
     if loss is not None:
         records, seq = loss

@@ -81,3 +81,35 @@ def test_the_worker_records_a_clean_error_where_unsloth_cannot_be_imported(tmp_p
     assert qc.worker(str(spec)) == 0
     run = json.loads((tmp_path / "result.json").read_text())
     assert run["error"].startswith("unsloth not importable: ")
+
+
+def test_resume_keeps_measured_runs_and_runs_only_what_is_missing(monkeypatch):
+    """A second call (--resume) after a time limit or a failed import: measured runs stay and
+    count, skipped and failed ones run again, and every summary covers the kept runs."""
+    calls = []
+
+    def fake_run_one(c, *rest):
+        calls.append(c.key)
+        return _run(1000.0 + len(calls), 9.0)
+
+    monkeypatch.setattr(qc, "run_one", fake_run_one)
+    args = argparse.Namespace(plain="8x512", switches="32x512", assay_tuned="", unsloth="32x512",
+                              assay_defaults="", repeats=3, unsloth_dropout=0.0,
+                              time_limit=1e9)
+    earlier = {"invocations": 1, "configs": {
+        "(a) plain b8x512": {"runs": [_run(2000.0, 8.0), _run(3000.0, 8.5),
+                                      {"skipped": "time limit"}]},
+        "(b) switches b32x512": {"runs": [_run(4000.0, 13.0)] * 3},
+        "(c) unsloth b32x512": {"runs": [{"error": "unsloth not importable"}]}}}
+    results: dict = {}
+    qc.run_compare(args, qs, results, {512: None}, None, None, None, None, started=0.0,
+                   save=lambda: None, earlier=earlier)
+    assert sorted(calls) == ["(a) plain b8x512"] + ["(c) unsloth b32x512"] * 3
+    configs = results["compare"]["configs"]
+    assert results["compare"]["invocations"] == 2
+    assert configs["(b) switches b32x512"]["summary"]["runs"] == 3
+    assert configs["(b) switches b32x512"]["summary"]["tokens_per_s_median"] == 4000.0
+    assert configs["(a) plain b8x512"]["summary"]["runs"] == 3
+    assert configs["(c) unsloth b32x512"]["summary"]["runs"] == 3
+    assert "errors" not in configs["(c) unsloth b32x512"]["summary"]
+    assert configs["(c) unsloth b32x512"]["summary"]["vs_b"] < 1
