@@ -289,7 +289,8 @@ def weighted_consensus(
     voted = present.any(axis=1)
     active = present.any(axis=0)
     if int(active.sum()) < 2:
-        return _majority_with_ties(scores, "only one judge voted")
+        return _majority_with_ties(
+            scores, "no judge voted on error" if not active.any() else "only one judge voted")
     if int(voted.sum()) < min_units:
         return _majority_with_ties(
             scores, f"{int(voted.sum())} records with a vote, fewer than the {min_units} the "

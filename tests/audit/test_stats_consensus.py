@@ -154,6 +154,8 @@ def test_weighted_consensus_falls_back_to_the_majority_and_resolves_ties():
     assert np.isnan(result.labels[3]) and result.labels[4] == 1.0
     one = weighted_consensus(np.column_stack([np.linspace(0, 1, 30), np.full(30, NAN)]))
     assert one.method == "majority" and "one judge" in one.reason
+    none = weighted_consensus(np.full((30, 2), NAN))  # every verdict unverifiable: no vote
+    assert none.reason == "no judge voted on error" and np.isnan(none.labels).all()
     same = weighted_consensus(np.full((30, 2), 0.9))
     assert same.method == "majority" and "same answer" in same.reason
 
