@@ -449,11 +449,13 @@ def train_rows(model, tokenizer, pool: Pool, batch: int, schedule: list[int], wa
 
 def run_assay(model_dir: Path, pool: Pool, out: Path, records: int, steps: int, warmup: int,
               liger: bool, budget_s: float = 24 * 3600, gc_on: bool = True,
-              defaults: bool = False) -> dict:
+              defaults: bool = False, overrides: dict | None = None,
+              callbacks: tuple = ()) -> dict:
     """finetune.training.run_session, as `finetune train` runs it (gate record left empty).
 
     ``defaults``: `finetune train --seq SEQ --max-steps N` with nothing else set (``records``
-    and ``liger`` ignored: TrainConfig's 4 records per micro-batch x 4, no liger, cosine)."""
+    and ``liger`` ignored: TrainConfig's 4 records per micro-batch x 4, no liger, cosine).
+    ``overrides``: other TrainConfig fields (e.g. dropout); ``callbacks``: Trainer callbacks."""
     from finetune.config import TrainConfig
     from finetune.handoff import GateRecord
     from finetune.sampler import run_order
@@ -472,9 +474,10 @@ def run_assay(model_dir: Path, pool: Pool, out: Path, records: int, steps: int, 
                              batch_size=records, grad_accum=1, seq=pool.seq,
                              max_steps=warmup + steps, liger=liger,
                              scheduler="constant_with_warmup", warmup_ratio=0.0,
-                             gradient_checkpointing=gc_on)
+                             gradient_checkpointing=gc_on, **(overrides or {}))
     spec = SessionSpec(model_dir=model_dir, data_path=pool.path, out=out, config=config,
-                       gate=GateRecord(), budget_s=budget_s, progress=False, run_name=out.name)
+                       gate=GateRecord(), budget_s=budget_s, progress=False, run_name=out.name,
+                       callbacks=list(callbacks))
     result = run_session(spec)
     log = {"loss": [s.loss for s in result.steps], "seconds": [s.seconds for s in result.steps],
            "tokens": [s.tokens for s in result.steps]}
@@ -487,6 +490,7 @@ def run_assay(model_dir: Path, pool: Pool, out: Path, records: int, steps: int, 
     summary["record_ids"] = [s.record_ids for s in result.steps]
     summary["liger"] = liger
     summary["chat_template"] = result.template_source
+    summary["attention"] = result.attention
     return summary
 
 

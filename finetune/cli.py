@@ -233,7 +233,8 @@ def _run(spec) -> None:
     last = result.steps[-1] if result.steps else None
     loss = f", last loss {last.loss:.4f}" if last else ""
     console.print(f"steps {result.first_step}-{result.last_step} of {result.total_steps} "
-                  f"({result.stop_reason}{loss}); chat template: {result.template_source}")
+                  f"({result.stop_reason}{loss}); chat template: {result.template_source}; "
+                  f"attention: {result.attention}")
     if result.bundles:
         console.print(f"latest handoff bundle: {result.bundles[-1]}")
     if not result.complete:

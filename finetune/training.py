@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import ConfigError
 from core.models import content_hash, utcnow
 from finetune import handoff as hb
+from finetune import varlen
 from finetune.config import TrainConfig
 from finetune.distributed import (
     is_ghost,
@@ -69,6 +70,8 @@ class SessionResult:
     template_source: str
     parallel: dict[str, Any] = field(default_factory=dict)
     """How this process trained: its device, the model wrapper and DDP's settings."""
+    attention: str = "sdpa"
+    """The attention implementation trained with, and why not varlen where it was not."""
 
     @property
     def complete(self) -> bool:
@@ -206,12 +209,14 @@ class EncodedDataset:
         return {"input_ids": item.input_ids, "labels": labels, "record_index": index}
 
 
-def make_collator(packing: bool, pad_id: int):
-    """Packing: one row, position_ids restart per record (no padding). Else: pad to the longest."""
+def make_collator(packing: bool, pad_id: int, boundaries: bool = False):
+    """Packing: one row, position_ids restart per record (no padding); with ``boundaries`` also
+    the records' cumulative lengths for varlen attention. Else: pad to the longest."""
     import torch
     from transformers import DataCollatorWithFlattening
 
-    flatten = DataCollatorWithFlattening(return_position_ids=True)
+    flatten = DataCollatorWithFlattening(return_position_ids=True,
+                                         return_flash_attn_kwargs=boundaries)
 
     def collate(features: list[dict[str, Any]]) -> dict[str, Any]:
         index = torch.tensor([f["record_index"] for f in features])
@@ -385,7 +390,8 @@ def run_session(spec: SessionSpec) -> SessionResult:
         raise hb.BundleError(f"{spec.resume[0]}: the tokenizer's chat template differs from "
                              "the one the run started with; resume with the same base model")
     encoded, _ = encode_records(tokenizer, dataset.records, template, config.seq)
-    model = load_quantized(spec.model_dir, device)
+    attn, attention = choose_attention(spec.model_dir, device, config)
+    model = load_quantized(spec.model_dir, device, attn)
     adapter = spec.resume[0] / spec.resume[1].adapter_dir if spec.resume else None
     model = attach_adapter(model, config, adapter)
 
@@ -399,7 +405,8 @@ def run_session(spec: SessionSpec) -> SessionResult:
     from finetune.session_callback import SessionCallback
 
     callback = SessionCallback(plan, progress)
-    trainer = _build_trainer(plan, progress, callback, model, tokenizer, EncodedDataset(encoded))
+    trainer = _build_trainer(plan, progress, callback, model, tokenizer, EncodedDataset(encoded),
+                             boundaries=attn == varlen.NAME)
     trainer.train()
     callback.write_last_bundle(trainer.model, trainer.optimizer)
     gpu_peak, _ = peak_memory()
@@ -408,8 +415,22 @@ def run_session(spec: SessionSpec) -> SessionResult:
         last_step=progress.last_step, total_steps=steps,
         stop_reason=progress.stop_reason or "complete", steps=progress.history[prior_steps:],
         peak_gpu_memory_gib=gpu_peak, template_source=template.source,
-        parallel=progress.parallel,
+        parallel=progress.parallel, attention=attention,
     )
+
+
+def choose_attention(model_dir: Path, device: Device, config: TrainConfig) -> tuple[str, str]:
+    """(attn_implementation to load with, what to report): varlen flash attention over packed
+    records where this GPU, torch and model allow it (finetune.varlen), else SDPA."""
+    import torch
+    from transformers import AutoConfig
+
+    capability = torch.cuda.get_device_capability() if device.kind == "cuda" else None
+    window = getattr(AutoConfig.from_pretrained(str(model_dir)), "sliding_window", None)
+    why_not = varlen.unavailable(device.kind, capability, config.packing, window, config.seq)
+    if why_not is None:
+        return varlen.register(), "varlen (records attend only within themselves)"
+    return "sdpa", f"sdpa ({why_not})"
 
 
 def check_resumable(manifest: HandoffManifest, base_hash: str, data_hash: str) -> None:
@@ -491,7 +512,7 @@ def micro_batch_seed(seed: int, step: int, micro_batch: int) -> int:
 
 
 def _build_trainer(plan: SessionPlan, progress: SessionProgress, callback: SessionCallback,
-                   model, tokenizer, train_dataset):
+                   model, tokenizer, train_dataset, boundaries: bool = False):
     import torch
     from torch.utils.data import DataLoader
     from transformers import Trainer
@@ -509,7 +530,7 @@ def _build_trainer(plan: SessionPlan, progress: SessionProgress, callback: Sessi
     if plan.spec.resume is not None and plan.spec.resume[1].optimizer_state:
         optimizer_file = plan.spec.resume[0] / hb.OPTIMIZER_FILE
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    collate = make_collator(config.packing, pad_id)
+    collate = make_collator(config.packing, pad_id, boundaries)
 
     class SessionTrainer(Trainer):
         _dealt = 0  # micro-batches this process has run in the session
