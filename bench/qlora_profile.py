@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import sys
@@ -222,7 +223,6 @@ def main(argv=None) -> int:
                "seq": args.seq, "records": args.records, "steps": args.steps,
                "warmup": args.warmup, "pool": pool.describe(), "method": __doc__,
                "profile": {}, "runs": {v: [] for v in variants}}
-    out = Path(__import__("os").environ.get("OUT", "."))
     if args.profile_steps:
         sink: dict = {}
         run = run_variant("base", model_dir, pool, work, args,
@@ -247,10 +247,9 @@ def main(argv=None) -> int:
                   flush=True)
     results["summary"] = summarize(results["runs"])
     print(json.dumps(results["summary"], indent=1), flush=True)
-    for folder in (common.RESULTS, out):
-        path = Path(folder) / f"qlora_profile_{args.tag}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=1) + "\n")
+    # on the GPU machine also into $OUT, the folder that comes back
+    for folder in (common.RESULTS, *filter(None, [os.environ.get("OUT")])):
+        common.write_json(Path(folder) / f"qlora_profile_{args.tag}.json", results)
     return 0
 
 
