@@ -35,9 +35,11 @@ def cli() -> None:
 @click.option("--records", default=1000, show_default=True, help="Records in the dataset.")
 @click.option("--tokens-per-record", default=256, show_default=True,
               help="Mean tokens per record (question + answer + template).")
+@click.option("--liger", is_flag=True,
+              help="Fused cross-entropy, as finetune train --liger: no full-vocab logits.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(model, r, targets, seq, micro_batch, gpu, session_hours, epochs, records,
-         tokens_per_record, as_json) -> None:
+         tokens_per_record, liger, as_json) -> None:
     """Size a QLoRA run from the model's config.json: parameters, VRAM, time, sessions."""
     import json
 
@@ -45,7 +47,7 @@ def plan(model, r, targets, seq, micro_batch, gpu, session_hours, epochs, record
 
     result = build_plan(model, r=r, targets=targets, seq=seq, micro_batch=micro_batch, gpu=gpu,
                         session_hours=session_hours, epochs=epochs, records=records,
-                        tokens_per_record=tokens_per_record)
+                        tokens_per_record=tokens_per_record, liger=liger)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return

@@ -179,9 +179,11 @@ def lora_params(shape: ModelShape, r: int, targets: tuple[str, ...]) -> int:
 
 
 def estimate_vram(
-    shape: ModelShape, trainable: int, *, seq: int, micro_batch: int, compute_bytes: int = 2
+    shape: ModelShape, trainable: int, *, seq: int, micro_batch: int, compute_bytes: int = 2,
+    liger: bool = False,
 ) -> dict[str, float]:
-    """Peak GPU memory parts in GiB for QLoRA with gradient checkpointing (see assumptions)."""
+    """Peak GPU memory parts in GiB for QLoRA with gradient checkpointing (see assumptions).
+    ``liger``: fused linear cross-entropy, which never holds the full-vocab logits."""
     tokens = seq * micro_batch
     linear = shape.base_linear_params()
     parts = {
@@ -196,10 +198,14 @@ def estimate_vram(
         "one layer's recomputed activations": tokens * (
             8 * shape.hidden + 4 * shape.intermediate
         ) * compute_bytes / GIB,
-        # Logits in compute dtype + fp32 copy for the loss + its gradient.
-        "logits and loss": tokens * shape.vocab * (compute_bytes + 4 + 4) / GIB,
         "CUDA context, allocator slack": 1.0,
     }
+    if liger:
+        # Chunks of about tokens x hidden fp32 logits at a time, plus the hidden states' gradient.
+        parts["fused cross-entropy (liger)"] = tokens * shape.hidden * (4 + 2 * compute_bytes) / GIB
+    else:
+        # Logits in compute dtype + fp32 copy for the loss + its gradient.
+        parts["logits and loss"] = tokens * shape.vocab * (compute_bytes + 4 + 4) / GIB
     return parts
 
 
@@ -215,6 +221,7 @@ def build_plan(
     epochs: float = 3.0,
     records: int = 1000,
     tokens_per_record: int = 256,
+    liger: bool = False,
 ) -> Plan:
     """Size a QLoRA run; only ``model``'s config.json is read."""
     gpu_spec = GPUS.get(gpu.upper())
@@ -229,7 +236,7 @@ def build_plan(
     shape = model_shape(config, name=Path(model).name)
     target_names = parse_targets(targets)
     trainable = lora_params(shape, r, target_names)
-    parts = estimate_vram(shape, trainable, seq=seq, micro_batch=micro_batch)
+    parts = estimate_vram(shape, trainable, seq=seq, micro_batch=micro_batch, liger=liger)
     tokens_per_epoch = records * min(tokens_per_record, seq)
     all_params = shape.base_linear_params() + shape.embedding_params()
     # Forward + recomputed forward (checkpointing) + backward to the inputs: ~6 FLOPs/param/token.
@@ -261,6 +268,6 @@ def _assumptions(gpu: GPU, tokens_per_record: int, startup: float, margin: float
         f"{tokens_per_record} tokens per record (--tokens-per-record), packed without padding",
         "VRAM: NF4 base + 16-bit embeddings/lm_head + fp32 LoRA with grads and paged 8-bit AdamW "
         "+ one checkpointed hidden state per layer + one recomputed layer + full-vocab logits "
-        "+ 1 GiB CUDA context; a fused cross-entropy (liger) removes most of the logits term",
+        "(chunked with --liger) + 1 GiB CUDA context; every record as long as --seq (worst case)",
         f"each session loses {startup:g} h to start-up and keeps a {margin:g} h handoff margin",
     ]

@@ -78,3 +78,18 @@ def test_unknown_target_and_missing_config_are_clear(tmp_path, mistral_dir):
     (tmp_path / "bad.json").write_text(json.dumps({"hidden_size": 8}))
     with pytest.raises(ConfigError, match="no 'num_attention_heads'"):
         build_plan(tmp_path / "bad.json")
+
+
+def test_liger_plan_drops_the_full_vocab_logits_and_lands_near_the_h200_measurement(mistral_dir):
+    """bench/results/qlora_speed_h200_mistral7b_compare512_varlen.json: `finetune train
+    --batch-size 64 --grad-accum 1 --liger` at seq 512 peaked at 12.7-14.2 GiB allocated with
+    packed micro-batches of at most 15,591 tokens (about 30 records of 512)."""
+    plain = build_plan(mistral_dir, seq=512, micro_batch=30, gpu="H100")
+    fused = build_plan(mistral_dir, seq=512, micro_batch=30, gpu="H100", liger=True)
+    assert "logits and loss" in plain.vram_parts_gib
+    assert "logits and loss" not in fused.vram_parts_gib
+    assert plain.peak_vram_gib - fused.peak_vram_gib > 4
+    assert 11 < fused.peak_vram_gib < 15
+    result = CliRunner().invoke(cli, ["plan", "--model", str(mistral_dir), "--seq", "512",
+                                      "--micro-batch", "30", "--liger", "--json"])
+    assert json.loads(result.output)["peak_vram_gib"] == round(fused.peak_vram_gib, 2)
