@@ -267,6 +267,7 @@ def plan(margin, expected, population, confidence) -> None:
 @db_option
 def review(run_id, judge, db_path) -> None:
     """Review a run's sampled records yourself, as one more judge (stop and resume freely)."""
+    from rich.markup import escape
     from rich.prompt import Prompt
 
     from audit.review import pending_items, review_loop
@@ -285,7 +286,7 @@ def review(run_id, judge, db_path) -> None:
         return
     specifics = run_specifics(run.audit, only={item.record.id for item in items})
     try:
-        saved = review_loop(store, run_id, judge, items, ask=lambda q: Prompt.ask(q, default=""),
+        saved = review_loop(store, run_id, judge, items, ask=lambda q: Prompt.ask(escape(q), default=""),
                             show=lambda item: show_item(item, console, specifics),
                             say=console.print)
     except EOFError:

@@ -68,3 +68,23 @@ def test_closed_book_review_asks_for_no_citation_and_stores_an_uncited_verdict(t
     assert judgment.verdict.label is Label.contradicted
     assert not any("cite passage" in p for p in prompts)
     assert "unverifiable" in prompts[0]
+
+
+def test_review_command_shows_the_keys_of_its_prompt(tmp_path):
+    """`[s]upported` is the prompt's text, not Rich markup: the keys must reach the screen."""
+    from click.testing import CliRunner
+
+    from audit.cli import cli
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"id": "r1", "question": "When is OISS open?", "answer": "9 to 5."}\n')
+    judges = tmp_path / "j.toml"
+    judges.write_text('[[judge]]\nname = "rules"\nprovider = "rules"\n')
+    db = str(tmp_path / "a.db")
+    runner = CliRunner()
+    sampled = runner.invoke(cli, ["sample", "--n", "1", "--dataset", str(data), "--no-sources",
+                                  "--judges", str(judges), "--db", db])
+    assert sampled.exit_code in (0, 4), sampled.output
+    shown = runner.invoke(cli, ["review", "--db", db], input="q\n")
+    assert shown.exit_code == 0, shown.output
+    assert "[s]upported" in shown.output and "[q]uit" in shown.output
