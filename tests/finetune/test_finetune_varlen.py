@@ -110,3 +110,33 @@ def test_unavailable_says_why_and_allows_only_what_the_kernel_serves(monkeypatch
     assert "padded" in varlen.unavailable("cuda", (9, 0), False, None, 512)
     monkeypatch.setattr(varlen, "_kernel", lambda: None)
     assert "torch.nn.attention.varlen" in varlen.unavailable("cuda", (9, 0), True, None, 512)
+
+
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+def test_a_training_session_through_varlen_takes_the_sdpa_sessions_steps(tmp_path, monkeypatch):
+    """finetune.training.run_session end to end (4-bit base, LoRA, checkpointing, packed
+    micro-batches of 3 records): the boundaries reach every attention call through the
+    Trainer, peft and the checkpointed layers, and the losses equal SDPA's."""
+    pytest.importorskip("bitsandbytes")
+    import finetune.training as training
+    from bench import qlora_gpu as base
+    from bench import qlora_speed as qs
+
+    model_dir, tokenizer, _ = qs.ensure_model(tmp_path, base.TINY, False, False)
+    pool = qs.Pool(tmp_path, tokenizer, 24, 64)
+    runs = {}
+    for name in ("sdpa", "varlen"):
+        if name == "varlen":
+            monkeypatch.setattr(varlen, "_kernel", lambda: (
+                reference_kernel, frozenset(inspect.signature(reference_kernel).parameters)))
+            monkeypatch.setattr(training, "choose_attention",
+                                lambda *a: (varlen.register(), "varlen (test)"))
+        before = dict(varlen.CALLS)
+        runs[name] = qs.run_assay(model_dir, pool, tmp_path / name, 3, 3, 0, False)
+        runs[name]["calls"] = {k: varlen.CALLS[k] - before[k] for k in before}
+    assert runs["varlen"]["attention"] == "varlen (test)"
+    # 2 layers x (forward + recomputed forward) x 3 steps, no call left to SDPA
+    assert runs["varlen"]["calls"] == {"varlen": 12, "sdpa": 0}
+    assert runs["varlen"]["record_ids"] == runs["sdpa"]["record_ids"]
+    for a, b in zip(runs["varlen"]["losses"], runs["sdpa"]["losses"], strict=True):
+        assert a == pytest.approx(b, rel=1e-4)
