@@ -76,15 +76,25 @@ def _more(table: Table, hidden: int) -> RenderableType:
     return Group(table, Text(f"... and {hidden} more (export them with --out)", "dim"))
 
 
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def specifics_head(section: SpecificsSection) -> str:
+    """The section's first line: the dataset's figures and the sample's (plain text)."""
+    return (f"dataset: {_count(section.dataset_unverified, 'unverified specific')} in "
+            f"{_count(section.dataset_claims, 'claim')} of "
+            f"{_count(section.dataset_records, 'record')}; "
+            f"{_count(section.sample_conflicts, 'conflict')} of sampled records with others; "
+            f"sampled records with a finding: {len(section.records)}")
+
+
 def specifics_panel(section: SpecificsSection, plain: bool = False) -> RenderableType:
     """The run report's section: sampled records' conflicts and unverified specifics."""
     title = "Checks without sources (not judge errors)"
     if not section.available:
         return Panel(Text(section.note), title=title, border_style="" if plain else "dim")
-    head = Text(f"dataset: {section.dataset_unverified} unverified specifics in "
-                f"{section.dataset_claims} claims of {section.dataset_records} records; "
-                f"{section.sample_conflicts} conflicts of sampled records with others; sampled "
-                f"records with a finding: {len(section.records)}")
+    head = Text(specifics_head(section))
     parts: list[RenderableType] = [head]
     for row in section.records:
         lines = Text()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING
 
+from reports.claims import specifics_head
 from reports.safe_markdown import render_markdown
 from reports.terminal import (
     bounds_text,
@@ -321,10 +322,7 @@ def _specifics(report: AuditReport) -> str:
                  f"</strong> ({esc(c.other_sentence)})</li>" for c in row.conflicts]
         items += [f"<li>unverified: {esc(u)}</li>" for u in row.unverified]
         rows.append([esc(row.record_id), f"<ul>{''.join(items)}</ul>"])
-    head = (f"<p>dataset: {section.dataset_unverified} unverified specifics in "
-            f"{section.dataset_claims} claims of {section.dataset_records} records; "
-            f"{section.sample_conflicts} conflicts of sampled records with others; sampled "
-            f"records with a finding: {len(section.records)}</p>")
+    head = f"<p>{esc(specifics_head(section))}</p>"
     table = _table(["record", "found"], rows, "specifics-table") if rows else ""
     return _section("specifics", title,
                     head + table + f'<p class="muted">{esc(section.statement)}</p>')

@@ -242,8 +242,10 @@ def test_run_report_shows_conflicts_on_both_sampled_records_not_as_errors(tmp_pa
     text = console.export_text()
     assert "Checks without sources (not judge errors)" in text
     assert "but 1:1 says '700'" in text and "but 2:1 says '650'" in text
+    assert "1 conflict of sampled records" in text  # not "1 conflicts"
     page = to_html(report)
     assert 'id="specifics"' in page and "<strong>2:1</strong> says <strong>650</strong>" in page
+    assert "1 conflict of sampled records" in page
 
     # A changed dataset file: the section says so instead of showing other data's figures.
     changed = tmp_path / "changed.jsonl"
