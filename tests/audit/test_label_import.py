@@ -7,10 +7,12 @@ import json
 import os
 import subprocess
 import sys
+from io import StringIO
 
 import numpy as np
 import pytest
 from example_runs import write_truth_labels
+from rich.console import Console
 
 from audit.label_import import import_labels
 from audit.report_data import build_report
@@ -18,6 +20,7 @@ from core.errors import ConfigError, DatasetError
 from core.models import Label, Severity
 from reports.export import to_json, to_markdown
 from reports.html import to_html
+from reports.terminal import gold_table
 
 
 def sampled(store, run_id):
@@ -73,6 +76,10 @@ def test_confusion_matrix_of_a_judge_against_imported_labels(example_runs, tmp_p
     html = to_html(report)
     assert 'id="gold-table"' in html and "Judges against gold labels from &#x27;truth&#x27;" in html
     assert f"{tp} / {fn}" in to_markdown(report)
+    # At 80 columns the terminal folds the intervals onto more lines instead of cutting them.
+    console = Console(file=StringIO(), width=80, force_terminal=False, color_system=None)
+    console.print(gold_table(report, plain=True))
+    assert "…" not in console.file.getvalue()
 
 
 def test_a_named_gold_judge_and_runs_without_one(example_runs, tmp_path):
