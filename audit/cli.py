@@ -398,7 +398,9 @@ def filter_(run_id, out, dataset, drop, db_path) -> None:
         console.print(f"kept {len(result.unverifiable_kept)} unverifiable records (add --drop "
                       f"unverifiable to remove them): {', '.join(result.unverifiable_kept)}",
                       markup=False)
-    console.print("records outside the audited sample were not judged; re-audit the result.")
+    if result.unjudged:
+        console.print(f"kept {result.unjudged} records outside the audited sample: they were not "
+                      "judged; re-audit the result.", markup=False)
 
 
 @cli.command(name="runs")

@@ -25,6 +25,7 @@ class FilterResult:
     disputed: list[str]  # kept, but worth a look
     unverifiable_kept: list[str] = field(default_factory=list)  # kept unverifiable records
     dropped: tuple[str, ...] = ("errors",)
+    unjudged: int = 0  # records of the dataset the run never judged (kept, as they are)
 
 
 def filter_dataset(store: Store, run_id: str | None, out: Path, dataset_path=None,
@@ -59,4 +60,6 @@ def filter_dataset(store: Store, run_id: str | None, out: Path, dataset_path=Non
                     and "unverifiable" not in states_dropped]
     kept = [r for r in dataset.records if states.get(r.id) not in states_dropped]
     write_jsonl(kept, out)
-    return FilterResult(Path(out), len(kept), removed, disputed, unverifiable, tuple(drop))
+    unjudged = sum(1 for r in dataset.records if r.id not in states)
+    return FilterResult(Path(out), len(kept), removed, disputed, unverifiable, tuple(drop),
+                        unjudged)

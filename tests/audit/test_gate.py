@@ -125,6 +125,8 @@ def test_filter_removes_consensus_errors(rules_audit, tmp_path):
     removed = [line.strip()[2:] for line in done.stdout.splitlines() if line.strip().startswith("- ")]
     assert removed and not set(removed) & set(kept)
     assert len(kept) + len(removed) == len(rules_audit.read_text().splitlines())
+    unjudged = len(kept) + len(removed) - 60  # the fixture audits 60 of the example's records
+    assert f"kept {unjudged} records outside the audited sample" in done.stdout
 
 
 def _stored_audit(folder, records):

@@ -129,6 +129,7 @@ def test_closed_book_offline_run_is_all_unverifiable_and_the_gate_is_inconclusiv
     assert kept.returncode == 0, kept.stderr
     assert f"wrote {N_STUDY} records" in kept.stdout and "removed 0 (errors)" in kept.stdout
     assert "--drop unverifiable" in kept.stdout
+    assert "outside the audited sample" not in kept.stdout  # every record was judged
     dropped = audit("filter", "--out", str(tmp_path / "none.jsonl"), "--drop", "errors",
                     "--drop", "unverifiable", cwd=tmp_path)
     assert dropped.returncode == 0, dropped.stderr
