@@ -201,8 +201,17 @@ def estimate_error_rate(
         gold_labels=overall.gold_labels, no_cheap_verdict=predictions.undecided,
         overall=overall, by=by, strata=strata,
         notes=_notes(gold_run, cheap_run, gold, sampled, overall.gold_labels, predictions.undecided,
-                     design, prediction),
+                     design, prediction) + _few_gold_note(strata, by),
     )
+
+
+def _few_gold_note(strata: list[StratumEstimate], by: str | None) -> list[str]:
+    """Which strata have no PPI++ interval (n/a in the table) because of too few gold labels."""
+    few = [f"{s.stratum} ({s.gold_labels})" for s in strata if s.gold_labels < MIN_GOLD]
+    if not few:
+        return []
+    return [f"a {by} needs at least {MIN_GOLD} gold labels for a PPI++ interval (n/a in the table); "
+            f"{len(few)} of {len(strata)} have fewer: {', '.join(few)}"]
 
 
 def compare_rates(predicted: np.ndarray, gold: np.ndarray, inclusion: np.ndarray | None,

@@ -67,6 +67,8 @@ def test_estimate_is_ppi_over_the_cheap_run_corrected_by_the_gold_sample(example
     assert sum(s.gold_labels for s in report.strata) == 40
     small = [s for s in report.strata if s.gold_labels < 10]
     assert small and all(s.inclusive.ppi is None for s in small)  # too few for an interval
+    few_note = [n for n in report.notes if "needs at least 10 gold labels" in n]  # says why n/a
+    assert len(few_note) == 1 and all(f"{s.stratum} ({s.gold_labels})" in few_note[0] for s in small)
     assert report.overall.hard.ppi is not None
 
 
