@@ -242,14 +242,14 @@ def checked_sha256(dataset_path: str | Path | None, run: AuditRun) -> str | None
 def ppi_bounds(store: Store, run: StoredRun, policy: GatePolicy,
                cheap_run_id: str | None) -> tuple[float, float, float, str]:
     """(estimate, low, high, basis) of the whole dataset's rate by PPI, for rate_source = ppi."""
-    from audit.estimate import estimate_error_rate
+    from audit.estimate import MIN_GOLD, estimate_error_rate
 
     report = estimate_error_rate(store, run.id, cheap_run_id=cheap_run_id,
                                  gold_judge=policy.gold_judge, confidence=policy.confidence)
     ppi = (report.overall.hard if policy.rate == "hard" else report.overall.inclusive).ppi
     if ppi is None:
-        raise ConfigError(f"rate_source = 'ppi' needs at least 3 gold labels in run {run.id}, "
-                          f"got {report.gold_labels}")
+        raise ConfigError(f"rate_source = 'ppi' needs at least {MIN_GOLD} gold labels in run "
+                          f"{run.id}, got {report.gold_labels}")
     basis = (f"by PPI over {report.population} records ({report.gold_labels} gold labels from "
              f"{report.gold_judge!r}, cheap run {report.cheap_run_id})")
     return ppi.estimate, ppi.interval.low, ppi.interval.high, basis

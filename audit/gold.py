@@ -66,10 +66,12 @@ def require_gold_judge(run: StoredRun, judgments: list[Judgment], gold: str | No
     candidates = gold_candidates(run, judgments)
     if candidates:
         raise ConfigError(f"run {run.id} has several judges outside its panel "
-                          f"({', '.join(candidates)}): name the gold one with --gold")
+                          f"({', '.join(candidates)}): name the gold one with --gold "
+                          "(in a gate policy: gold_judge)")
     raise ConfigError(
         f"run {run.id} has no gold labels: review it (`audit review {run.id}`), import "
-        "them (`audit import-labels FILE --name NAME`), or name an API judge with --gold")
+        "them (`audit import-labels FILE --name NAME`), or name an API judge with --gold "
+        "(in a gate policy: gold_judge)")
 
 
 def label_vector(judgments: list[Judgment], record_ids: list[str], judge: str,

@@ -160,8 +160,13 @@ def test_gate_on_the_ppi_interval(example_runs, tmp_path):
     assert any("by PPI" in r and "upper bound above the maximum 5.0%" in r for r in strict.reasons)
     (tmp_path / "bare").mkdir()
     bare = example_runs.store(tmp_path / "bare")
-    with pytest.raises(ConfigError, match="no gold labels"):
+    with pytest.raises(ConfigError, match="no gold labels.*in a gate policy: gold_judge"):
         evaluate_gate(bare, example_runs.sample, policy=policy)
+    (tmp_path / "few").mkdir()
+    few = with_gold(example_runs, tmp_path / "few",
+                    ids=[r["id"] for r in store.run_records(example_runs.sample)][:5])
+    with pytest.raises(ConfigError, match="needs at least 10 gold labels .*, got 5"):
+        evaluate_gate(few, example_runs.sample, policy=policy)
 
 
 def test_cli_estimate_json_and_text(example_runs, tmp_path):
