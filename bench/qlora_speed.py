@@ -477,7 +477,7 @@ def run_assay(model_dir: Path, pool: Pool, out: Path, records: int, steps: int, 
                              gradient_checkpointing=gc_on, **(overrides or {}))
     spec = SessionSpec(model_dir=model_dir, data_path=pool.path, out=out, config=config,
                        gate=GateRecord(), budget_s=budget_s, progress=False, run_name=out.name,
-                       callbacks=list(callbacks))
+                       callbacks=list(callbacks), auto_micro_batch=defaults)
     result = run_session(spec)
     log = {"loss": [s.loss for s in result.steps], "seconds": [s.seconds for s in result.steps],
            "tokens": [s.tokens for s in result.steps]}
@@ -491,6 +491,7 @@ def run_assay(model_dir: Path, pool: Pool, out: Path, records: int, steps: int, 
     summary["liger"] = liger
     summary["chat_template"] = result.template_source
     summary["attention"] = result.attention
+    summary["micro_batch"] = list(result.micro_batch)
     return summary
 
 

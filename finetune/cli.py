@@ -154,7 +154,8 @@ def train(model, data, out, audit_run, override_gate, budget, save_every, sessio
 
     spec = SessionSpec(model_dir=_model_dir(model), data_path=data, out=out, config=config,
                        gate=gate, budget_s=budget_s, started=_STARTED, save_every=save_every,
-                       session_steps=session_steps, progress=not no_progress, run_name=out.name)
+                       session_steps=session_steps, progress=not no_progress, run_name=out.name,
+                       auto_micro_batch="batch_size" not in values and "grad_accum" not in values)
     _run(spec)
 
 

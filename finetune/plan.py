@@ -209,6 +209,20 @@ def estimate_vram(
     return parts
 
 
+def fit_micro_batch(model: str | os.PathLike[str], *, r: int, targets: str, seq: int, step: int,
+                    memory_gib: float, liger: bool, share: float = 0.8) -> tuple[int, float] | None:
+    """(records per micro-batch, planned GiB): the largest divisor of ``step`` whose estimated
+    peak (every record ``seq`` tokens long) fits ``share`` of ``memory_gib``; None if none does."""
+    shape = model_shape(read_config(model))
+    trainable = lora_params(shape, r, parse_targets(targets))
+    for batch in sorted((d for d in range(1, step + 1) if step % d == 0), reverse=True):
+        planned = sum(estimate_vram(shape, trainable, seq=seq, micro_batch=batch,
+                                    liger=liger).values())
+        if planned <= share * memory_gib:
+            return batch, planned
+    return None
+
+
 def build_plan(
     model: str | os.PathLike[str],
     *,

@@ -42,6 +42,9 @@ class SessionSpec:
     run_name: str = ""
     callbacks: list[TrainerCallback] = field(default_factory=list)
     """Extra transformers ``TrainerCallback``s (benchmarks time steps with them)."""
+    auto_micro_batch: bool = False
+    """A new run on a GPU with varlen attention may take the step's records in fewer, larger
+    packed micro-batches (the same records per step): the user chose neither size."""
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,8 @@ class SessionResult:
     """How this process trained: its device, the model wrapper and DDP's settings."""
     attention: str = "sdpa"
     """The attention implementation trained with, and why not varlen where it was not."""
+    micro_batch: tuple[int, int] = (0, 0)
+    """(records per micro-batch, micro-batches per step) as trained."""
 
     @property
     def complete(self) -> bool:
@@ -372,8 +374,16 @@ def run_session(spec: SessionSpec) -> SessionResult:
                           "nothing to resume")
 
     # Per-process batch and accumulation: refused here, before any weights load.
-    per_process = split_step(config.batch_size, config.grad_accum, ranks().world)
+    split_step(config.batch_size, config.grad_accum, ranks().world)
     device = pick_device()
+    attn, attention = choose_attention(spec.model_dir, device, config)
+    if spec.auto_micro_batch and spec.resume is None and attn == varlen.NAME:
+        config, note = fewer_micro_batches(config, spec.model_dir)
+        if note and ranks().main:
+            from core.console import out_console
+
+            out_console().print(f"[dim]{note}[/dim]")
+    per_process = split_step(config.batch_size, config.grad_accum, ranks().world)
     if device.kind == "cuda" and ranks().world == 1 and torch.cuda.device_count() > 1:
         from core.console import out_console
 
@@ -390,7 +400,6 @@ def run_session(spec: SessionSpec) -> SessionResult:
         raise hb.BundleError(f"{spec.resume[0]}: the tokenizer's chat template differs from "
                              "the one the run started with; resume with the same base model")
     encoded, _ = encode_records(tokenizer, dataset.records, template, config.seq)
-    attn, attention = choose_attention(spec.model_dir, device, config)
     model = load_quantized(spec.model_dir, device, attn)
     adapter = spec.resume[0] / spec.resume[1].adapter_dir if spec.resume else None
     model = attach_adapter(model, config, adapter)
@@ -416,7 +425,30 @@ def run_session(spec: SessionSpec) -> SessionResult:
         stop_reason=progress.stop_reason or "complete", steps=progress.history[prior_steps:],
         peak_gpu_memory_gib=gpu_peak, template_source=template.source,
         parallel=progress.parallel, attention=attention,
+        micro_batch=(config.batch_size, config.grad_accum),
     )
+
+
+def fewer_micro_batches(config: TrainConfig, model_dir: Path) -> tuple[TrainConfig, str]:
+    """The same step in the fewest packed micro-batches this GPU holds by finetune plan's
+    estimate (a packed micro-batch wastes no attention under varlen), and what to tell the user;
+    the config unchanged where the given split is already the largest that fits."""
+    import torch
+
+    from finetune.plan import fit_micro_batch
+
+    memory = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory / 2**30
+    fit = fit_micro_batch(model_dir, r=config.r, targets=config.targets, seq=config.seq,
+                          step=config.samples_per_step, memory_gib=memory, liger=config.liger)
+    if fit is None or fit[0] <= config.batch_size:
+        return config, ""
+    batch, planned = fit
+    tuned = config.model_copy(update={"batch_size": batch,
+                                      "grad_accum": config.samples_per_step // batch})
+    return tuned, (f"micro-batches of {batch} records x {tuned.grad_accum} per step (the same "
+                   f"{config.samples_per_step} records per step as {config.batch_size} x "
+                   f"{config.grad_accum}; planned peak {planned:.1f} of {memory:.0f} GiB); "
+                   "--batch-size and --grad-accum choose")
 
 
 def choose_attention(model_dir: Path, device: Device, config: TrainConfig) -> tuple[str, str]:

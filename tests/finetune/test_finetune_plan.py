@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from core.errors import ConfigError
 from finetune.cli import cli
-from finetune.plan import build_plan, lora_params, model_shape, parse_targets
+from finetune.plan import build_plan, fit_micro_batch, lora_params, model_shape, parse_targets
 
 MISTRAL_7B_V03 = {
     "architectures": ["MistralForCausalLM"], "model_type": "mistral",
@@ -93,3 +93,18 @@ def test_liger_plan_drops_the_full_vocab_logits_and_lands_near_the_h200_measurem
     result = CliRunner().invoke(cli, ["plan", "--model", str(mistral_dir), "--seq", "512",
                                       "--micro-batch", "30", "--liger", "--json"])
     assert json.loads(result.output)["peak_vram_gib"] == round(fused.peak_vram_gib, 2)
+
+
+def test_fit_micro_batch_takes_the_largest_divisor_of_the_step_that_fits(mistral_dir):
+    """`finetune train` with no --batch-size/--grad-accum on a GPU with varlen attention: the
+    step's 16 records in as few packed micro-batches as the plan says the GPU holds."""
+    def fit(memory, seq=2048, liger=False, step=16):
+        return fit_micro_batch(mistral_dir, r=16, targets="all-linear", seq=seq, step=step,
+                               memory_gib=memory, liger=liger)
+
+    assert fit(139.8)[0] == 16  # H200: the whole step in one pass
+    assert fit(24)[0] == 8 and fit(24)[1] <= 0.8 * 24
+    assert fit(16)[0] == 4  # the full-vocab logits of 8 x 2048 tokens do not fit 16 GB
+    assert fit(16, liger=True)[0] == 8  # ... and with liger's fused cross-entropy they do
+    assert fit(40, step=12)[0] == 12 and fit(24, step=12)[0] == 6  # divisors only
+    assert fit(4) is None  # not even one record: keep the given split

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
@@ -140,3 +141,24 @@ def test_a_training_session_through_varlen_takes_the_sdpa_sessions_steps(tmp_pat
     assert runs["varlen"]["record_ids"] == runs["sdpa"]["record_ids"]
     for a, b in zip(runs["varlen"]["losses"], runs["sdpa"]["losses"], strict=True):
         assert a == pytest.approx(b, rel=1e-4)
+
+
+@pytest.mark.parametrize(("flags", "auto"), [([], True), (["--batch-size", "8"], False),
+                                             (["--grad-accum", "2"], False)])
+def test_train_lets_the_gpu_pick_the_micro_batch_only_when_no_size_is_given(
+        tmp_path, monkeypatch, flags, auto):
+    from click.testing import CliRunner
+
+    import finetune.cli as fc
+    import finetune.gate
+    from finetune.handoff import GateRecord
+
+    specs = []
+    monkeypatch.setattr(fc, "_run", specs.append)
+    monkeypatch.setattr(fc, "_model_dir", Path)
+    monkeypatch.setattr(finetune.gate, "gate_for_training", lambda *a: GateRecord())
+    result = CliRunner().invoke(fc.cli, ["train", "--model", str(tmp_path), "--data",
+                                         str(tmp_path / "d.jsonl"), "--out", str(tmp_path / "o"),
+                                         *flags])
+    assert result.exit_code == 0, result.output
+    assert specs[0].auto_micro_batch is auto
