@@ -125,6 +125,9 @@ class RecordRow(_Model):
     question: str
     answer: str
     consensus: ConsensusState
+    resolved: ConsensusState | None = Field(
+        None, description="the state the headline's rates count: the consensus with its ties "
+        "resolved by the consensus method (None in reports made before it: as consensus)")
     disagreement: bool = Field(description="deciding judges give different outcomes")
     verdicts: list[VerdictRow]
     wrong_spans: list[Span]
@@ -543,6 +546,7 @@ def _record_rows(records, judgments, summary, passages, known, closed_world) -> 
             question=record["question"],
             answer=record["answer"],
             consensus=summary.records[record["id"]],
+            resolved=summary.resolved.get(record["id"], summary.records[record["id"]]),
             disagreement=len(labels) > 1,
             verdicts=verdicts,
             wrong_spans=wrong_spans(record["answer"], verdicts, evidence),

@@ -30,6 +30,7 @@ from reports.terminal import (
     sources_text,
     split_spans,
     spread_text,
+    state_lines,
     unverifiable_text,
     verdict_text,
 )
@@ -224,8 +225,10 @@ def _question(row: RecordRow) -> str:
 def _record_cell(row: RecordRow) -> str:
     flag = (f' <span class="flag" title="{esc(", ".join(row.suspicious))}">suspicious</span>'
             if row.suspicious else "")
+    state, *majority = state_lines(row)
+    note = "".join(f'<br><span class="muted">{esc(line)}</span>' for line in majority)
     return (f"<strong>{esc(row.id)}</strong><br>{esc(row.topic or '-')}<br>"
-            f'<span class="{esc(row.consensus)}">{esc(row.consensus)}</span>{flag}')
+            f'<span class="{esc(state)}">{esc(state)}</span>{note}{flag}')
 
 
 def _verdicts(row: RecordRow) -> str:

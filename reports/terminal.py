@@ -156,11 +156,22 @@ def split_spans(text: str, spans: Iterable[Span]) -> list[tuple[str, bool]]:
 
 def error_records(report: AuditReport, *, topic: str | None = None,
                   judge: str | None = None) -> list[RecordRow]:
-    """Consensus errors (or, with ``judge``, the records that judge calls errors)."""
+    """The errors the headline counts: consensus errors, ties resolved (or, with ``judge``,
+    the records that judge calls errors)."""
     rows = _in_topic(report.records, topic)
     if judge:
         return [r for r in rows if any(v.judge == judge and v.is_error for v in r.verdicts)]
-    return [r for r in rows if r.consensus == "error"]
+    return [r for r in rows if (r.resolved or r.consensus) == "error"]
+
+
+def state_lines(row: RecordRow) -> list[str]:
+    """A record's consensus state, with the plain majority's beside it where the consensus
+    method decided otherwise: ["error", "(tie resolved)"] for a tie it counted as an error."""
+    if row.resolved is None or row.resolved == row.consensus:
+        return [row.consensus]
+    if row.consensus == "disputed":
+        return [row.resolved, "(tie resolved)"]
+    return [row.resolved, f"(majority: {row.consensus})"]
 
 
 def disagreement_records(report: AuditReport, *, topic: str | None = None,
@@ -433,8 +444,10 @@ def record_details(row: RecordRow, plain: bool, judge: str | None = None) -> Gro
 
 
 def _record_cell(row: RecordRow) -> Text:
+    state, *majority = state_lines(row)
     return Text.assemble((row.id, "bold"), "\n", (row.topic or "-", "dim"), "\n",
-                         (row.consensus, _STATE_STYLE[row.consensus]),
+                         (state, _STATE_STYLE[state]),
+                         *(("\n" + line, "dim") for line in majority),
                          ("\n(suspicious)" if row.suspicious else "", "yellow"))
 
 

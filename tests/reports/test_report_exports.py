@@ -81,7 +81,7 @@ def test_parquet_reads_back(sample_report, tmp_path):
 
 def test_markdown_has_tables_and_inert_dataset_text(sample_report):
     text = to_markdown(sample_report)
-    assert "## Errors (5)" in text and "| record | topic | question |" in text
+    assert "## Errors (6)" in text and "| record | topic | question |" in text
     assert "The late registration fee is **$500**." in text.replace("\\$", "$")
     assert "<script>" not in text and "\\<script\\>" in text
     assert "\\[red\\]ASAP\\[/\\]" in text

@@ -11,6 +11,7 @@ import pytest
 from rich.console import Console
 
 from core.runs import list_runs
+from reports.html import to_html
 from reports.terminal import render_report, render_run_summary, render_runs
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -76,7 +77,7 @@ def test_colour_terminal_styles_the_wrong_span_without_markers(sample_report):
 
 def test_errors_only_drops_the_agreement_and_breakdowns(sample_report):
     text = _render(sample_report, 100, errors_only=True)
-    assert "Errors (5)" in text and "Consensus error rate" in text
+    assert "Errors (6)" in text and "Consensus error rate" in text
     assert "Agreement" not in text and "By topic" not in text and "Disagreements" not in text
 
 
@@ -114,3 +115,16 @@ def test_the_range_across_judges_names_one_rate_once_when_every_judge_gives_it()
         "25.0% (local) to 66.7% (gemini)"
     assert spread_text(RateRange(0.0, 0.0, ["local", "rules"], ["local", "rules"])) == \
         "0.0% from every judge (local, rules)"
+
+
+def test_the_errors_table_lists_every_error_the_headline_counts(sample_report):
+    """The headline counts r07, a tie its consensus method resolved as an error: so does the
+    errors table, saying it was a tie (it listed 5 errors under a headline of 6)."""
+    consensus = sample_report.summary.consensus
+    assert consensus.errors == 6 and consensus.disputed == 1
+    text = _render(sample_report, 100, errors_only=True)
+    assert f"Errors ({consensus.errors})" in text
+    errors = text.split(f"Errors ({consensus.errors})")[1]
+    assert "r07" in errors and "(tie resolved)" in errors
+    page = to_html(sample_report).split('id="errors-table"')[1].split("</table>")[0]
+    assert "r07" in page and "(tie resolved)" in page
