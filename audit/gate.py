@@ -143,6 +143,7 @@ class GateEvidence:
     basis: str = ""  # what the estimate rests on, when not errors / decided
     unverifiable: int = 0  # records whose consensus is unverifiable (open-world runs only)
     unverifiable_share: float = 0.0  # of the records with a consensus
+    active_sample: bool = False  # an `audit sample --active` run gated on its own (unweighted) rate
 
 
 def judged_sha256(ev: GateEvidence) -> str:
@@ -176,7 +177,9 @@ def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) ->
     if ev.upper_bound > policy.max_error_rate:
         above = (f"{policy.rate} error rate {basis} = {interval}: upper bound above"
                  f" the maximum {policy.max_error_rate:.1%}")
-        if too_unverifiable and ev.low_bound <= policy.max_error_rate:
+        if ev.active_sample:
+            doubts.append(f"{above}, but an active sample's own rate is not the dataset's")
+        elif too_unverifiable and ev.low_bound <= policy.max_error_rate:
             doubts.append(f"{above}, but with this many unverifiable records that does not show "
                           "the data is bad")
         else:
@@ -201,6 +204,11 @@ def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) ->
         doubts.append(
             f"{ev.unusable_share:.0%} of judgments failed or cited invalid evidence"
             f" (maximum {policy.max_unusable_share:.0%})"
+        )
+    if ev.active_sample:
+        doubts.append(
+            "the sample was drawn actively (unequal probabilities, `audit sample --active`): its "
+            "unweighted error rate is not the dataset's; gate it with rate_source = \"ppi\""
         )
     if too_unverifiable:
         doubts.append(
@@ -311,6 +319,7 @@ def gate_evidence(store: Store, run: StoredRun, policy: GatePolicy, dataset_path
         estimate=point,
         basis=basis,
         unverifiable=consensus.unverifiable,
+        active_sample=config.sampling is not None and policy.rate_source != "ppi",
         unverifiable_share=(consensus.unverifiable_share.rate or 0.0
                             if consensus.unverifiable_share else 0.0),
     )

@@ -133,6 +133,15 @@ def test_active_sample_records_its_probabilities_and_is_weighted(example_runs, t
     pi = np.array([inclusion[rid] for rid in records])
     assert report.overall.inclusive.ppi == ppi_rate(predicted, gold, inclusion=pi)
     assert report.overall.inclusive.gold_only.method.startswith("inverse-probability weighted")
+    # The gate never passes (or fails) the data on an active sample's own, unweighted rate.
+    lenient = dict(max_critical_errors=1000, min_alpha=-1, min_sample=1)
+    for max_rate in (0.99, 0.01):
+        own = evaluate_gate(store, outcome.run_id, policy=GatePolicy(max_error_rate=max_rate,
+                                                                     **lenient))
+        assert own.status == "inconclusive" and any("drawn actively" in r for r in own.reasons)
+    weighted = evaluate_gate(store, outcome.run_id, policy=GatePolicy(
+        rate_source="ppi", max_error_rate=0.99, **lenient))
+    assert weighted.status == "pass"
 
 
 def test_active_sample_needs_a_run_over_every_record(example_runs, tmp_path):
