@@ -396,18 +396,27 @@ def _no_overlap(spans: list[Span]) -> list[Span]:
 
 # -- assembling the report ----------------------------------------------------------------
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # a recorded corpus hash (runs stored before it: none)
+
 
 def load_run_passages(run: AuditRun) -> dict[str, Passage] | None:
-    """The passages of the run's sources folder, or None when it cannot be read now."""
+    """The passages of the run's sources folder, or None when it cannot be read now or is not
+    the corpus the run judged against (another folder at a relative path read from another
+    working directory, or edited sources): quotes are never checked against other text."""
+    from audit.run_sources import corpus_sha256
     from core.sources import load_passages
 
     folder = run.sources_path
     if not folder or not Path(folder).is_dir():
         return None
     try:
-        return {p.id: p for p in load_passages(folder)}
+        passages = {p.id: p for p in load_passages(folder)}
     except SourceError:
         return None
+    if _SHA256.fullmatch(run.sources_sha256 or "") and (
+            corpus_sha256(passages.values()) != run.sources_sha256):
+        return None
+    return passages
 
 
 def build_report(

@@ -17,7 +17,7 @@ read the run as it was audited.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +72,11 @@ def choose_sources(dataset: Path | None, sources: Path | None, no_sources: bool,
     return sources, sources_complete or is_example(sources, EXAMPLE_SOURCES)
 
 
+def corpus_sha256(passages: Iterable[Passage]) -> str:
+    """The corpus hash a run stores: a hash of its passages' hashes, in sorted order."""
+    return content_hash(sorted(p.sha256 for p in passages))
+
+
 def load_run_sources(path: Path | None, complete: bool, *, hybrid: bool = False,
                      k: int = 4) -> RunSources:
     """Index ``path`` (or nothing, closed-book) and return the run's evidence function."""
@@ -81,6 +86,6 @@ def load_run_sources(path: Path | None, complete: bool, *, hybrid: bool = False,
 
     index = load_index(path, hybrid=hybrid)
     passages = index.passages
-    sha256 = content_hash(sorted(p.sha256 for p in passages.values()))
+    sha256 = corpus_sha256(passages.values())
     return RunSources(Path(path), complete, passages, sha256,
                       lambda record: evidence_for(record, index, k=k))

@@ -275,7 +275,8 @@ def header_panel(report: AuditReport, plain: bool = False) -> Panel:
                                   else "", "yellow" if run.closed_book else "dim"))),
     ]
     if not run.sources_available and not run.closed_book:
-        rows.append(("", Text(f"{run.sources_path or '-'} unreadable now: no snippets",
+        rows.append(("", Text(f"{run.sources_path or '-'} unreadable now, or not the corpus "
+                              "judged (another folder or edited): no snippets, quotes unchecked",
                               style="yellow")))
     return report_panel(field_grid(rows), f"Audit run {run.run_id}", plain)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from example_runs import save_audit_run
+from rich.console import Console
 
 from audit.report_data import (
     AGREEMENT_BANDS,
@@ -14,10 +17,13 @@ from audit.report_data import (
     suspicious_reasons,
     wrong_spans,
 )
+from audit.run_sources import corpus_sha256
 from core.errors import ConfigError
 from core.models import Category, Citation, Judgment, JudgmentStatus, Label, Severity, Verdict
 from core.runs import open_run
+from core.sources import load_passages
 from core.store import Store
+from reports.terminal import render_report
 
 
 def _error(judge: str, rationale: str = "", label: Label = Label.contradicted) -> VerdictRow:
@@ -99,12 +105,14 @@ def test_snippet_centres_on_the_quote():
 
 def _store_with_run(tmp_path, run_id="audit-aaaa11112222", sources=True) -> Store:
     folder = tmp_path / "src"
+    corpus = "s"  # no corpus hash recorded
     if sources:
         folder.mkdir(exist_ok=True)
         (folder / "fees.md").write_text("The late fee is $250.", encoding="utf-8")
+        corpus = corpus_sha256(load_passages(folder))
     store = Store(tmp_path / "t.db")
     save_audit_run(store, run_id, "cd" * 32, n=3, seed=1, population=50, confidence=0.9,
-                   sources_path=str(folder),
+                   sources_path=str(folder), sources_sha256=corpus,
                    judges=[{"name": "a", "provider": "rules"}, {"name": "b", "provider": "rules"}])
     records = [{"id": f"q{i}", "question": "What is the late fee?", "answer": answer,
                 "topic": "fees"} for i, answer in enumerate(
@@ -145,6 +153,21 @@ def test_build_report_without_readable_sources(tmp_path):
     assert citation.verified is None and citation.snippet is None
     # without passages the quotes are the evidence: '$500' is still not in them
     assert [s.text for s in report.record("q0").wrong_spans] == ["$500"]
+
+
+def test_quotes_are_never_checked_against_another_corpus(tmp_path):
+    """Sources read back that are not the corpus the run judged against (edited, or another
+    folder at the run's relative path from another working directory) are not read: a
+    quote that is in the judged corpus must not read 'quote not found'."""
+    store = _store_with_run(tmp_path)
+    (tmp_path / "src" / "fees.md").write_text("Tuition is due August 1.", encoding="utf-8")
+    report = build_report(store, "audit-aaaa11112222", bootstrap=0)
+    assert not report.run.sources_available
+    citation = report.record("q0").verdicts[0].citations[0]
+    assert citation.verified is None and citation.snippet is None
+    console = Console(file=io.StringIO(), width=100)
+    render_report(report, console)
+    assert "not the corpus judged" in console.file.getvalue()
 
 
 def test_a_run_opens_by_id_by_unique_prefix_or_as_the_latest(tmp_path):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from audit.run_sources import corpus_sha256
 from core.models import (
     Category,
     Citation,
@@ -17,6 +18,7 @@ from core.models import (
     Verdict,
 )
 from core.runs import AuditRun, save_run
+from core.sources import load_passages
 from core.store import Store
 
 RUN_ID = "audit-0123456789ab"
@@ -154,7 +156,8 @@ def build_sample_run(root: Path) -> tuple[Store, str]:
     store = Store(root / "report.db")
     config = {
         "dataset_path": "data/advising.jsonl", "dataset_sha256": "ab" * 32,
-        "sources_path": "sources", "sources_sha256": "cd" * 32, "sources_complete": True,
+        "sources_path": "sources", "sources_sha256": corpus_sha256(load_passages(sources)),
+        "sources_complete": True,
         "closed_book": False, "n": len(RECORDS), "seed": 7, "population": 120,
         "confidence": 0.95, "stratify": None, "evidence_k": 4,
         "judges": [{"name": "gemini", "provider": "gemini", "model": "gemini-2.5-flash",
