@@ -44,7 +44,8 @@ class GoldOnly(_Model):
 
 
 class RateComparison(_Model):
-    ppi: PPIEstimate | None = Field(description=f"null with fewer than {MIN_GOLD} gold labels")
+    ppi: PPIEstimate | None = Field(description=f"null with fewer than {MIN_GOLD} gold labels, "
+                                    "or when they are all the same (why says which)")
     gold_only: GoldOnly | None
     cheap_rate: float = Field(description="the cheap panel's own rate on every record (biased)")
     width_ratio: float | None = Field(description="PPI interval width / gold-only width")
@@ -201,31 +202,51 @@ def estimate_error_rate(
         gold_labels=overall.gold_labels, no_cheap_verdict=predictions.undecided,
         overall=overall, by=by, strata=strata,
         notes=_notes(gold_run, cheap_run, gold, sampled, overall.gold_labels, predictions.undecided,
-                     design, prediction) + _few_gold_note(strata, by),
+                     design, prediction) + _stratum_notes(strata, by),
     )
 
 
-def _few_gold_note(strata: list[StratumEstimate], by: str | None) -> list[str]:
-    """Which strata have no PPI++ interval (n/a in the table) because of too few gold labels."""
+def _stratum_notes(strata: list[StratumEstimate], by: str | None) -> list[str]:
+    """Which strata have no PPI++ interval (n/a in the table), and why: too few gold labels, or
+    gold labels all the same."""
+    notes = []
     few = [f"{s.stratum} ({s.gold_labels})" for s in strata if s.gold_labels < MIN_GOLD]
-    if not few:
-        return []
-    return [f"a {by} needs at least {MIN_GOLD} gold labels for a PPI++ interval (n/a in the table); "
-            f"{len(few)} of {len(strata)} have fewer: {', '.join(few)}"]
+    if few:
+        notes.append(f"a {by} needs at least {MIN_GOLD} gold labels for a PPI++ interval (n/a in "
+                     f"the table); {len(few)} of {len(strata)} have fewer: {', '.join(few)}")
+    same = [f"{s.stratum} ({rate})" for s in strata if s.gold_labels >= MIN_GOLD
+            for rate in ("inclusive", "hard") if getattr(s, rate).ppi is None]
+    if same:
+        notes.append(f"no PPI++ interval (n/a) where a {by}'s gold labels are all the same, "
+                     f"which would give it no width: {', '.join(same)}")
+    return notes
 
 
 def compare_rates(predicted: np.ndarray, gold: np.ndarray, inclusion: np.ndarray | None,
                   confidence: float, *, weighted: bool) -> RateComparison:
     """PPI++, gold-only and cheap-only views of one rate over one set of records."""
-    m = int((~np.isnan(gold)).sum())
+    present = gold[~np.isnan(gold)]
+    m = int(present.size)
     cheap_rate = float(predicted.mean())
-    ppi = ppi_rate(predicted, gold, inclusion=inclusion, confidence=confidence) if m >= MIN_GOLD else None
+    # Gold labels all the same (and not a census): λ is 0 and the residuals do not vary, so the
+    # normal interval would have no width (13 'ok' labels gave 0.0% [0.0%, 0.0%]).
+    constant = 0 < m < gold.size and bool(present.min() == present.max())
+    ppi = (ppi_rate(predicted, gold, inclusion=inclusion, confidence=confidence)
+           if m >= MIN_GOLD and not constant else None)
     only = _gold_only(predicted, gold, inclusion, confidence, weighted) if m else None
+    if constant and weighted:
+        only = None  # the weighted interval has the same flaw
     ratio = None
     if ppi is not None and only is not None and only.high > only.low:
         ratio = ppi.interval.width / (only.high - only.low)
+    why = why_width(ppi, ratio, m)
+    if constant and m >= MIN_GOLD:
+        why = (f"the {m} gold labels are all {'errors' if present[0] else 'ok'}: with no "
+               "variation among them a PPI++ interval would have no width, so none is given"
+               + ("; draw a uniform gold sample for an interval" if weighted
+                  else "; the gold labels' own interval holds"))
     return RateComparison(ppi=ppi, gold_only=only, cheap_rate=cheap_rate, width_ratio=ratio,
-                          why=why_width(ppi, ratio, m))
+                          why=why)
 
 
 def _gold_only(predicted, gold, inclusion, confidence, weighted: bool) -> GoldOnly | None:

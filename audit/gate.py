@@ -254,10 +254,18 @@ def ppi_bounds(store: Store, run: StoredRun, policy: GatePolicy,
 
     report = estimate_error_rate(store, run.id, cheap_run_id=cheap_run_id,
                                  gold_judge=policy.gold_judge, confidence=policy.confidence)
-    ppi = (report.overall.hard if policy.rate == "hard" else report.overall.inclusive).ppi
+    comparison = report.overall.hard if policy.rate == "hard" else report.overall.inclusive
+    ppi, only = comparison.ppi, comparison.gold_only
     if ppi is None:
-        raise ConfigError(f"rate_source = 'ppi' needs at least {MIN_GOLD} gold labels in run "
-                          f"{run.id}, got {report.gold_labels}")
+        if report.gold_labels < MIN_GOLD:
+            raise ConfigError(f"rate_source = 'ppi' needs at least {MIN_GOLD} gold labels in run "
+                              f"{run.id}, got {report.gold_labels}")
+        if only is None:
+            raise ConfigError(f"rate_source = 'ppi', run {run.id}: {comparison.why}")
+        # The gold labels are all the same: PPI's interval would have no width; use their own.
+        return only.estimate, only.low, only.high, (
+            f"by the {report.gold_labels} gold labels from {report.gold_judge!r} alone "
+            f"({only.method}; all the same, so PPI has no variation to use)")
     basis = (f"by PPI over {report.population} records ({report.gold_labels} gold labels from "
              f"{report.gold_judge!r}, cheap run {report.cheap_run_id})")
     return ppi.estimate, ppi.interval.low, ppi.interval.high, basis

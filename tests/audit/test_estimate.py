@@ -107,6 +107,25 @@ def test_estimate_errors_say_what_to_do(example_runs, tmp_path):
         estimate_error_rate(store, by="judge")
 
 
+def test_gold_labels_all_the_same_give_no_zero_width_interval(example_runs, tmp_path):
+    store = example_runs.store(tmp_path)
+    ok = [r["id"] for r in store.run_records(example_runs.sample)
+          if example_runs.truth[r["id"]]["label"] != "error"]
+    assert len(ok) >= 10
+    store = with_gold(example_runs, tmp_path, ids=ok)
+    report = estimate_error_rate(store, example_runs.sample)
+    inclusive = report.overall.inclusive
+    assert inclusive.ppi is None  # it was 0.0% [0.0%, 0.0%]: "100% narrower"
+    assert f"the {len(ok)} gold labels are all ok" in inclusive.why
+    assert inclusive.gold_only is not None and inclusive.gold_only.high > 0.05
+    decision = evaluate_gate(store, example_runs.sample, policy=GatePolicy(
+        rate_source="ppi", max_error_rate=0.01, max_critical_errors=1000))
+    assert decision.status != "pass"  # on the gold labels' own interval, not a zero-width one
+    reason = next(r for r in decision.reasons if "alone" in r)
+    assert f"by the {len(ok)} gold labels from 'truth' alone" in reason
+    assert f"[0.0%, {inclusive.gold_only.high:.1%}]" in reason
+
+
 def test_active_sample_records_its_probabilities_and_is_weighted(example_runs, tmp_path):
     store = example_runs.store(tmp_path)
     options = SampleOptions(n=40, judges_file=example_runs.judges)
