@@ -505,13 +505,14 @@ def collect(run_id, wait, poll_interval, db_path) -> None:
 
 def show_collect(outcome) -> None:
     console = out_console()
+    resubmitted = f", {outcome.resubmitted} re-submitted" if outcome.batched else ""
     console.print(f"run {outcome.run_id}: {outcome.new_judgments} new judgments, "
-                  f"{outcome.failed} failed, {outcome.resubmitted} re-submitted", markup=False)
+                  f"{outcome.failed} failed{resubmitted}", markup=False)
     if outcome.pending_jobs:
         console.print(f"{len(outcome.pending_jobs)} batch job(s) still running: "
                       f"{', '.join(outcome.pending_jobs)}; run `audit collect {outcome.run_id}` "
                       "later (add --wait to poll)", markup=False)
-    else:
+    elif outcome.batched:
         console.print("all batch jobs collected", markup=False)
 
 

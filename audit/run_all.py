@@ -90,6 +90,7 @@ class CollectOutcome:
     failed: int = 0
     resubmitted: int = 0
     pending_jobs: list[str] = field(default_factory=list)
+    batched: bool = True  # False: every judge ran in-process, no batch job was involved
 
     @property
     def done(self) -> bool:
@@ -380,15 +381,24 @@ async def run_all(store: Store, options: RunAllOptions, *, backend_for: BackendF
     plan = prepared.plan
     batched = [s for s in plan.judges if options.batch and s.provider in BATCH_PROVIDERS]
     direct = [s for s in plan.judges if s not in batched]
+    direct_new = direct_failed = 0
     if direct:
-        await run_panel(store, plan, prepared.records, prepared.evidence_of, prepared.passages,
-                        specs=direct, progress=progress, concurrency=options.concurrency,
-                        warn=warn)
+        done = await run_panel(store, plan, prepared.records, prepared.evidence_of,
+                               prepared.passages, specs=direct, progress=progress,
+                               concurrency=options.concurrency, warn=warn)
+        direct_new = done.new_judgments
+        direct_failed = sum(j.status is JudgmentStatus.failed for j in done.judgments
+                            if j.judge in {s.name for s in direct})
     if not batched:
-        outcome = CollectOutcome(plan.run_id)
+        outcome = CollectOutcome(plan.run_id, new_judgments=direct_new, failed=direct_failed,
+                                 batched=False)
         _set_status(store, plan.run_id, len(prepared.records) * len(plan.judges), False)
         return outcome
     save_run(store, plan)
     await submit_run(store, prepared, backend_for=backend_for, max_per_job=options.max_per_job)
-    return await collect_run(store, plan.run_id, backend_for=backend_for, wait=wait, poll_s=poll_s,
-                             attempts=options.attempts, passages=prepared.passages)
+    outcome = await collect_run(store, plan.run_id, backend_for=backend_for, wait=wait,
+                                poll_s=poll_s, attempts=options.attempts,
+                                passages=prepared.passages)
+    outcome.new_judgments += direct_new
+    outcome.failed += direct_failed
+    return outcome

@@ -314,3 +314,23 @@ def test_gemini_judge_batch_with_a_failed_item_retried(audit_files, monkeypatch)
     assert all(j.status is JudgmentStatus.ok for j in judgments)
     assert judgments[0].cost_usd == pytest.approx(price_of("gemini-2.5-flash", 1000, 100) / 2)
     assert store.get_run(outcome.run_id)["status"] == "complete"
+
+
+def test_run_all_without_batch_counts_what_it_judged(audit_files, tmp_path):
+    """In-process judges only: the summary line counts their judgments and names no batch job
+    (it said '0 new judgments ... all batch jobs collected' after judging every record)."""
+    from audit.cli import cli
+
+    dataset, _, _ = audit_files
+    judges = tmp_path / "rules.toml"
+    judges.write_text('[[judge]]\nname = "rules"\nprovider = "rules"\n'
+                      '[[judge]]\nname = "rules2"\nprovider = "rules"\n')
+    db = tmp_path / "run.db"
+    args = ["run", "--all", "--dataset", str(dataset), "--sources", str(EXAMPLE / "sources"),
+            "--judges", str(judges), "--db", str(db)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "12 new judgments, 0 failed" in result.output
+    assert "batch" not in result.output and "re-submitted" not in result.output
+    again = CliRunner().invoke(cli, args)
+    assert "0 new judgments" in again.output  # resumed: nothing judged twice
