@@ -353,6 +353,9 @@ def evaluate_gate(
     """
     run = open_run(store, run_id)
     policy = policy or run_policy(store, run.id, dataset_path=dataset_path)
+    if cheap_run_id is not None and policy.rate_source != "ppi":
+        raise ConfigError("--cheap only goes with rate_source = \"ppi\" in the policy (the policy "
+                          f"in force has rate_source = {policy.rate_source!r})")
     decision = decide(policy, gate_evidence(store, run, policy, dataset_path, cheap_run_id))
     store.save_decision(decision)
     return decision

@@ -230,6 +230,10 @@ def test_cli_gate_reads_rate_source_from_the_policy_file(example_runs, tmp_path)
     bad = subprocess.run([sys.executable, "-m", "audit", "gate", "--policy", str(policy), "--db",
                           str(store.path)], capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 2 and "'sample' or 'ppi', got 'oracle'" in bad.stderr
+    ignored = subprocess.run([sys.executable, "-m", "audit", "gate", example_runs.sample,
+                              "--cheap", example_runs.cheap, "--db", str(store.path)],
+                             capture_output=True, text=True, cwd=tmp_path)
+    assert ignored.returncode == 2 and "--cheap only goes with rate_source" in ignored.stderr
 
 
 def test_unverifiable_is_not_an_error_in_an_open_world_run():
