@@ -40,6 +40,7 @@ from audit.judges.facts import (
     Quantity,
     content_words,
     extract_quantities,
+    markdown_heading,
     sentence_spans,
     stem,
 )
@@ -216,15 +217,16 @@ class Aligner:
                 and not (_acronym(w) and any(r.startswith(w.upper()) for r in runs))]
 
     def asserted(self, answer: str) -> str:
-        """``answer`` with what asserts nothing blanked, offsets kept: questions, and
-        reactions made only of interjections ("Wow, that's interesting!", "Sure thing.")."""
+        """``answer`` with what asserts nothing blanked, offsets kept: questions, reactions made
+        only of interjections ("Wow, that's interesting!", "Sure thing.") and Markdown headings
+        ("## Oxford GMAT Requirements" names a topic, it states nothing about it)."""
         chars = list(answer)
         for start, end in sentence_spans(answer):
             sentence = answer[start:end]
             reaction = (set(content_words(sentence)) <= _INTERJECTIONS
                         and not any(_tokens(sentence, self.names).names)
                         and not extract_quantities(sentence))
-            if sentence.endswith("?") or reaction:
+            if sentence.endswith("?") or reaction or markdown_heading(answer, start):
                 chars[start:end] = " " * (end - start)
         return "".join(chars)
 
@@ -304,6 +306,7 @@ class Aligner:
     def differences(self, answer: str) -> list[Difference]:
         """What each sentence of ``answer`` changes in its best-supporting evidence sentence."""
         out: list[Difference] = []
+        answer = self.asserted(answer)
         for start, end in sentence_spans(answer):
             claim = answer[start:end]
             aligned = self.align(claim)

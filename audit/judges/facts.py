@@ -427,6 +427,15 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if e - s > 1 and re.search(r"\w", text[s:e])]
 
 
+_MARKDOWN_HEADING = re.compile(r"[ \t]*#{1,6}[ \t]")
+
+
+def markdown_heading(text: str, start: int) -> bool:
+    """True when the sentence at ``start`` (a ``sentence_spans`` start) is a Markdown heading
+    ("## Oxford GMAT Requirements"): it names a topic and states nothing about it."""
+    return bool(_MARKDOWN_HEADING.match(text, text.rfind("\n", 0, start) + 1))
+
+
 def _line_break_ends_sentence(text: str, start: int, newline: int) -> bool:
     """A single newline ends a sentence before a list item, heading or table row, or after a
     short unpunctuated line (a title); otherwise it is a wrapped line."""

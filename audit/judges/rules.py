@@ -38,6 +38,7 @@ from audit.judges.facts import (
     comparable,
     content_words,
     extract_quantities,
+    markdown_heading,
     modality,
     sentence_spans,
 )
@@ -89,12 +90,13 @@ _BLOCKS = re.compile(r"```.*?(?:```|$)|<!--.*?(?:-->|$)|<\s*/?\s*\w+[^>]*>|\{[^{
 
 
 def strip_injection(text: str) -> str:
-    """``text`` without code blocks, JSON-like objects, tags and sentences aimed at a judge."""
+    """``text`` without code blocks, JSON-like objects, tags, sentences aimed at a judge and
+    Markdown headings (a topic's name states nothing: joined to the next sentence it would)."""
     text = _BLOCKS.sub(" ", text)
     kept = []
     for start, end in sentence_spans(text):
         sentence = text[start:end]
-        if not _INJECTION.search(sentence):
+        if not _INJECTION.search(sentence) and not markdown_heading(text, start):
             kept.append(sentence)
     return " ".join(kept)
 
@@ -117,6 +119,9 @@ class _Fact:
     own: frozenset[str] = frozenset()  # words nearer to this value than to any other one
     offset: int = 0  # where the quantity's sentence starts in the answer
     text: str = ""  # the answer sentence that holds the quantity
+    about: frozenset[str] = frozenset()
+    """Answer values: the words around the value that are not the question's, i.e. what the
+    value is (a deadline, a fee) rather than whom it is about (the question's university)."""
 
 
 @dataclass(frozen=True)
@@ -268,9 +273,14 @@ class RulesJudge:
 
     def _aligned(self, fact: _Fact, candidates: list[_Fact]) -> _Conflict | None:
         """The evidence value that the answer's value replaces, when the contexts agree."""
+        # A value contradicts only a value about the same thing: when the answer says what its
+        # value is ("the deadline for scores is December 15, 2022"), the evidence sentence must
+        # say it too; sharing the question's subject ("Dhaka University ... in 2023, 3.5 lakh
+        # applied") is not enough.
         scored = [
             (_score(fact, e), e, e.sentence) for e in candidates
             if e.sentence and len(fact.context & e.context) >= self.params["min_overlap"]
+            and (not fact.about or fact.near & e.near)
             and not _year_within_bound(fact, e)
         ]
         if not scored:
@@ -442,7 +452,8 @@ def _answer_facts(answer: str, question_words: frozenset[str]) -> list[_Fact]:
         context = frozenset(_context_words(text)) | question_words
         for q, own in zip(quantities, _nearest_words(text, quantities), strict=True):
             near = _window(text, q)
-            facts.append(_Fact(q, None, context, near, own | question_words, start, text))
+            facts.append(_Fact(q, None, context, near, own | question_words, start, text,
+                               near - question_words))
     return facts
 
 

@@ -320,6 +320,41 @@ def test_a_year_is_not_contradicted_by_a_period_bound():
     assert "January 2024" in wrong_bound.rationale
 
 
+DHAKA = ("In 2023, about 3.5 lakh students applied to Dhaka University's science unit and "
+         "1,200 were admitted.")
+
+
+def test_a_date_contradicts_only_a_date_about_the_same_thing():
+    """Issue 22/23: a deadline for GRE scores against the year of an admissions count, both
+    about Dhaka University, is no contradiction; the same year stated for the count is."""
+    evidence = [passage(DHAKA, "dhaka#0")]
+    verdict = judge_record("Does Dhaka University require the GRE for a master's degree?",
+                           "Yes. Dhaka University requires a minimum GRE score of 320 for all "
+                           "master's programmes, and the deadline for scores is December 15, "
+                           "2022.", evidence)
+    assert verdict is None or verdict.label is not Label.contradicted
+    same_thing = judge_record("How many students applied to Dhaka University's science unit?",
+                              "In 2021, about 3.5 lakh students applied to Dhaka University's "
+                              "science unit.", evidence)
+    assert same_thing.label is Label.contradicted
+    assert same_thing.category is Category.wrong_date and "2021" in same_thing.rationale
+
+
+def test_a_markdown_heading_states_nothing_to_contradict():
+    """"## Oxford GMAT Requirements" names a topic: its words are not an entity that the
+    aligned source sentence replaces ('Requirements' vs 'Said Business School')."""
+    evidence = [passage("Oxford's Said Business School does not set a minimum GMAT score; the "
+                        "average is 690.", "gmat#0")]
+    question = "What are the GMAT requirements for Oxford?"
+    body = "* Oxford requires a minimum GMAT score of 700."
+    verdict = judge_record(question, "## Oxford GMAT Requirements\n\n" + body, evidence)
+    assert verdict is None or verdict.category is not Category.wrong_entity
+    assert verdict == judge_record(question, body, evidence)  # the heading adds nothing
+    named = judge_record(question, "## Oxford GMAT Requirements\n\nOxford's Said Business "
+                         "School requires a minimum GMAT score of 650.", evidence)
+    assert named.label is Label.contradicted and named.category is Category.negated_rule
+
+
 def test_closed_book_rules_judge_says_unverifiable_never_an_error():
     judge = RulesJudge(JudgeSpec(name="rules", provider="rules"), closed_book=True)
     record = QARecord(id="r1", question="What is the fee?", answer="The fee is $9,999.")
