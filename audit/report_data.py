@@ -67,6 +67,9 @@ class RunHeader(_Model):
     seed: int | None
     confidence: float
     stratify: str | None = None
+    active_sample: str | None = Field(
+        default=None, description="how an active gold sample was drawn (audit sample --active); "
+        "the run's own rates are then unweighted: audit estimate weights them")
     evidence_k: int | None = None
     retrieval: str | None = Field(default=None, description="bm25 or hybrid; None: not recorded")
     judges: list[JudgeInfo]
@@ -527,6 +530,9 @@ def _header(run: StoredRun, n_sampled: int, n_judged: int, sources_available: bo
         seed=config.seed,
         confidence=config.confidence,
         stratify=config.stratify,
+        active_sample=None if config.sampling is None else (
+            f"active: favours the records cheap run {config.sampling.cheap_run} is unsure about "
+            f"({config.sampling.floor:.0%} of the sample spread uniformly)"),
         evidence_k=config.evidence_k,
         retrieval=config.retrieval,
         judges=[JudgeInfo(name=j.name, provider=j.provider, model=j.model) for j in config.judges],

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
 from reports.terminal import (
+    active_note,
     bounds_text,
     ci_text,
     consensus_basis,
@@ -164,7 +165,8 @@ def to_markdown(report: AuditReport) -> str:
     out = [f"# Audit report {md(run.run_id)}", "",
            f"- dataset: {md(run.dataset_path)} (sha256 {run.dataset_sha256})",
            f"- sample: {run.n_sampled} of {run.population or '?'} records, {run.n_judged} "
-           f"judged, seed {run.seed}",
+           f"judged, seed {run.seed}" + (f"; {md(run.active_sample)}" if run.active_sample
+                                         else ""),
            "- judges: " + ", ".join(md(f"{j.name} ({j.provider} {j.model})".replace(" )", ")"))
                                     for j in run.judges),
            f"- created: {run.created} (status {run.status})",
@@ -172,6 +174,7 @@ def to_markdown(report: AuditReport) -> str:
            "## Headline", "",
            *([f"- **NOT A PANEL RESULT: {md(report.health.words)}**"]
              if report.health.degraded else []),
+           *([f"- **{md(active_note(report))}**"] if active_note(report) else []),
            f"- consensus error rate: **{rate_text(summary.consensus.inclusive)}** "
            f"({summary.confidence:.0%} Wilson interval, {md(consensus_basis(summary))}"
            f"{md(lower_bound_note(report))})",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from reports.claims import specifics_head
 from reports.safe_markdown import render_markdown
 from reports.terminal import (
+    active_note,
     bounds_text,
     ci_text,
     consensus_basis,
@@ -141,7 +142,8 @@ def _header(report: AuditReport) -> str:
                        for j in run.judges)
     items = [("dataset", run.dataset_path or "-"), ("sha256", run.dataset_sha256 or "-"),
              ("sample", f"{run.n_sampled} of {run.population or '?'} records, {run.n_judged} "
-                        f"judged, seed {run.seed}"),
+                        f"judged, seed {run.seed}"
+                        + (f"; {run.active_sample}" if run.active_sample else "")),
              ("judges", judges), ("created", f"{run.created} (status: {run.status})"),
              ("sources", sources_text(report)), ("evidence", run.evidence)]
     rows = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in items)
@@ -153,7 +155,8 @@ def _headline(report: AuditReport) -> str:
     s, c = report.summary, report.summary.consensus
     degraded = (f'<p class="big">NOT A PANEL RESULT: {esc(report.health.words)}</p>'
                 if report.health.degraded else "")
-    parts = [degraded, f'<p class="headline">Consensus error rate <span class="big">'
+    active = f'<p class="big">{esc(active_note(report))}</p>' if active_note(report) else ""
+    parts = [degraded, active, f'<p class="headline">Consensus error rate <span class="big">'
              f"{esc(rate_text(c.inclusive))}</span> "
              f'<span class="muted">({esc(f"{s.confidence:.0%}")} Wilson interval, '
              f"{esc(consensus_basis(s))}{esc(lower_bound_note(report))})</span></p>",

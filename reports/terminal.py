@@ -104,6 +104,15 @@ def lower_bound_note(report: AuditReport) -> str:
     return "; a lower bound: the unverifiable records may hold errors too"
 
 
+def active_note(report: AuditReport) -> str:
+    """For an active sample: its rates are its own, not the dataset's (empty otherwise)."""
+    if not report.run.active_sample:
+        return ""
+    return ("ACTIVE SAMPLE: these rates are the sample's own, unweighted, and lean toward the "
+            "records the cheap panel was unsure about; the dataset's rate is `audit estimate "
+            f"{report.run.run_id}`")
+
+
 def unverifiable_text(report: AuditReport) -> str:
     """The headline's second rate: the unverifiable share, or why there is none."""
     summary = report.summary
@@ -268,7 +277,8 @@ def header_panel(report: AuditReport, plain: bool = False) -> Panel:
     rows = [
         ("dataset", Text(run.dataset_path or "-")),
         ("sha256", Text(run.dataset_sha256 or "-")),
-        ("sample", Text(sample + (f", stratified by {run.stratify}" if run.stratify else ""))),
+        ("sample", Text(sample + (f", stratified by {run.stratify}" if run.stratify else "")
+                        + (f"\n{run.active_sample}" if run.active_sample else ""))),
         ("judges", Text(judges)),
         ("created", Text(f"{run.created} (status: {run.status})")),
         ("sources", Text.assemble(sources_text(report), (f"\n{run.evidence}" if run.evidence
@@ -309,6 +319,7 @@ def headline_panel(report: AuditReport, plain: bool = False) -> Panel:
     conf = f"{summary.confidence:.0%}"
     lines = [Text(f"NOT A PANEL RESULT: {report.health.words}", style="bold red")
              ] if report.health.degraded else []
+    lines += [Text(active_note(report), style="bold yellow")] if active_note(report) else []
     lines += [
         Text.assemble(("Consensus error rate ", "bold"),
                       (rate_text(consensus.inclusive), "bold red"),

@@ -161,6 +161,24 @@ def test_active_sample_records_its_probabilities_and_is_weighted(example_runs, t
     weighted = evaluate_gate(store, outcome.run_id, policy=GatePolicy(
         rate_source="ppi", max_error_rate=0.99, **lenient))
     assert weighted.status == "pass"
+    # Every report of it says its rates are the sample's own; a uniform sample's does not.
+    import io
+
+    from rich.console import Console
+
+    from audit.report_data import build_report
+    from reports.export import to_markdown
+    from reports.html import to_html
+    from reports.terminal import render_report
+
+    for run_id, active in ((outcome.run_id, True), (example_runs.sample, False)):
+        report = build_report(store, run_id)
+        assert (report.run.active_sample is not None) is active
+        terminal = io.StringIO()
+        render_report(report, Console(file=terminal, width=200))
+        for text in (terminal.getvalue(), to_markdown(report), to_html(report)):
+            assert ("ACTIVE SAMPLE: these rates" in text and "own, unweighted" in text) is active
+            assert (f"cheap run {example_runs.cheap} is unsure about" in text) is active
 
 
 def test_active_sample_needs_a_run_over_every_record(example_runs, tmp_path):
