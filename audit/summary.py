@@ -23,8 +23,10 @@ Pure computation over stored judgments: it never calls a model. Conventions:
 - An unverifiable verdict is no vote on error (its P(error) is missing); the error rate and
   the unverifiable share have the same denominator, so the true error rate lies between the
   error rate and the two summed.
-- The hard rate is the plain majority's over the records with a majority on the hard label
-  (``hard_disputed`` counts the ties).
+- The hard rate follows the consensus: a record is a hard error when the consensus calls it
+  an error and most of the judges that voted error gave a severity of ``hard_severity`` or
+  worse; every other record with a verdict is not one; ``hard_disputed`` counts the errors
+  whose error votes split evenly on severity (left out of the hard rate).
 - Agreement coefficients compare error vs not error.
 - Severity for the ordinal α is the verdict's severity rank, with supported verdicts as
   ``none`` (an answer that is not an error has no error severity).
@@ -247,11 +249,11 @@ def summarize(
         for j, name in enumerate(judges)
     }
     vote = majority_vote(outcomes, _OUTCOMES)
-    hard_vote = majority_vote(hard, _BINARY)
     states = vote.states({0.0: "ok", 1.0: "error", 2.0: "unverifiable"})
     weighted = _weighted(chosen, index, judges, closed_world)
     resolved = _resolved_states(weighted, outcomes)
-    consensus = _consensus_summary(vote, hard_vote, weighted, resolved, rate)
+    consensus = _consensus_summary(vote, _hard_labels(resolved, err, hard), weighted, resolved,
+                                   rate)
     disagreements = _disagreements(err)
 
     return AuditSummary(
@@ -396,7 +398,25 @@ def _rate(column: np.ndarray, rate: dict) -> RateEstimate | None:
     return error_rate(int(decided.sum()), int(decided.size), **rate)
 
 
-def _consensus_summary(vote, hard_vote, weighted, resolved, rate) -> ConsensusSummary:
+def _hard_labels(resolved: list[RecordState], err: np.ndarray,
+                 hard: np.ndarray) -> np.ndarray:
+    """Per record: 1 a hard error (the consensus's error, most of its error votes hard), 0 not
+    one (every other record with a verdict), NaN undecided or its error votes split evenly."""
+    labels = np.full(len(resolved), np.nan)
+    for i, state in enumerate(resolved):
+        if state == "undecided":
+            continue
+        voted = err[i] == 1
+        hard_votes = int((hard[i][voted] == 1).sum())
+        soft_votes = int(voted.sum()) - hard_votes
+        if state != "error" or soft_votes > hard_votes:
+            labels[i] = 0.0
+        elif hard_votes > soft_votes:
+            labels[i] = 1.0
+    return labels
+
+
+def _consensus_summary(vote, hard: np.ndarray, weighted, resolved, rate) -> ConsensusSummary:
     codes = {"ok": 0.0, "error": 1.0, "unverifiable": 2.0}
     labels = np.array([codes.get(state, np.nan) for state in resolved], dtype=float)
     n = len(resolved)
@@ -405,15 +425,16 @@ def _consensus_summary(vote, hard_vote, weighted, resolved, rate) -> ConsensusSu
     posterior = weighted.posterior[~np.isnan(weighted.posterior)]
     return ConsensusSummary(
         inclusive=_rate(_share_of(labels, 1.0), rate),
-        hard=_rate(hard_vote.labels, rate),
+        hard=_rate(hard, rate),
         unverifiable_share=_rate(_share_of(labels, 2.0), rate),
         errors=resolved.count("error"),
         unverifiable=resolved.count("unverifiable"),
         ok=resolved.count("ok"),
         disputed=vote.n_disputed,
         undecided=vote.n_undecided,
-        hard_errors=int((hard_vote.labels == 1).sum()),
-        hard_disputed=hard_vote.n_disputed,
+        hard_errors=int((hard == 1).sum()),
+        hard_disputed=sum(state == "error" and bool(np.isnan(label))
+                          for state, label in zip(resolved, hard, strict=True)),
         method=weighted.method,
         method_reason=weighted.reason,
         expected_errors=float(posterior.sum()) if posterior.size else None,

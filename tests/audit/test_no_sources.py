@@ -207,7 +207,9 @@ def test_not_in_sources_is_unverifiable_in_an_open_world_and_an_error_in_a_close
     assert (c.errors, c.unverifiable, c.ok, c.disputed) == (2, 2, 1, 2)
     assert (c.inclusive.k, c.inclusive.n) == (2, 5)  # the same denominator for both shares
     assert (c.unverifiable_share.k, c.unverifiable_share.n) == (2, 5)
-    assert c.hard_errors == 1  # unverifiable is never a (hard) error
+    # The hard rate follows the consensus: a and e are its errors, both major (e's one error
+    # vote decides its severity too); b, unverifiable, is never a hard error.
+    assert (c.hard_errors, c.hard_disputed, c.hard.n) == (2, 0, 5)
     assert open_world.per_judge["x"].inclusive.k == 2 and open_world.per_judge["y"].inclusive.k == 1
     assert open_world.per_judge["y"].unverifiable.k == 2
 

@@ -195,7 +195,25 @@ def test_population_triggers_finite_population_correction():
 def test_hard_severity_threshold():
     minor = summarize(JUDGMENTS, RECORDS, population=None, bootstrap=0, hard_severity="minor")
     assert minor.per_judge["a"].hard.k == 2 and minor.per_judge["c"].hard.k == 2
-    assert minor.consensus.hard_disputed == 1  # r3 is now a hard tie
+    # The hard rate follows the consensus: r3 (a's minor error against b's ok) is a consensus
+    # error, and at "minor" every consensus error is a hard one, none left disputed.
+    assert minor.consensus.hard.k == minor.consensus.inclusive.k == 3
+    assert minor.consensus.hard_disputed == 0
+    split = summarize([ok("x", "a", "contradicted", "wrong_number", "major"),
+                       ok("x", "b", "contradicted", "wrong_number", "minor"),
+                       ok("y", "a", "supported"), ok("y", "b", "supported")],
+                      [{"id": "x"}, {"id": "y"}], population=None, bootstrap=0)
+    assert split.consensus.inclusive.k == 1  # x is an error by both judges ...
+    assert split.consensus.hard_disputed == 1 and split.consensus.hard.n == 1  # ... split on
+    # severity: left out of the hard rate, which rests on y alone
+    # Open world: an unverifiable verdict is no vote on error, and none on its severity either.
+    lone = summarize([ok("x", "a", "contradicted", "wrong_number", "major"),
+                      ok("x", "b", "not_in_sources", "unsupported_claim", "major"),
+                      ok("y", "a", "supported"), ok("y", "b", "supported")],
+                     [{"id": "x"}, {"id": "y"}], population=None, bootstrap=0,
+                     closed_world=False)
+    assert lone.consensus.inclusive.k == 1
+    assert (lone.consensus.hard.k, lone.consensus.hard.n, lone.consensus.hard_disputed) == (1, 2, 0)
     critical = summarize(JUDGMENTS, RECORDS, population=None, bootstrap=0, hard_severity="critical")
     assert critical.per_judge["b"].hard.k == 1 and critical.per_judge["a"].hard.k == 0
     with pytest.raises(ConfigError, match="hard_severity"):
