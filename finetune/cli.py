@@ -84,7 +84,9 @@ _train_options = [
     click.option("--epochs", type=float, default=None, help="Epochs (default 3)."),
     click.option("--lr", type=float, default=None, help="Peak learning rate (default 2e-4)."),
     click.option("--batch-size", type=int, default=None,
-                 help="Records per micro-batch, packed without padding (default 4)."),
+                 help="Records per micro-batch, packed without padding (default 4; with "
+                      "neither size given, a GPU with varlen attention takes the 16-record "
+                      "step in as few micro-batches as fit)."),
     click.option("--grad-accum", type=int, default=None, help="Micro-batches per step (4)."),
     click.option("--seq", type=int, default=None, help="Max tokens per record (2048)."),
     click.option("--max-steps", type=int, default=None, help="Cap on the run's steps."),
