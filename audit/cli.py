@@ -387,10 +387,14 @@ def filter_(run_id, out, dataset, drop, db_path) -> None:
 
     result = filter_dataset(open_store(db_path), run_id, out, dataset, drop=tuple(drop))
     console = out_console()
-    console.print(f"wrote {result.kept} records to {result.out}; removed {len(result.removed)} "
+    console.print(f"wrote {result.kept} records to {result.out} ({result.rows} rows of the file, "
+                  f"its own fields); removed {len(result.removed)} "
                   f"({' and '.join(result.dropped)}):", markup=False)
     for record_id in result.removed:
         console.print(f"  - {record_id}", markup=False)
+    if result.with_removed:
+        console.print(f"left out {len(result.with_removed)} more: answers of a conversation with a "
+                      f"removed one: {', '.join(result.with_removed)}", markup=False)
     if result.disputed:
         console.print(f"kept {len(result.disputed)} disputed records: {', '.join(result.disputed)}",
                       markup=False)

@@ -2,7 +2,12 @@
 
 What to drop is explicit: ``errors`` (the default), ``unverifiable`` (records whose consensus is
 that the evidence neither supports nor contradicts them, in an open-world run), or both.
-Disputed and undecided records are always kept and listed.
+Disputed and undecided records are kept and listed.
+
+The output holds the file's own rows (JSON Lines) with its field names: a mapped
+``--question-field prompt`` stays ``prompt``, a ShareGPT conversation stays a conversation. A
+conversation with a dropped answer is left out whole (its later turns build on that answer);
+its other answers are listed as left out with it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class FilterResult:
     unverifiable_kept: list[str] = field(default_factory=list)  # kept unverifiable records
     dropped: tuple[str, ...] = ("errors",)
     unjudged: int = 0  # records of the dataset the run never judged (kept, as they are)
+    with_removed: list[str] = field(default_factory=list)  # in a conversation with a removed one
+    rows: int = 0  # rows of the file written (lines; a conversation is one)
 
 
 def filter_dataset(store: Store, run_id: str | None, out: Path, dataset_path=None,
@@ -58,8 +65,17 @@ def filter_dataset(store: Store, run_id: str | None, out: Path, dataset_path=Non
     disputed = [r.id for r in dataset.records if states.get(r.id) == "disputed"]
     unverifiable = [r.id for r in dataset.records if states.get(r.id) == "unverifiable"
                     and "unverifiable" not in states_dropped]
-    kept = [r for r in dataset.records if states.get(r.id) not in states_dropped]
-    write_jsonl(kept, out)
-    unjudged = sum(1 for r in dataset.records if r.id not in states)
-    return FilterResult(Path(out), len(kept), removed, disputed, unverifiable, tuple(drop),
-                        unjudged)
+    gone = set(removed)
+    rows, with_removed = [], []
+    for data, ids in run.source_rows(dataset_path):
+        if gone.isdisjoint(ids):
+            rows.append(data)
+        else:
+            with_removed += [i for i in ids if i not in gone]
+    write_jsonl(rows, out)
+    left = set(with_removed)
+    kept = [r.id for r in dataset.records if r.id not in gone and r.id not in left]
+    unjudged = sum(1 for i in kept if i not in states)
+    return FilterResult(Path(out), len(kept), removed, [i for i in disputed if i not in left],
+                        [i for i in unverifiable if i not in left], tuple(drop), unjudged,
+                        with_removed, len(rows))

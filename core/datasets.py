@@ -374,7 +374,27 @@ class _RecordError(Exception):
         self.message = message
 
 
-def _build_records(name: str, rows: list[_Row], fields: FieldNames) -> tuple[list[QARecord], list[Problem]]:
+def source_rows(
+    path: str | os.PathLike[str],
+    *,
+    question_field: str = "question",
+    answer_field: str = "answer",
+    id_field: str = "id",
+    format: str | None = None,
+) -> list[tuple[Any, list[str]]]:
+    """Each row of ``path`` that ``load_dataset`` reads records from, as it is in the file
+    (the user's field names, a whole conversation), with the ids of its records, in order."""
+    path = Path(path)
+    fields = FieldNames(question_field, answer_field, id_field)
+    by_row: list[tuple[Any, list[str]]] = []
+    _build_records(str(path), _read_rows(path, format or detect_format(path)), fields, by_row)
+    return by_row
+
+
+def _build_records(name: str, rows: list[_Row], fields: FieldNames,
+                   by_row: list[tuple[Any, list[str]]] | None = None,
+                   ) -> tuple[list[QARecord], list[Problem]]:
+    """The rows' records and problems; ``by_row`` also gets each valid row's data and ids."""
     records: list[QARecord] = []
     problems: list[Problem] = []
     seen: dict[str, str] = {}  # id -> location of its first occurrence
@@ -396,6 +416,8 @@ def _build_records(name: str, rows: list[_Row], fields: FieldNames) -> tuple[lis
         for unit in units:
             seen[unit.id] = row.location
         records.extend(units)
+        if by_row is not None:
+            by_row.append((row.data, [unit.id for unit in units]))
     return records, problems
 
 
@@ -622,7 +644,7 @@ def write_jsonl(records: Iterable[QARecord | dict[str, Any]], path: str | os.Pat
             for record in records:
                 if isinstance(record, QARecord):
                     record = record.model_dump(mode="json", exclude_defaults=True)
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -147,6 +147,13 @@ class AuditRun(_Record):
                             answer_field=self.fields.answer, id_field=self.fields.id,
                             skip_invalid=self.skip_invalid)
 
+    def source_rows(self, path: str | Path | None = None) -> list[tuple[Any, list[str]]]:
+        """The audited dataset's rows as they are in the file, with their records' ids."""
+        from core.datasets import source_rows
+
+        return source_rows(path or self.dataset_path, question_field=self.fields.question,
+                           answer_field=self.fields.answer, id_field=self.fields.id)
+
 
 class EvalInputs(BaseModel):
     """Everything that defines one ``finetune eval`` (its run id is their hash)."""

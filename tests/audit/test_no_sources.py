@@ -168,6 +168,34 @@ def test_user_sources_are_open_world_unless_declared_complete(tmp_path):
     assert "Unverifiable: none by definition" in declared.stdout
 
 
+def test_filter_writes_the_conversations_as_they_are_and_drops_one_with_a_wrong_answer(
+        tmp_path):
+    """ShareGPT in, ShareGPT out: a conversation is one row of the file; one whose answer is
+    an error (2:1 says Oxford's Said Business School asks for a minimum GMAT, which the source
+    says it does not set) is left out whole, its other answer (2:3) listed with it."""
+    facts = tmp_path / "facts"
+    facts.mkdir()
+    (facts / "oxford.md").write_text("# Oxford\n\nOxford's Said Business School does not set a "
+                                     "minimum GMAT score; the average is 690.\n")
+    (tmp_path / "judges.toml").write_text(TWO_RULES)
+    done = audit("sample", "--n", "40", "--dataset", str(STUDY), "--sources", str(facts),
+                 "--judges", "judges.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    _, report = latest_report(tmp_path)
+    assert report.summary.resolved["2:1"] == "error"
+    out = tmp_path / "kept.jsonl"
+    kept = audit("filter", "--out", str(out), cwd=tmp_path)
+    assert kept.returncode == 0, kept.stderr
+    errors = sorted(r for r, state in report.summary.resolved.items() if state == "error")
+    conversations = {r.split(":")[0] for r in errors}
+    original = STUDY.read_text(encoding="utf-8").splitlines()
+    wanted = [json.loads(line) for number, line in enumerate(original, start=1)
+              if str(number) not in conversations]
+    assert [json.loads(line) for line in out.read_text().splitlines()] == wanted
+    assert f"({len(wanted)} rows of the file, its own fields)" in flat(kept.stdout)
+    assert "left out" in kept.stdout and "2:3" in kept.stdout.split("left out", 1)[1]
+
+
 def test_the_bundled_example_is_closed_world_and_names_its_corpus(example_runs, tmp_path):
     store = example_runs.store(tmp_path)
     report = build_report(store, example_runs.sample, bootstrap=0)

@@ -80,8 +80,11 @@ def test_a_field_mapped_run_is_gated_filtered_and_shown_by_a_prefix(tmp_path):
     filtered = audit("filter", prefix, "--out", str(out), "--db", db, cwd=tmp_path)
     assert filtered.returncode == 0, filtered.stderr
     summary = build_report(store, prefix, bootstrap=0).summary
-    kept = load_dataset(out).records
+    kept = load_dataset(out, question_field="prompt", answer_field="response",
+                        id_field="uid").records
     assert len(kept) == 30 - summary.consensus.errors
+    first = json.loads(out.read_text().splitlines()[0])  # the file's own field names, kept
+    assert {"prompt", "response", "uid"} <= set(first) and "question" not in first
     assert summary.consensus.errors > 0  # the example's planted errors are found and dropped
 
     shown = reports("show", prefix, "--db", db, cwd=tmp_path)
