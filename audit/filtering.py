@@ -49,7 +49,8 @@ def filter_dataset(store: Store, run_id: str | None, out: Path, dataset_path=Non
 
     stored = open_run(store, run_id)
     run = stored.audit
-    dataset = run.load_dataset(dataset_path)  # the run's field mapping and --skip-invalid
+    # the run's field mapping and --skip-invalid; the rows to write, as they are in the file
+    dataset = run.load_dataset(dataset_path, keep_rows=True)
     if dataset.sha256 != run.dataset_sha256:
         raise DatasetError(
             f"{dataset.path}: the dataset changed after audit {stored.id} (sha256"
@@ -67,7 +68,7 @@ def filter_dataset(store: Store, run_id: str | None, out: Path, dataset_path=Non
                     and "unverifiable" not in states_dropped]
     gone = set(removed)
     rows, with_removed = [], []
-    for data, ids in run.source_rows(dataset_path):
+    for data, ids in dataset.rows:
         if gone.isdisjoint(ids):
             rows.append(data)
         else:

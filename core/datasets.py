@@ -109,6 +109,9 @@ class Dataset:
     format: str
     skipped: list[Problem] = field(default_factory=list)
     sha256: str = ""
+    rows: list[tuple[Any, list[str]]] = field(default_factory=list)
+    """With ``load_dataset(keep_rows=True)``: each row records were read from, as it is in the
+    file (the user's field names, a whole conversation), with its records' ids, in order."""
 
     def __post_init__(self) -> None:
         if not self.sha256:
@@ -148,12 +151,14 @@ def load_dataset(
     id_field: str = "id",
     skip_invalid: bool = False,
     format: str | None = None,
+    keep_rows: bool = False,
 ) -> Dataset:
     """Read ``path`` into a ``Dataset`` of validated records.
 
     Raises ``DatasetError`` listing every problem (file, line or record, field). With
     ``skip_invalid`` invalid records are left out and listed in ``Dataset.skipped``; a file
-    that cannot be read at all, or holds no valid record, still raises.
+    that cannot be read at all, or holds no valid record, still raises. ``keep_rows`` also
+    keeps the file's rows as they are (``Dataset.rows``).
     """
     path = Path(path)
     name = str(path)
@@ -162,14 +167,15 @@ def load_dataset(
         raise DatasetError(f"{name}: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     fields = FieldNames(question_field, answer_field, id_field)
     rows = _read_rows(path, fmt)
-    records, problems = _build_records(name, rows, fields)
+    by_row: list[tuple[Any, list[str]]] | None = [] if keep_rows else None
+    records, problems = _build_records(name, rows, fields, by_row)
     if problems and not skip_invalid:
         raise DatasetProblems(name, problems, hint=_SKIP_HINT)
     if not records:
         if problems:
             raise DatasetProblems(name, problems, hint="no valid record is left")
         raise DatasetError(f"{name}: the file holds no records; add at least one Q&A record")
-    return Dataset(path=path, records=records, format=fmt, skipped=problems)
+    return Dataset(path=path, records=records, format=fmt, skipped=problems, rows=by_row or [])
 
 
 def detect_format(path: Path) -> str:
@@ -372,23 +378,6 @@ class _RecordError(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-def source_rows(
-    path: str | os.PathLike[str],
-    *,
-    question_field: str = "question",
-    answer_field: str = "answer",
-    id_field: str = "id",
-    format: str | None = None,
-) -> list[tuple[Any, list[str]]]:
-    """Each row of ``path`` that ``load_dataset`` reads records from, as it is in the file
-    (the user's field names, a whole conversation), with the ids of its records, in order."""
-    path = Path(path)
-    fields = FieldNames(question_field, answer_field, id_field)
-    by_row: list[tuple[Any, list[str]]] = []
-    _build_records(str(path), _read_rows(path, format or detect_format(path)), fields, by_row)
-    return by_row
 
 
 def _build_records(name: str, rows: list[_Row], fields: FieldNames,

@@ -138,21 +138,14 @@ class AuditRun(_Record):
             run_id = "evalaudit-" + run_id.removeprefix("audit-")
         return run_id
 
-    def load_dataset(self, path: str | Path | None = None) -> Dataset:
+    def load_dataset(self, path: str | Path | None = None, keep_rows: bool = False) -> Dataset:
         """The audited dataset (or ``path``) read as it was audited: same fields, same
         treatment of invalid lines."""
         from core.datasets import load_dataset
 
         return load_dataset(path or self.dataset_path, question_field=self.fields.question,
                             answer_field=self.fields.answer, id_field=self.fields.id,
-                            skip_invalid=self.skip_invalid)
-
-    def source_rows(self, path: str | Path | None = None) -> list[tuple[Any, list[str]]]:
-        """The audited dataset's rows as they are in the file, with their records' ids."""
-        from core.datasets import source_rows
-
-        return source_rows(path or self.dataset_path, question_field=self.fields.question,
-                           answer_field=self.fields.answer, id_field=self.fields.id)
+                            skip_invalid=self.skip_invalid, keep_rows=keep_rows)
 
 
 class EvalInputs(BaseModel):

@@ -215,7 +215,7 @@ def fit_micro_batch(model: str | os.PathLike[str], *, r: int, targets: str, seq:
     peak (every record ``seq`` tokens long) fits ``share`` of ``memory_gib``; None if none does."""
     shape = model_shape(read_config(model))
     trainable = lora_params(shape, r, parse_targets(targets))
-    for batch in sorted((d for d in range(1, step + 1) if step % d == 0), reverse=True):
+    for batch in (d for d in range(step, 0, -1) if step % d == 0):
         planned = sum(estimate_vram(shape, trainable, seq=seq, micro_batch=batch,
                                     liger=liger).values())
         if planned <= share * memory_gib:

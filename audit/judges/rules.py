@@ -120,8 +120,9 @@ class _Fact:
     offset: int = 0  # where the quantity's sentence starts in the answer
     text: str = ""  # the answer sentence that holds the quantity
     about: frozenset[str] = frozenset()
-    """Answer values: the words around the value that are not the question's, i.e. what the
-    value is (a deadline, a fee) rather than whom it is about (the question's university)."""
+    """Answer values: the words around the value that are not the question's. Not empty when
+    the answer says what its value is (a deadline, a fee), not only whom it is about (the
+    question's university); the value then meets only evidence values with shared nearby words."""
 
 
 @dataclass(frozen=True)
@@ -274,9 +275,9 @@ class RulesJudge:
     def _aligned(self, fact: _Fact, candidates: list[_Fact]) -> _Conflict | None:
         """The evidence value that the answer's value replaces, when the contexts agree."""
         # A value contradicts only a value about the same thing: when the answer says what its
-        # value is ("the deadline for scores is December 15, 2022"), the evidence sentence must
-        # say it too; sharing the question's subject ("Dhaka University ... in 2023, 3.5 lakh
-        # applied") is not enough.
+        # value is ("the deadline for scores is December 15, 2022"), a word next to it must also
+        # stand next to the evidence value; sharing the question's subject ("Dhaka University
+        # ... in 2023, 3.5 lakh applied") is not enough.
         scored = [
             (_score(fact, e), e, e.sentence) for e in candidates
             if e.sentence and len(fact.context & e.context) >= self.params["min_overlap"]
