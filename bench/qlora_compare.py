@@ -20,8 +20,8 @@ Contenders (each a list of BATCHxSEQ configs; the best under the cap of each kin
     minus ``prepare_model_for_kbit_training``'s fp32 upcast of embeddings, norms and lm_head,
     plus finetune's sampler: what separates it from (b) is that and the batch size, not a
     kernel of its own.
-``defaults``: `finetune train --seq SEQ` as a user gets it with no flags: 4 records packed per
-    micro-batch x 4 accumulation steps, no liger.
+``defaults``: `finetune train --seq SEQ` as a user gets it with no flags: 16 records per step
+    (4 x 4), packed into the fewest micro-batches the GPU holds (varlen), liger where it runs.
 
 Repeats: ``--repeats N`` rounds; round k runs every config once, in an order rotated by k, so
 drift (clocks, temperature, the page cache) falls on all configs alike. Every run loads the
@@ -65,7 +65,7 @@ class Contender:
     @property
     def key(self) -> str:
         if self.kind == "defaults":
-            return f"assay defaults m4x{self.seq} accum4"
+            return f"assay defaults 16x{self.seq} per step"
         return f"{LABELS[self.kind]} {'m' if self.kind == 'assay' else 'b'}{self.batch}x{self.seq}"
 
 

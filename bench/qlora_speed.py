@@ -170,6 +170,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="optimizer steps of the loss comparison (200; cut to fit the time)")
     parser.add_argument("--loss-gc", choices=("on", "off"), default="on",
                         help="gradient checkpointing in both loss runs (same math either way)")
+    parser.add_argument("--loss-dropout", type=float, default=0.05,
+                        help="LoRA dropout of both loss runs (0.05, finetune's default; 0 leaves "
+                             "only numerics: packed and padded rows draw different masks)")
     parser.add_argument("--loss-tolerance", type=float, default=0.02,
                         help="largest relative difference of window mean losses (0.02)")
     compare = parser.add_argument_group(
@@ -331,20 +334,22 @@ def grouped_schedule(lengths: list[int], batch: int, warmup: int, steps: int,
 
 def run_baseline(model_dir: Path, pool: Pool, tokenizer, batch: int, gc_on: bool,
                  schedule: list[int], warmup: int, deadline: float | None = None,
-                 switches: bool = False, liger: bool = False) -> dict:
+                 switches: bool = False, liger: bool = False,
+                 dropout: float | None = None) -> dict:
     """transformers+peft over ``schedule`` (record indices, ``batch`` per step, in order).
 
     Plain (a): dynamic padding. ``switches`` (b): transformers' own speed switches on, which a
     user can set without Assay: ``DataCollatorWithFlattening`` (padding-free, position ids
     restart per record), ``attn_implementation="sdpa"`` and, with ``liger``,
-    ``use_liger_kernel``.
+    ``use_liger_kernel``. ``dropout``: LoRA dropout (finetune's default when None).
     """
-    model = load_plain(model_dir, gc_on, attn="sdpa" if switches else None)
+    model = load_plain(model_dir, gc_on, attn="sdpa" if switches else None, dropout=dropout)
     return train_rows(model, tokenizer, pool, batch, schedule, warmup, deadline,
                       flatten=switches, liger=liger, out=model_dir.parent / "baseline-trainer")
 
 
-def load_plain(model_dir: Path, gc_on: bool, attn: str | None = None):
+def load_plain(model_dir: Path, gc_on: bool, attn: str | None = None,
+               dropout: float | None = None):
     """The model as the peft QLoRA recipe loads it: NF4, ``prepare_model_for_kbit_training``
     (which upcasts the unquantized weights to fp32), LoRA with finetune's defaults."""
     import torch
@@ -369,7 +374,8 @@ def load_plain(model_dir: Path, gc_on: bool, attn: str | None = None):
         gradient_checkpointing_kwargs={"use_reentrant": False})
     torch.manual_seed(defaults.seed)  # the same LoRA init as finetune.training.attach_adapter
     return get_peft_model(model, LoraConfig(
-        r=defaults.r, lora_alpha=defaults.alpha, lora_dropout=defaults.dropout,
+        r=defaults.r, lora_alpha=defaults.alpha,
+        lora_dropout=defaults.dropout if dropout is None else dropout,
         target_modules=lora_targets(defaults.targets), bias="none", task_type="CAUSAL_LM"))
 
 
@@ -454,7 +460,8 @@ def run_assay(model_dir: Path, pool: Pool, out: Path, records: int, steps: int, 
     """finetune.training.run_session, as `finetune train` runs it (gate record left empty).
 
     ``defaults``: `finetune train --seq SEQ --max-steps N` with nothing else set (``records``
-    and ``liger`` ignored: TrainConfig's 4 records per micro-batch x 4, no liger, cosine).
+    and ``liger`` ignored: TrainConfig's 16 records per step, split by the auto micro-batch,
+    liger where it runs, cosine).
     ``overrides``: other TrainConfig fields (e.g. dropout); ``callbacks``: Trainer callbacks."""
     from finetune.config import TrainConfig
     from finetune.handoff import GateRecord
@@ -488,7 +495,7 @@ def run_assay(model_dir: Path, pool: Pool, out: Path, records: int, steps: int, 
     summary["epoch_max_micro_batch_tokens"] = max(
         sum(pool.lengths[i] for i in order[k:k + records]) for k in range(0, n, records))
     summary["record_ids"] = [s.record_ids for s in result.steps]
-    summary["liger"] = liger
+    summary["liger"] = result.liger
     summary["chat_template"] = result.template_source
     summary["attention"] = result.attention
     summary["micro_batch"] = list(result.micro_batch)
@@ -594,14 +601,17 @@ def run_loss_phase(args, model_dir, pool, tokenizer, work, records, liger, start
                   "reorder), Assay packs; step k's losses compare at k*R records seen. Step 1 is "
                   "before any update: its difference is numerics only.",
     }
-    b = guarded(run_baseline, model_dir, pool, tokenizer, records, gc_on, schedule, 0, deadline)
+    result["lora_dropout"] = args.loss_dropout
+    b = guarded(run_baseline, model_dir, pool, tokenizer, records, gc_on, schedule, 0, deadline,
+                dropout=args.loss_dropout)
     result["baseline"] = {k: v for k, v in b.items() if k != "record_ids"}
     if b.get("error"):
         return result
     done = len(b["losses"])
     remaining = args.time_limit - (time.monotonic() - started)
     a = guarded(run_assay, model_dir, pool, work / "runs" / "loss-assay", records, done, 0,
-                liger, budget_s=max(60.0, remaining), gc_on=gc_on)
+                liger, budget_s=max(60.0, remaining), gc_on=gc_on,
+                overrides={"dropout": args.loss_dropout})
     result["assay"] = {k: v for k, v in a.items() if k != "record_ids"}
     if a.get("error"):
         return result

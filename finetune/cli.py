@@ -96,9 +96,9 @@ _train_options = [
     click.option("--save-optimizer", is_flag=True, default=False,
                  help="Put the optimizer state in every bundle (exact resume of Adam moments)."),
     click.option("--no-packing", is_flag=True, default=False, help="Pad instead of packing."),
-    click.option("--liger", is_flag=True, default=False,
-                 help="Fused linear cross-entropy (GPU only; needs the liger extra: "
-                      "pip install -e '.[liger]')."),
+    click.option("--liger/--no-liger", default=None,
+                 help="Fused linear cross-entropy (default: on where it runs, a GPU with the "
+                      "liger extra: pip install -e '.[liger]'; --liger requires it)."),
 ]
 
 _session_options = [
@@ -148,7 +148,8 @@ def train(model, data, out, audit_run, override_gate, budget, save_every, sessio
     if gate.overridden and gate.decision is not None:
         err_console().print(f"[yellow]gate {gate.decision.status} overridden:[/yellow] "
                             f"{gate.override_reason}")
-    values = {k: v for k, v in overrides.items() if v is not None and v is not False}
+    values = {k: v for k, v in overrides.items()
+              if v is not None and (v is not False or k == "liger")}
     if no_packing:
         values["packing"] = False
     config = _validated_config(TrainConfig, values)
@@ -204,7 +205,7 @@ def _validated_config(cls, values):
         raise ConfigError(f"{name}: {problem['msg']}") from exc
 
 
-def _require_training(liger: bool = False) -> None:
+def _require_training(liger: bool | None = False) -> None:
     """One line naming the extra to install, before any heavy import fails."""
     from core.extras import require
 
@@ -239,7 +240,8 @@ def _run(spec) -> None:
     loss = f", last loss {last.loss:.4f}" if last else ""
     console.print(f"steps {result.first_step}-{result.last_step} of {result.total_steps} "
                   f"({result.stop_reason}{loss}); chat template: {result.template_source}; "
-                  f"attention: {result.attention}")
+                  f"attention: {result.attention}; fused cross-entropy: "
+                  f"{'liger' if result.liger else 'off'}")
     if result.bundles:
         console.print(f"latest handoff bundle: {result.bundles[-1]}")
     if not result.complete:

@@ -63,8 +63,9 @@ class TrainConfig(BaseModel):
     packing: bool = True
     gradient_checkpointing: bool = True
     save_optimizer: bool = False
-    liger: bool = False
-    """Fused linear cross-entropy from liger-kernel (GPU only; never builds full logits)."""
+    liger: bool | None = None
+    """Fused linear cross-entropy from liger-kernel (never builds full logits). ``None``: on
+    where it can run (a CUDA GPU with liger-kernel installed), off elsewhere."""
 
     @field_validator("targets")
     @classmethod

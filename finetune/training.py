@@ -74,6 +74,8 @@ class SessionResult:
     """The attention implementation trained with, and why not varlen where it was not."""
     micro_batch: tuple[int, int] = (0, 0)
     """(records per micro-batch, micro-batches per step) as trained."""
+    liger: bool = False
+    """Whether liger-kernel's fused cross-entropy trained (TrainConfig.liger, decided)."""
 
     @property
     def complete(self) -> bool:
@@ -133,6 +135,13 @@ def pick_device() -> Device:
         return Device("cuda", torch.cuda.get_device_name(gpu), dtype, "paged_adamw_8bit")
     # bitsandbytes' paged optimizers need CUDA unified memory; on CPU plain AdamW trains.
     return Device("cpu", platform.processor() or "cpu", "float32", "adamw_torch")
+
+
+def liger_runs(device: Device) -> bool:
+    """Whether liger-kernel's fused cross-entropy can run here: a CUDA GPU and the package."""
+    from importlib.util import find_spec
+
+    return device.kind == "cuda" and find_spec("liger_kernel") is not None
 
 
 def load_quantized(model_dir: Path, device: Device, attn: str = "sdpa"):
@@ -376,6 +385,8 @@ def run_session(spec: SessionSpec) -> SessionResult:
     # Per-process batch and accumulation: refused here, before any weights load.
     split_step(config.batch_size, config.grad_accum, ranks().world)
     device = pick_device()
+    if config.liger is None:
+        config = config.model_copy(update={"liger": liger_runs(device)})
     attn, attention = choose_attention(spec.model_dir, device, config)
     if spec.auto_micro_batch and spec.resume is None and attn == varlen.NAME:
         config, note = fewer_micro_batches(config, spec.model_dir)
@@ -425,7 +436,7 @@ def run_session(spec: SessionSpec) -> SessionResult:
         stop_reason=progress.stop_reason or "complete", steps=progress.history[prior_steps:],
         peak_gpu_memory_gib=gpu_peak, template_source=template.source,
         parallel=progress.parallel, attention=attention,
-        micro_batch=(config.batch_size, config.grad_accum),
+        micro_batch=(config.batch_size, config.grad_accum), liger=bool(config.liger),
     )
 
 
@@ -439,7 +450,8 @@ def fewer_micro_batches(config: TrainConfig, model_dir: Path) -> tuple[TrainConf
 
     memory = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory / 2**30
     fit = fit_micro_batch(model_dir, r=config.r, targets=config.targets, seq=config.seq,
-                          step=config.samples_per_step, memory_gib=memory, liger=config.liger)
+                          step=config.samples_per_step, memory_gib=memory,
+                          liger=bool(config.liger))
     if fit is None or fit[0] <= config.batch_size:
         return config, ""
     batch, planned = fit
@@ -511,7 +523,7 @@ def training_arguments(plan: SessionPlan):
         dataloader_num_workers=0,
         dataloader_pin_memory=device.kind == "cuda",
         seed=config.seed,
-        use_liger_kernel=config.liger,
+        use_liger_kernel=bool(config.liger),
     )
     one_gpu_per_process(args)
     return args

@@ -146,6 +146,7 @@ def test_bundle_holds_safetensors_manifest_and_checksums(uninterrupted):
     assert all(s["lr"] > 0 and s["tokens"] > 0 for s in m["losses"])
     assert {"torch", "transformers", "peft", "bitsandbytes"} <= set(m["library_versions"])
     assert m["peak_cpu_rss_gib"] > 0
+    assert m["config"]["liger"] is False  # the default (None: where it runs) decided: no GPU
     epoch0 = [rid for s in m["losses"][:1] for rid in s["record_ids"]] + m["losses"][1][
         "record_ids"]
     assert len(set(epoch0)) == 4  # the first 4 samples are one permutation of the 4 records
