@@ -307,7 +307,6 @@ def lower_states(bert, encoded: list[tuple[list[int], list[int]]], frozen: int, 
 
 
 def make_top(bert, layers: int):
-    import torch
     from torch import nn
 
     class Top(nn.Module):
@@ -490,8 +489,6 @@ def main() -> None:
                       for ex in examples])
 
     result: dict = {"design": {}, "dev_cv": {}, "report": {}}
-    dev_keys = [r["key"] for split in ("dev",) for s in ("halueval", "faithdial")
-                for r in records[(s, split)]]
     oof: dict[int, float] = {}
     if not args.no_cv:
         started = time.monotonic()
