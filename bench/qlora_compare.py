@@ -230,8 +230,8 @@ def run_compare(args, qs, results: dict, pools: dict, model_dir: Path, tokenizer
             entry["summary"] = summarize_runs(entry["runs"], qs.CAP_GIB)
             section["best_under_cap"] = add_ratios(configs)
             brief = {k: v for k, v in run.items() if k in (
-                "tokens_per_s", "peak_gib", "reserved_gib", "measured_steps", "wall_seconds",
-                "error", "skipped", "liger", "attn_implementation", "padding_efficiency")}
+                "tokens_per_s", "peak_gib", "held_before_gib", "reserved_gib", "measured_steps",
+                "wall_seconds", "error", "skipped", "liger", "attn_implementation", "padding_efficiency")}
             print(f"round {round_ + 1} {c.key}", json.dumps(brief), flush=True)
             save()
 

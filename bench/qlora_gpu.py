@@ -167,6 +167,12 @@ def build_model(folder: Path, shape: dict, tokenizer, device: str,
     free_memory()
 
 
+# GPU memory still allocated right after the last free_memory(): what earlier runs of this
+# process left behind (on the H200 it grew by about 1 GiB per round of runs), which a run's
+# own peak must not be charged with.
+HELD_AT_RESET = [0]
+
+
 def free_memory() -> None:
     import torch
 
@@ -174,6 +180,7 @@ def free_memory() -> None:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+        HELD_AT_RESET[0] = torch.cuda.memory_allocated()
 
 
 def peak_gib() -> float | None:

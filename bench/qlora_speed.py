@@ -35,9 +35,12 @@ and spread: bench/qlora_compare.py says how.
 Figures: tokens/s counts real (non-pad) tokens over the measured steps, each step timed from
 its first forward to the end of its optimizer step (data collation is outside both paths'
 timers); peak is ``torch.cuda.max_memory_allocated`` over the whole config (model load
-included), reserved is ``max_memory_reserved``. OOM is caught and reported. The speed-up at
-the cap is, per seq, the best Assay config over the best baseline config, both with peak
-<= 14.5 GiB.
+included) minus what was still allocated when it started (``held_before_gib``: what earlier
+configs of the same process left behind; before 2026-12-01 it was not subtracted, and peaks of
+later rounds rose by about 1 GiB per round at identical batches while Unsloth's, each in a
+fresh subprocess, did not move), reserved is ``max_memory_reserved`` (not corrected). OOM is
+caught and reported. The speed-up at the cap is, per seq, the best Assay config over the best
+baseline config, both with peak <= 14.5 GiB.
 
 Loss curves (``--phases loss``): R records per optimizer step for both paths (default 8 at
 seq 512, one micro-batch each), the SAME records in the SAME order (the run order of
@@ -522,8 +525,10 @@ def memory() -> dict:
 
     if not torch.cuda.is_available():
         return {"peak_gib": None, "reserved_gib": None}
-    return {"peak_gib": round(torch.cuda.max_memory_allocated() / 1024**3, 3),
-            "reserved_gib": round(torch.cuda.max_memory_reserved() / 1024**3, 3)}
+    held = base.HELD_AT_RESET[0]
+    return {"peak_gib": round((torch.cuda.max_memory_allocated() - held) / 1024**3, 3),
+            "reserved_gib": round(torch.cuda.max_memory_reserved() / 1024**3, 3),
+            "held_before_gib": round(held / 1024**3, 3)}
 
 
 def guarded(fn, *args, **kwargs) -> dict:
