@@ -450,7 +450,8 @@ def evaluate_run(
     decided_any = ~np.isnan(weighted.labels)
     results["consensus"] = {
         **binary_metrics(truth, weighted.labels == 1, groups, decided=decided_any, **options),
-        "auc": auc_with_interval(np.where(decided_any, weighted.posterior, 0.5), truth, groups,
+        # Ranked by posterior, ties by the judges' pooled log-odds (WeightedConsensus.ranking).
+        "auc": auc_with_interval(np.where(decided_any, weighted.ranking, 0.5), truth, groups,
                                  **options),
         "method": weighted.method,
         "method_reason": weighted.reason,

@@ -214,7 +214,11 @@ class WeightedConsensus:
     """Per-unit P(error) and label from all judges, with the method that decided.
 
     ``posterior`` is NaN and ``labels`` NaN only where no judge voted (``undecided``); every
-    other unit has a label, ties included. ``method`` is ``"latent-class"`` (Dawid–Skene on
+    other unit has a label, ties included. ``ranking`` orders the units by risk, as quantiles
+    in [0, 1] (NaN where no judge voted): by ``posterior``, and among units with the same
+    posterior (the latent-class model reads each judge's answer as error / not, so units with
+    the same votes share one) by the sum of the voting judges' log-odds of error. It is for
+    ordering (review queues, AUC), not a probability: rates use ``posterior`` and ``labels``. ``method`` is ``"latent-class"`` (Dawid–Skene on
     binned calibrated probabilities, abstentions missing) or ``"majority"`` (ties broken by
     the mean P(error); a tie at exactly 0.5 counts as an error); ``reason`` says why the
     majority decided when it did.
@@ -228,6 +232,7 @@ class WeightedConsensus:
     sensitivity: dict[str, float] = field(default_factory=dict)
     specificity: dict[str, float] = field(default_factory=dict)
     iterations: int = 0
+    ranking: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     @property
     def undecided(self) -> np.ndarray:
@@ -243,6 +248,7 @@ class WeightedConsensus:
             "sensitivity": self.sensitivity,
             "specificity": self.specificity,
             "iterations": self.iterations,
+            "ranking": [None if np.isnan(x) else float(x) for x in self.ranking],
         }
 
 
@@ -331,7 +337,26 @@ def weighted_consensus(
         posterior=full, labels=np.where(np.isnan(full), np.nan, (full >= 0.5).astype(float)),
         method="latent-class", reason="", prevalence=float(prior[1]),
         sensitivity=sens, specificity=spec, iterations=iteration,
+        ranking=risk_ranking(full, scores),
     )
+
+
+def risk_ranking(posterior: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Quantiles in [0, 1] ordering the units by ``posterior``, ties by the sum of the judges'
+    log-odds of error (``scores``, NaN = no vote); NaN where the posterior is. Chosen on the
+    development slices (bench/audit_quality.py --split dev): consensus AUC .956 -> .970 on
+    HaluEval, .816 -> .870 on FaithDial, the labels unchanged."""
+    ranking = np.full(len(posterior), np.nan)
+    voted = ~np.isnan(posterior)
+    if not voted.any():
+        return ranking
+    clipped = np.clip(scores[voted], 1e-4, 1 - 1e-4)
+    pooled = np.nansum(np.log(clipped / (1 - clipped)), axis=1)
+    order = np.lexsort((pooled, posterior[voted]))
+    ranks = np.empty(len(order))
+    ranks[order] = np.arange(len(order))
+    ranking[voted] = ranks / max(len(order) - 1, 1)
+    return ranking
 
 
 def _majority_with_ties(scores: np.ndarray, reason: str) -> WeightedConsensus:
@@ -344,6 +369,6 @@ def _majority_with_ties(scores: np.ndarray, reason: str) -> WeightedConsensus:
                                                        (mean >= 0.5).astype(float)))
     label = np.where(votes == 0, np.nan, label)
     share = np.where(votes > 0, errors / np.maximum(votes, 1), np.nan)
-    posterior = np.where(2 * errors == votes, mean, share)
-    return WeightedConsensus(posterior=np.where(votes == 0, np.nan, posterior), labels=label,
-                             method="majority", reason=reason)
+    posterior = np.where(votes == 0, np.nan, np.where(2 * errors == votes, mean, share))
+    return WeightedConsensus(posterior=posterior, labels=label, method="majority", reason=reason,
+                             ranking=risk_ranking(posterior, scores))

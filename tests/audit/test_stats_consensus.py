@@ -168,3 +168,26 @@ def test_weighted_consensus_reads_labels_on_their_side_of_one_half():
     assert result.labels.tolist() == [1.0, 0.0]  # a tie at exactly 0.5 counts as an error
     with pytest.raises(ConfigError, match="shape"):
         weighted_consensus(scores, labels=labels[:1])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_consensus_ranking_orders_records_with_the_same_votes_by_the_judges_confidence(seed):
+    """The latent-class posterior is one value per pattern of votes; its ranking breaks those
+    ties by the judges' pooled log-odds, never going against the posterior."""
+    scores, truth = calibrated_judges(seed)
+    result = weighted_consensus(scores, ["strong", "weak1", "weak2"])
+    voted = ~np.isnan(result.posterior)
+    assert np.isnan(result.ranking[~voted]).all()
+    ranks = result.ranking[voted]
+    assert ranks.min() == 0.0 and ranks.max() == 1.0 and len(set(ranks)) == voted.sum()
+    # never against the posterior: a higher posterior always ranks higher
+    post = result.posterior[voted]
+    higher = post[:, None] > post[None, :]
+    assert (ranks[:, None] > ranks[None, :])[higher].all()
+    assert len(set(post)) < voted.sum() / 4  # few distinct posteriors: ties are common
+    # among the records sharing one posterior, the one whose judges are surer ranks higher
+    same = post == np.median(post)
+    pooled = np.nansum(np.log(scores[voted] / (1 - scores[voted])), axis=1)
+    order = np.argsort(pooled[same])
+    assert (np.diff(ranks[same][order]) > 0).all()
+    assert len(result.to_dict()["ranking"]) == len(scores)
