@@ -144,6 +144,7 @@ class GateEvidence:
     unverifiable: int = 0  # records whose consensus is unverifiable (open-world runs only)
     unverifiable_share: float = 0.0  # of the records with a consensus
     active_sample: bool = False  # an `audit sample --active` run gated on its own (unweighted) rate
+    rate_unknown: str = ""  # why the policy's rate could not be estimated (then inconclusive)
 
 
 def judged_sha256(ev: GateEvidence) -> str:
@@ -174,7 +175,9 @@ def decide(policy: GatePolicy, ev: GateEvidence, now: datetime | None = None) ->
     basis = ev.basis or f"{ev.errors}/{ev.decided}"
     interval = f"{rate:.1%} [{ev.low_bound:.1%}, {ev.upper_bound:.1%}] at {policy.confidence:.0%}"
     too_unverifiable = ev.unverifiable_share > policy.max_unverifiable_share
-    if ev.upper_bound > policy.max_error_rate:
+    if ev.rate_unknown:
+        doubts.append(ev.rate_unknown)
+    elif ev.upper_bound > policy.max_error_rate:
         above = (f"{policy.rate} error rate {basis} = {interval}: upper bound above"
                  f" the maximum {policy.max_error_rate:.1%}")
         if ev.active_sample:
@@ -248,8 +251,9 @@ def checked_sha256(dataset_path: str | Path | None, run: AuditRun) -> str | None
 
 
 def ppi_bounds(store: Store, run: StoredRun, policy: GatePolicy,
-               cheap_run_id: str | None) -> tuple[float, float, float, str]:
-    """(estimate, low, high, basis) of the whole dataset's rate by PPI, for rate_source = ppi."""
+               cheap_run_id: str | None) -> tuple[float | None, float, float, str]:
+    """(estimate, low, high, basis) of the whole dataset's rate by PPI, for rate_source = ppi;
+    (None, 0, 1, why) when the run has too few gold labels for it (the gate: inconclusive)."""
     from audit.estimate import MIN_GOLD, estimate_error_rate
 
     report = estimate_error_rate(store, run.id, cheap_run_id=cheap_run_id,
@@ -258,8 +262,10 @@ def ppi_bounds(store: Store, run: StoredRun, policy: GatePolicy,
     ppi, only = comparison.ppi, comparison.gold_only
     if ppi is None:
         if report.gold_labels < MIN_GOLD:
-            raise ConfigError(f"rate_source = 'ppi' needs at least {MIN_GOLD} gold labels in run "
-                              f"{run.id}, got {report.gold_labels}")
+            return None, 0.0, 1.0, (
+                f"rate_source = 'ppi' needs at least {MIN_GOLD} gold labels in run {run.id}, "
+                f"got {report.gold_labels}: the rate is not estimated; add gold labels "
+                "(audit gold import) and gate again")
         if only is None:
             raise ConfigError(f"rate_source = 'ppi', run {run.id}: {comparison.why}")
         # The gold labels are all the same: PPI's interval would have no width; use their own.
@@ -308,9 +314,11 @@ def gate_evidence(store: Store, run: StoredRun, policy: GatePolicy, dataset_path
     alpha = summary.agreement.krippendorff_alpha_nominal.value if summary.agreement else None
     wilson = estimate.wilson if estimate else None
     low, high = (wilson.low, wilson.high) if wilson else (0.0, 1.0)
-    point, basis = None, ""
+    point, basis, rate_unknown = None, "", ""
     if policy.rate_source == "ppi":
         point, low, high, basis = ppi_bounds(store, run, policy, cheap_run_id)
+        if point is None:
+            basis, rate_unknown = "", basis
     return GateEvidence(
         audit_run_id=run.id,
         audit_dataset_sha256=config.dataset_sha256,
@@ -327,6 +335,7 @@ def gate_evidence(store: Store, run: StoredRun, policy: GatePolicy, dataset_path
         estimate=point,
         basis=basis,
         unverifiable=consensus.unverifiable,
+        rate_unknown=rate_unknown,
         active_sample=config.sampling is not None and policy.rate_source != "ppi",
         unverifiable_share=(consensus.unverifiable_share.rate or 0.0
                             if consensus.unverifiable_share else 0.0),

@@ -67,12 +67,13 @@ class SampleOptions:
         """The stored record of the run these options make over ``dataset``."""
         population = len(dataset.records)
         return AuditRun(
-            dataset_path=str(self.dataset_path),
+            # Absolute: gate, filter and reports open the file from any folder.
+            dataset_path=str(self.dataset_path.resolve()),
             dataset_sha256=dataset.sha256,
             fields=DatasetFields(question=self.question_field, answer=self.answer_field,
                                  id=self.id_field),
             skip_invalid=self.skip_invalid,
-            sources_path=None if sources.path is None else str(sources.path),
+            sources_path=None if sources.path is None else str(Path(sources.path).resolve()),
             sources_sha256=sources.sha256,
             closed_book=sources.closed_book,
             sources_complete=sources.complete and not sources.closed_book,

@@ -218,10 +218,10 @@ class WeightedConsensus:
     in [0, 1] (NaN where no judge voted): by ``posterior``, and among units with the same
     posterior (the latent-class model reads each judge's answer as error / not, so units with
     the same votes share one) by the sum of the voting judges' log-odds of error. It is for
-    ordering (review queues, AUC), not a probability: rates use ``posterior`` and ``labels``. ``method`` is ``"latent-class"`` (Dawid–Skene on
-    binned calibrated probabilities, abstentions missing) or ``"majority"`` (ties broken by
-    the mean P(error); a tie at exactly 0.5 counts as an error); ``reason`` says why the
-    majority decided when it did.
+    ordering (AUC), not a probability: rates use ``posterior`` and ``labels``. ``method`` is
+    ``"latent-class"`` (Dawid–Skene on binned calibrated probabilities, abstentions missing)
+    or ``"majority"`` (ties broken by the mean P(error); a tie at exactly 0.5 counts as an
+    error); ``reason`` says why the majority decided when it did.
     """
 
     posterior: np.ndarray
@@ -337,11 +337,11 @@ def weighted_consensus(
         posterior=full, labels=np.where(np.isnan(full), np.nan, (full >= 0.5).astype(float)),
         method="latent-class", reason="", prevalence=float(prior[1]),
         sensitivity=sens, specificity=spec, iterations=iteration,
-        ranking=risk_ranking(full, scores),
+        ranking=_risk_ranking(full, scores),
     )
 
 
-def risk_ranking(posterior: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def _risk_ranking(posterior: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Quantiles in [0, 1] ordering the units by ``posterior``, ties by the sum of the judges'
     log-odds of error (``scores``, NaN = no vote); NaN where the posterior is. Chosen on the
     development slices (bench/audit_quality.py --split dev): consensus AUC .956 -> .970 on
@@ -371,4 +371,4 @@ def _majority_with_ties(scores: np.ndarray, reason: str) -> WeightedConsensus:
     share = np.where(votes > 0, errors / np.maximum(votes, 1), np.nan)
     posterior = np.where(votes == 0, np.nan, np.where(2 * errors == votes, mean, share))
     return WeightedConsensus(posterior=posterior, labels=label, method="majority", reason=reason,
-                             ranking=risk_ranking(posterior, scores))
+                             ranking=_risk_ranking(posterior, scores))

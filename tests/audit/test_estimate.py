@@ -211,8 +211,12 @@ def test_gate_on_the_ppi_interval(example_runs, tmp_path):
     (tmp_path / "few").mkdir()
     few = with_gold(example_runs, tmp_path / "few",
                     ids=[r["id"] for r in store.run_records(example_runs.sample)][:5])
-    with pytest.raises(ConfigError, match="needs at least 10 gold labels .*, got 5"):
-        evaluate_gate(few, example_runs.sample, policy=policy)
+    # too few gold labels: the rate cannot be estimated, so the gate cannot vouch (exit 3)
+    undecided = evaluate_gate(few, example_runs.sample, policy=policy)
+    assert undecided.status == "inconclusive"
+    assert any("needs at least 10 gold labels" in r and "got 5" in r
+               for r in undecided.reasons), undecided.reasons
+    assert not any("upper bound" in r for r in undecided.reasons)
 
 
 def test_cli_estimate_json_and_text(example_runs, tmp_path):

@@ -244,3 +244,28 @@ def test_network_is_not_work(tmp_path, example_dir):
                     if "critical" in r)
     assert critical.startswith("2 critical error(s)")
     assert "(Work," in critical and "(work," in critical and "work_authorisation" not in critical
+
+
+def test_a_run_audited_by_a_relative_path_is_gated_and_filtered_from_another_folder(
+        tmp_path, example_dir):
+    """The run records where its files were, not how they were spelled from one folder."""
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "qa.jsonl").write_text((example_dir / "dataset.jsonl").read_text())
+    (project / "judges.toml").write_text('[[judge]]\nname = "rules"\nprovider = "rules"\n'
+                                         '[[judge]]\nname = "rules-2"\nprovider = "rules"\n')
+    done = run_cli("sample", "--n", "10", "--dataset", "data/qa.jsonl", "--sources",
+                   str(example_dir / "sources"), "--judges", "judges.toml", cwd=project)
+    assert done.returncode == 0, done.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    gate = run_cli("gate", "--json", "--policy", str(example_dir / "policy.toml"),
+                   cwd=elsewhere)
+    assert gate.returncode in (0, 1, 3), gate.stderr
+    reasons = json.loads(gate.stdout)["reasons"]
+    assert not any("cannot be found" in reason for reason in reasons), reasons
+    out = elsewhere / "clean.jsonl"
+    filtered = run_cli("filter", "--out", str(out), cwd=elsewhere)
+    assert filtered.returncode == 0, filtered.stderr
+    total = len((project / "data" / "qa.jsonl").read_text().splitlines())
+    assert 0 < len(out.read_text().splitlines()) < total  # the dataset minus its errors
