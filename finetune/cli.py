@@ -36,7 +36,8 @@ def cli() -> None:
 @click.option("--tokens-per-record", default=256, show_default=True,
               help="Mean tokens per record (question + answer + template).")
 @click.option("--liger", is_flag=True,
-              help="Fused cross-entropy, as finetune train --liger: no full-vocab logits.")
+              help="Fused cross-entropy (no full-vocab logits), which finetune train uses by "
+                   "default on a GPU with liger-kernel installed: plan such a run with it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(model, r, targets, seq, micro_batch, gpu, session_hours, epochs, records,
          tokens_per_record, liger, as_json) -> None:
