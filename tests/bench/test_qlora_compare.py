@@ -18,7 +18,7 @@ def test_contenders_read_each_kind_and_defaults_take_a_seq():
     found = qc.contenders(args, qs.parse_configs)
     assert [c.key for c in found] == [
         "(a) plain b8x512", "(b) switches b32x512", "(b) switches b64x512",
-        "(c) unsloth b16x512", "assay defaults m4x512 accum4"]
+        "(c) unsloth b16x512", "assay defaults 16x512 per step"]
     with pytest.raises(SystemExit, match="SEQ"):
         qc.contenders(argparse.Namespace(plain="", switches="", assay_tuned="", unsloth="",
                                          assay_defaults="4x512"), qs.parse_configs)
