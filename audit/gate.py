@@ -265,7 +265,7 @@ def ppi_bounds(store: Store, run: StoredRun, policy: GatePolicy,
             return None, 0.0, 1.0, (
                 f"rate_source = 'ppi' needs at least {MIN_GOLD} gold labels in run {run.id}, "
                 f"got {report.gold_labels}: the rate is not estimated; add gold labels "
-                "(audit gold import) and gate again")
+                "(audit import-labels) and gate again")
         if only is None:
             raise ConfigError(f"rate_source = 'ppi', run {run.id}: {comparison.why}")
         # The gold labels are all the same: PPI's interval would have no width; use their own.
