@@ -16,7 +16,8 @@ labels) and train LoRA r=16 on all linear layers with gradient checkpointing:
 
 tokens/s counts real (non-pad) tokens over the measured steps (after warm-up), each step timed
 from its first forward to the end of its optimizer step; peak is
-``torch.cuda.max_memory_allocated`` over the variant, in GiB. Goals: (b) >= 2x (a) tokens/s,
+``torch.cuda.max_memory_allocated`` over the variant minus what earlier variants of the process
+left allocated (``free_memory``), in GiB. Goals: (b) >= 2x (a) tokens/s,
 and (b)'s peak <= 14.5 GiB at seq 2048.
 
 Run on the GPU machine (see --help); ``--tiny`` runs a small random Mistral on CPU in a
@@ -184,9 +185,12 @@ def free_memory() -> None:
 
 
 def peak_gib() -> float | None:
+    """Peak allocated GiB since the last ``free_memory()``, net of what was held then."""
     import torch
 
-    return torch.cuda.max_memory_allocated() / 1024**3 if torch.cuda.is_available() else None
+    if not torch.cuda.is_available():
+        return None
+    return (torch.cuda.max_memory_allocated() - HELD_AT_RESET[0]) / 1024**3
 
 
 # -- (a) naive HF + PEFT --------------------------------------------------------------------

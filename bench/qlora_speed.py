@@ -525,10 +525,9 @@ def memory() -> dict:
 
     if not torch.cuda.is_available():
         return {"peak_gib": None, "reserved_gib": None}
-    held = base.HELD_AT_RESET[0]
-    return {"peak_gib": round((torch.cuda.max_memory_allocated() - held) / 1024**3, 3),
+    return {"peak_gib": round(base.peak_gib() or 0.0, 3),
             "reserved_gib": round(torch.cuda.max_memory_reserved() / 1024**3, 3),
-            "held_before_gib": round(held / 1024**3, 3)}
+            "held_before_gib": round(base.HELD_AT_RESET[0] / 1024**3, 3)}
 
 
 def guarded(fn, *args, **kwargs) -> dict:
