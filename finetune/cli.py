@@ -149,8 +149,9 @@ def train(model, data, out, audit_run, override_gate, budget, save_every, sessio
     if gate.overridden and gate.decision is not None:
         err_console().print(f"[yellow]gate {gate.decision.status} overridden:[/yellow] "
                             f"{gate.override_reason}")
-    values = {k: v for k, v in overrides.items()
-              if v is not None and (v is not False or k == "liger")}
+    # Options left out are None (TrainConfig's default decides); --save-optimizer's False is
+    # TrainConfig's default, so keeping it changes nothing.
+    values = {k: v for k, v in overrides.items() if v is not None}
     if no_packing:
         values["packing"] = False
     config = _validated_config(TrainConfig, values)
